@@ -1,0 +1,42 @@
+package dev.sparkdpo.jobs;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigValue;
+import java.io.File;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.apache.spark.SparkConf;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine.Option;
+
+/** Options every Spark command takes; Spark settings pass straight through. */
+public final class SparkOptions {
+  @Option(names = "--master", paramLabel = "URL",
+      description = "Spark master: local[*] (default when not under spark-submit), local[N], spark://host:7077, yarn, k8s://…")
+  String master;
+
+  @Option(names = "--conf", paramLabel = "KEY=VALUE",
+      description = "A Spark setting, e.g. --conf spark.executor.memory=4g (repeatable).")
+  Map<String, String> conf = new LinkedHashMap<>();
+
+  @Option(names = "--config", paramLabel = "FILE",
+      description = "HOCON file with settings for this command (command-line options win). See conf/demo.conf.")
+  File config;
+
+  /**
+   * The session: spark-submit's master when run under it, else --master, else {@code spark.master} of the config.
+   * Settings from the config's {@code spark.conf} block apply first, then --conf.
+   */
+  public SparkSession session(Config config) {
+    SparkConf sc = new SparkConf();
+    boolean submitted = sc.contains("spark.master");
+    if (master != null) sc.setMaster(master);
+    else if (!submitted) sc.setMaster(config.getString("spark.master"));
+    if (!sc.contains("spark.app.name")) sc.setAppName(config.getString("spark.app-name"));
+    for (Map.Entry<String, ConfigValue> e : config.getConfig("spark.conf").entrySet()) {
+      sc.set(e.getKey().replace("\"", ""), String.valueOf(e.getValue().unwrapped()));
+    }
+    conf.forEach(sc::set);
+    return SparkSession.builder().config(sc).getOrCreate();
+  }
+}

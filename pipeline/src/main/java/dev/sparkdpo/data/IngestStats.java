@@ -1,0 +1,47 @@
+package dev.sparkdpo.data;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code stats.json}: every input record is accounted for. For formats that give one pair per record,
+ * {@code input_records == output_pairs + sum(quarantined)}; {@code quarantined} includes the duplicates, which
+ * {@code duplicates_removed} also counts by kind.
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record IngestStats(
+    @JsonProperty("input_files") int inputFiles,
+    @JsonProperty("skipped_files") List<String> skippedFiles,
+    @JsonProperty("input_records") long inputRecords,
+    @JsonProperty("output_pairs") long outputPairs,
+    @JsonProperty("train_pairs") long trainPairs,
+    @JsonProperty("eval_pairs") long evalPairs,
+    @JsonProperty("quarantined") Map<String, Long> quarantined,
+    @JsonProperty("duplicates_removed") Map<String, Long> duplicatesRemoved,
+    @JsonProperty("formats") Map<String, Long> formats,
+    @JsonProperty("repaired") Map<String, Long> repaired,
+    @JsonProperty("tokenization") Map<String, Object> tokenization,
+    @JsonProperty("options") Map<String, Object> options,
+    @JsonProperty("elapsed_s") double elapsedSeconds,
+    @JsonProperty("records_per_s") double recordsPerSecond) {
+
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+      .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS);
+
+  public String toJson() {
+    try {
+      return JSON.writeValueAsString(this);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  public long quarantinedTotal() {
+    return quarantined.values().stream().mapToLong(Long::longValue).sum();
+  }
+}

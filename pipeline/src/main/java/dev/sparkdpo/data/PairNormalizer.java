@@ -1,0 +1,81 @@
+package dev.sparkdpo.data;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.text.Normalizer;
+
+/**
+ * The few text rules ingest applies before validation, dedup and training. What the model trains on is what the user
+ * gave, minus exactly these:
+ * <ol>
+ *   <li>Unicode NFC (so "é" typed two ways is one string);</li>
+ *   <li>line endings: CRLF and lone CR become LF;</li>
+ *   <li>responses lose trailing whitespace (spaces, tabs, newlines after the last visible character). Prompts keep
+ *       theirs: the end of the prompt is the boundary the response is appended to, and a space there changes tokens.
+ *       Leading whitespace is kept everywhere (" Paris" and "Paris" are different GPT-2 tokens).</li>
+ * </ol>
+ * Then a pair is rejected (quarantined) when the prompt or a response is empty or only whitespace, when chosen equals
+ * rejected, or when a field is longer than {@code maxChars}.
+ */
+public final class PairNormalizer implements java.io.Serializable {
+  private final int maxChars;
+
+  public PairNormalizer(int maxChars) {
+    this.maxChars = maxChars;
+  }
+
+  public static String normalizeText(String s) {
+    if (s.indexOf('\r') >= 0) s = s.replace("\r\n", "\n").replace('\r', '\n');
+    return Normalizer.isNormalized(s, Normalizer.Form.NFC) ? s : Normalizer.normalize(s, Normalizer.Form.NFC);
+  }
+
+  /** Normalizes and validates; throws {@link RecordException} with the reason when the pair cannot be used. */
+  public PreferencePair apply(PreferencePair raw) {
+    String prompt = normalizeText(raw.prompt());
+    String chosen = normalizeText(raw.chosen()).stripTrailing();
+    String rejected = normalizeText(raw.rejected()).stripTrailing();
+    if (prompt.isBlank()) throw new RecordException(QuarantineReason.EMPTY_PROMPT, "the prompt is empty");
+    if (chosen.isBlank()) throw new RecordException(QuarantineReason.EMPTY_RESPONSE, "the chosen response is empty");
+    if (rejected.isBlank()) throw new RecordException(QuarantineReason.EMPTY_RESPONSE, "the rejected response is empty");
+    if (chosen.equals(rejected)) {
+      throw new RecordException(QuarantineReason.IDENTICAL_RESPONSES,
+          "chosen and rejected are the same text after normalization: the pair expresses no preference");
+    }
+    checkLength("prompt", prompt);
+    checkLength("chosen", chosen);
+    checkLength("rejected", rejected);
+    return new PreferencePair(prompt, chosen, rejected);
+  }
+
+  private void checkLength(String field, String text) {
+    if (maxChars > 0 && text.length() > maxChars) {
+      throw new RecordException(QuarantineReason.TOO_LONG,
+          "field '" + field + "' has " + text.length() + " characters, over the limit of " + maxChars
+              + " (raise --max-chars / ingest.max-chars)");
+    }
+  }
+
+  /** Stable pair id: hex of the first 128 bits of SHA-256 over the three length-prefixed UTF-8 texts. */
+  public static String pairId(String prompt, String first, String second) {
+    MessageDigest sha = sha256();
+    for (String s : new String[] {prompt, first, second}) {
+      byte[] b = s.getBytes(StandardCharsets.UTF_8);
+      sha.update(ByteBuffer.allocate(4).putInt(b.length).array());
+      sha.update(b);
+    }
+    byte[] d = sha.digest();
+    StringBuilder hex = new StringBuilder(32);
+    for (int i = 0; i < 16; i++) hex.append(Character.forDigit((d[i] >> 4) & 15, 16)).append(Character.forDigit(d[i] & 15, 16));
+    return hex.toString();
+  }
+
+  private static MessageDigest sha256() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("the JVM has no SHA-256", e);
+    }
+  }
+}

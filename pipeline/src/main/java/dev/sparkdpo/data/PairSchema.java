@@ -1,0 +1,82 @@
+package dev.sparkdpo.data;
+
+import static org.apache.spark.sql.types.DataTypes.*;
+
+import org.apache.spark.sql.types.ArrayType;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * The one declaration of the ingest output schemas. README's "Output schema" section documents the same columns.
+ *
+ * <p>{@code pairs/} holds one row per preference pair, partitioned by {@code split=train|eval};
+ * {@code quarantine/} holds one row per dropped record or pair with the reason it was dropped.
+ */
+public final class PairSchema {
+  private PairSchema() {}
+
+  public static final String ID = "id";
+  public static final String SPLIT = "split";
+  public static final String PROMPT = "prompt";
+  public static final String CHOSEN = "chosen";
+  public static final String REJECTED = "rejected";
+  public static final String FORMAT = "format";
+  public static final String SOURCE = "source";
+  public static final String RECORD = "record";
+  public static final String PROMPT_IDS = "prompt_ids";
+  public static final String CHOSEN_IDS = "chosen_ids";
+  public static final String REJECTED_IDS = "rejected_ids";
+  public static final String PROMPT_LEN = "prompt_len";
+  public static final String CHOSEN_LEN = "chosen_len";
+  public static final String REJECTED_LEN = "rejected_len";
+  public static final String PROMPT_TRUNCATED = "prompt_truncated";
+  public static final String RESPONSE_TRUNCATED = "response_truncated";
+
+  public static final String TRAIN = "train";
+  public static final String EVAL = "eval";
+
+  /** {@code pairs/} without tokenization. */
+  public static final StructType PAIRS = new StructType()
+      .add(ID, StringType, false)
+      .add(PROMPT, StringType, false)
+      .add(CHOSEN, StringType, false)
+      .add(REJECTED, StringType, false)
+      .add(FORMAT, StringType, false)
+      .add(SOURCE, StringType, false)
+      .add(RECORD, LongType, false)
+      .add(SPLIT, StringType, false);
+
+  private static final ArrayType IDS = createArrayType(IntegerType, false);
+
+  /** {@code pairs/} with {@code --tokenizer}: the token columns follow the text columns. */
+  public static final StructType TOKENIZED_PAIRS = new StructType()
+      .add(ID, StringType, false)
+      .add(PROMPT, StringType, false)
+      .add(CHOSEN, StringType, false)
+      .add(REJECTED, StringType, false)
+      .add(FORMAT, StringType, false)
+      .add(SOURCE, StringType, false)
+      .add(RECORD, LongType, false)
+      .add(PROMPT_IDS, IDS, false)
+      .add(CHOSEN_IDS, IDS, false)
+      .add(REJECTED_IDS, IDS, false)
+      .add(PROMPT_LEN, IntegerType, false)
+      .add(CHOSEN_LEN, IntegerType, false)
+      .add(REJECTED_LEN, IntegerType, false)
+      .add(PROMPT_TRUNCATED, BooleanType, false)
+      .add(RESPONSE_TRUNCATED, BooleanType, false)
+      .add(SPLIT, StringType, false);
+
+  public static final String REASON = "reason";
+  public static final String DETAIL = "detail";
+  public static final String LINE = "line";
+  public static final String RAW = "raw";
+
+  /** {@code quarantine/}: what was dropped, where it came from, and why. */
+  public static final StructType QUARANTINE = new StructType()
+      .add(SOURCE, StringType, false)
+      .add(RECORD, LongType, true)         // 1-based record number in the file (line for JSONL, element, row)
+      .add(LINE, LongType, true)           // 1-based line where the record starts, when the file has lines
+      .add(REASON, StringType, false)      // a QuarantineReason code
+      .add(DETAIL, StringType, false)      // a sentence naming the field and the fix
+      .add(RAW, StringType, true);         // the raw record, truncated to QuarantineReason.RAW_LIMIT chars
+}

@@ -1,0 +1,166 @@
+package dev.sparkdpo.data;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.sparkdpo.data.formats.FormatOptions;
+import dev.sparkdpo.data.formats.InputFormat;
+import dev.sparkdpo.data.read.CsvRecordReader;
+import dev.sparkdpo.data.read.InputFile;
+import dev.sparkdpo.data.read.InputFiles;
+import dev.sparkdpo.data.read.JsonArrayReader;
+import dev.sparkdpo.data.read.JsonLinesReader;
+import dev.sparkdpo.data.read.RawRecord;
+import dev.sparkdpo.data.read.ReadCounters;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.util.ArrayDeque;
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+import org.apache.hadoop.conf.Configuration;
+
+/**
+ * Turns the records of one file into {@link ParsedRecord}s: normalized pairs or quarantined records.
+ * The record layout is fixed by {@code --format}, or detected from the first record of each file that matches one.
+ */
+public final class RecordParser implements Serializable {
+  private final InputFormat forced;
+  private final FormatOptions formatOptions;
+  private final PairNormalizer normalizer;
+  private final int maxRecordBytes;
+
+  public RecordParser(InputFormat forced, FormatOptions formatOptions, int maxChars, int maxRecordBytes) {
+    this.forced = forced;
+    this.formatOptions = formatOptions;
+    this.normalizer = new PairNormalizer(maxChars);
+    this.maxRecordBytes = maxRecordBytes;
+  }
+
+  /** Streams the rows of one JSON, JSON Lines or CSV file (Parquet goes through Spark's reader, see Ingest). */
+  public Iterator<ParsedRecord> parseFile(InputFile file, Configuration conf, ReadCounters counters) {
+    InputStream in;
+    try {
+      in = InputFiles.open(file.path(), conf);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot open input " + file.path() + ": " + e.getMessage(), e);
+    }
+    Iterator<RawRecord> records = switch (file.container()) {
+      case JSON_LINES -> new JsonLinesReader(in, maxRecordBytes, counters);
+      case JSON -> startsWithBracket(in) ? new JsonArrayReader(in) : new JsonLinesReader(in, maxRecordBytes, counters);
+      case CSV -> new CsvRecordReader(in, maxRecordBytes);
+      case PARQUET -> throw new IllegalArgumentException("Parquet files are read by Spark, not parseFile");
+    };
+    return new FileRows(file.path(), records, in, forced, counters);
+  }
+
+  /** The rows for one record of a file whose layout is already known (used for Parquet rows). */
+  public List<ParsedRecord> parseRecord(String source, RawRecord r, InputFormat format) {
+    ArrayDeque<ParsedRecord> out = new ArrayDeque<>(2);
+    emit(source, r, format, out);
+    return List.copyOf(out);
+  }
+
+  /** Adds the rows of one record to {@code out}; returns the layout it has (null if undetected). */
+  private InputFormat emit(String source, RawRecord r, InputFormat format, ArrayDeque<ParsedRecord> out) {
+    if (r.error() != null) {
+      out.add(bad(source, r, r.error(), r.rawText()));
+      return format;
+    }
+    JsonNode node = r.node();
+    if (!node.isObject()) {
+      out.add(bad(source, r, new RecordException(QuarantineReason.NOT_AN_OBJECT,
+          "the record is " + node.getNodeType().toString().toLowerCase() + ", expected a JSON object"), r.rawText()));
+      return format;
+    }
+    if (format == null) format = InputFormat.detect(node);
+    if (format == null) {
+      out.add(bad(source, r, new RecordException(QuarantineReason.UNKNOWN_FORMAT,
+          "cannot tell the format from the fields " + fieldNames(node) + ": expected prompt/chosen/rejected (flat), "
+              + "chosen/rejected transcripts (hh), message lists (messages) or completions (ranked); see --format"),
+          r.rawText()));
+      return null;
+    }
+    try {
+      List<PreferencePair> pairs = format.pairs(node, formatOptions);
+      for (PreferencePair raw : pairs) {
+        try {
+          out.add(ParsedRecord.pair(normalizer.apply(raw), format.code(), source, r.record(), r.line()));
+        } catch (RecordException e) {
+          out.add(bad(source, r, e, r.rawText()));
+        }
+      }
+    } catch (RecordException e) {
+      out.add(bad(source, r, e, r.rawText()));
+    }
+    return format;
+  }
+
+  private static ParsedRecord bad(String source, RawRecord r, RecordException e, String raw) {
+    return ParsedRecord.bad(source, r.record(), r.line(), e, raw);
+  }
+
+  private static String fieldNames(JsonNode node) {
+    StringBuilder sb = new StringBuilder("[");
+    node.fieldNames().forEachRemaining(n -> sb.append(sb.length() > 1 ? ", " : "").append(n));
+    return sb.append(']').toString();
+  }
+
+  private static boolean startsWithBracket(InputStream in) {
+    try {
+      in.mark(4096);
+      int c;
+      int n = 0;
+      do {
+        c = in.read();
+        n++;
+      } while ((c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == 0xEF || c == 0xBB || c == 0xBF) && n < 4096);
+      in.reset();
+      return c == '[';
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** Lazily maps a file's records to rows, fixing the layout at the first record that reveals it. */
+  private final class FileRows implements Iterator<ParsedRecord> {
+    private final String source;
+    private final Iterator<RawRecord> records;
+    private final InputStream in;
+    private final ArrayDeque<ParsedRecord> pending = new ArrayDeque<>();
+    private final ReadCounters counters;
+    private InputFormat format;
+
+    FileRows(String source, Iterator<RawRecord> records, InputStream in, InputFormat format, ReadCounters counters) {
+      this.source = source;
+      this.records = records;
+      this.in = in;
+      this.format = format;
+      this.counters = counters;
+    }
+
+    @Override
+    public boolean hasNext() {
+      while (pending.isEmpty() && records.hasNext()) {
+        counters.records++;
+        format = emit(source, records.next(), format, pending);
+      }
+      if (pending.isEmpty()) close();
+      return !pending.isEmpty();
+    }
+
+    private void close() {
+      try {
+        in.close();
+      } catch (IOException e) {
+        throw new UncheckedIOException("closing " + source, e);
+      }
+    }
+
+    @Override
+    public ParsedRecord next() {
+      if (!hasNext()) throw new NoSuchElementException();
+      return pending.poll();
+    }
+  }
+}

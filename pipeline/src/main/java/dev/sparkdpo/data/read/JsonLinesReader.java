@@ -1,0 +1,155 @@
+package dev.sparkdpo.data.read;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import dev.sparkdpo.data.QuarantineReason;
+import dev.sparkdpo.data.RecordException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.NoSuchElementException;
+
+/**
+ * Streams JSON Lines: one record per line, read as bytes. A UTF-8 byte-order mark at the start of a line and a CR
+ * before the LF are removed (and counted); blank lines are counted, not records. A line that is not valid UTF-8, not
+ * valid JSON, or longer than {@code maxRecordBytes} becomes a bad {@link RawRecord}: the reader never throws on data.
+ */
+public final class JsonLinesReader implements Iterator<RawRecord> {
+  private final InputStream in;
+  private final int maxRecordBytes;
+  private final ReadCounters counters;
+  private byte[] buf = new byte[1 << 16];
+  private int start;     // first unread byte in buf
+  private int end;       // one past the last valid byte in buf
+  private boolean eof;
+  private long lineNo;
+  private RawRecord next;
+
+  public JsonLinesReader(InputStream in, int maxRecordBytes, ReadCounters counters) {
+    this.in = in;
+    this.maxRecordBytes = maxRecordBytes;
+    this.counters = counters;
+  }
+
+  @Override
+  public boolean hasNext() {
+    while (next == null) {
+      if (!readLine()) return false;
+    }
+    return true;
+  }
+
+  @Override
+  public RawRecord next() {
+    if (!hasNext()) throw new NoSuchElementException();
+    RawRecord r = next;
+    next = null;
+    return r;
+  }
+
+  /** Reads one line into {@link #next} (null for blank lines); false at end of input. */
+  private boolean readLine() {
+    int nl;
+    boolean oversized = false;
+    while ((nl = indexOf((byte) '\n')) < 0) {
+      if (eof) {
+        if (start == end) return false;
+        nl = end;   // last line without a newline
+        break;
+      }
+      if (end - start > maxRecordBytes) {   // keep reading but stop buffering: the line is quarantined anyway
+        oversized = true;
+        start = end - 64;
+      }
+      fill();
+    }
+    lineNo++;
+    int from = start;
+    int to = nl;
+    start = Math.min(nl + 1, end);
+    if (oversized || to - from > maxRecordBytes) {
+      next = RawRecord.bad(lineNo, lineNo, null, new RecordException(QuarantineReason.RECORD_TOO_LARGE,
+          "line " + lineNo + " is longer than " + maxRecordBytes + " bytes (raise ingest.max-record-bytes)"));
+      return true;
+    }
+    if (to > from && buf[to - 1] == '\r') {
+      to--;
+      counters.crlfLines++;
+    }
+    if (to - from >= 3 && buf[from] == (byte) 0xEF && buf[from + 1] == (byte) 0xBB && buf[from + 2] == (byte) 0xBF) {
+      from += 3;
+      counters.byteOrderMarks++;
+    }
+    if (isBlank(from, to)) {
+      counters.blankLines++;
+      return true;
+    }
+    next = parse(lineNo, from, to);
+    return true;
+  }
+
+  private RawRecord parse(long line, int from, int to) {
+    if (!isUtf8(buf, from, to)) {   // Jackson decodes some invalid sequences leniently: check first
+      return RawRecord.bad(line, line, new String(buf, from, to - from, StandardCharsets.UTF_8),
+          new RecordException(QuarantineReason.INVALID_UTF8, "line " + line + " is not valid UTF-8; re-encode the file as UTF-8"));
+    }
+    try {
+      return RawRecord.ok(line, line, Json.MAPPER.readTree(buf, from, to - from));
+    } catch (JsonProcessingException e) {
+      return RawRecord.bad(line, line, new String(buf, from, to - from, StandardCharsets.UTF_8),
+          new RecordException(QuarantineReason.INVALID_JSON, "line " + line + " is not valid JSON: " + e.getOriginalMessage()));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private int indexOf(byte b) {
+    for (int i = start; i < end; i++) if (buf[i] == b) return i;
+    return -1;
+  }
+
+  private boolean isBlank(int from, int to) {
+    for (int i = from; i < to; i++) {
+      byte c = buf[i];
+      if (c != ' ' && c != '\t' && c != '\r') return false;
+    }
+    return true;
+  }
+
+  private void fill() {
+    if (start > 0) {                       // slide the unread bytes to the front
+      System.arraycopy(buf, start, buf, 0, end - start);
+      end -= start;
+      start = 0;
+    }
+    if (end == buf.length) buf = Arrays.copyOf(buf, buf.length * 2);
+    try {
+      int n = in.read(buf, end, buf.length - end);
+      if (n < 0) eof = true;
+      else end += n;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** True when the bytes are well-formed UTF-8; ASCII (the common case) costs one comparison per byte. */
+  static boolean isUtf8(byte[] b, int from, int to) {
+    int i = from;
+    while (i < to && b[i] >= 0) i++;
+    if (i == to) return true;
+    try {
+      StandardCharsets.UTF_8.newDecoder()
+          .onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT)
+          .decode(ByteBuffer.wrap(b, i, to - i));
+      return true;
+    } catch (CharacterCodingException e) {
+      return false;
+    }
+  }
+}
