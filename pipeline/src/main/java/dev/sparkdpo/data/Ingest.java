@@ -2,29 +2,30 @@ package dev.sparkdpo.data;
 
 import static org.apache.spark.sql.functions.*;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.sparkdpo.data.formats.InputFormat;
 import dev.sparkdpo.data.read.InputFile;
 import dev.sparkdpo.data.read.InputFiles;
-import dev.sparkdpo.data.read.Json;
-import dev.sparkdpo.data.read.RawRecord;
 import dev.sparkdpo.data.read.ReadCounters;
 import dev.sparkdpo.data.tokenize.PairTokenizer;
 import dev.sparkdpo.data.tokenize.TokenizedPair;
 import dev.sparkdpo.data.tokenize.TokenizerSpec;
 import dev.sparkdpo.io.AtomicOutput;
 import dev.sparkdpo.io.HadoopConf;
+import java.io.Serializable;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.TreeMap;
+import java.util.function.Function;
+import java.util.function.Predicate;
 import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 import org.apache.spark.Partitioner;
 import org.apache.spark.SparkFiles;
 import org.apache.spark.api.java.JavaPairRDD;
@@ -37,10 +38,11 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
-import org.apache.spark.sql.types.ArrayType;
+import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.types.DataTypes;
-import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
+import org.apache.spark.storage.StorageLevel;
+import org.apache.spark.unsafe.types.UTF8String;
 import org.apache.spark.util.LongAccumulator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -51,92 +53,119 @@ import scala.Tuple2;
  * optionally tokenized pairs in Parquet, with every dropped record in {@code quarantine/} and the counts in
  * {@code stats.json}. Output is committed atomically ({@link AtomicOutput}).
  *
- * <p>Data flow: one task per text file (Parquet through Spark's reader) parses and normalizes records; one shuffle
- * groups pairs by their order-free key, sorted by file and record, so exact duplicates (keep the first) and swapped
- * twins (drop all) are decided while streaming; the pairs and quarantine writes both read that one shuffle.
+ * <p>Data flow (one task per input file in every scan; the text never crosses the network):
+ * <ol>
+ *   <li>scan 1 parses every file and shuffles only a small marker per pair (file, record, orientation, id) keyed by
+ *       the order-free pair key; groups of two or more become a per-file <em>drop list</em>: exact duplicates after
+ *       the first in input order, and every copy of a pair that also appears with chosen/rejected swapped;</li>
+ *   <li>(optional) near-duplicates among the survivors by MinHash LSH;</li>
+ *   <li>scan 2 parses each file again beside its drop list and writes the surviving pairs (split, tokenized);</li>
+ *   <li>scan 3 does the same for what was dropped and writes {@code quarantine/}.</li>
+ * </ol>
+ * Parsing is cheap next to moving the text through a shuffle, so reading the input three times is the faster plan.
  */
 public final class Ingest {
   private static final Logger LOG = LoggerFactory.getLogger(Ingest.class);
   private static final int TOKENIZE_BATCH = 256;
-  private static final long BYTES_PER_PARTITION = 64L << 20;
 
   private Ingest() {}
+
+  /** Why a pair that parsed fine is dropped anyway; shuffled as one string (Kryo cannot serialize records). */
+  record Drop(QuarantineReason reason, String detail) {
+    String encode() {
+      return reason.name() + '\u0000' + detail;
+    }
+
+    static Drop decode(String s) {
+      int cut = s.indexOf('\u0000');
+      return new Drop(QuarantineReason.valueOf(s.substring(0, cut)), s.substring(cut + 1));
+    }
+  }
 
   public static IngestStats run(SparkSession spark, IngestOptions opts) {
     long t0 = System.nanoTime();
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     InputFiles.Listing listing = InputFiles.expand(opts.inputs(), spark.sparkContext().hadoopConfiguration());
     listing.skipped().forEach(f -> LOG.warn("skipping {}: not a supported input type", f));
-    long inputBytes = listing.files().stream().mapToLong(InputFile::size).sum();
-    LOG.info("ingest: {} input files ({} MB) → {}", listing.files().size(), inputBytes >> 20, opts.output());
+    List<InputFile> files = listing.files();
+    LOG.info("ingest: {} input files ({} MB) → {}", files.size(),
+        files.stream().mapToLong(InputFile::size).sum() >> 20, opts.output());
     if (opts.tokenizer() != null) PairTokenizer.open(opts.tokenizer());   // fail fast on a bad tokenizer, on the driver
 
     AtomicOutput out = AtomicOutput.begin(opts.output(), opts.overwrite(), spark.sparkContext().hadoopConfiguration());
-    Map<String, LongAccumulator> counters = new TreeMap<>();
-    for (String name : List.of("records", "blank_lines", "byte_order_marks", "crlf_lines")) {
-      counters.put(name, spark.sparkContext().longAccumulator("ingest." + name));
-    }
+    Counts counts = new Counts();
+    spark.sparkContext().register(counts, "ingest");
+    Scanner scanner = new Scanner(files, new RecordParser(opts.format(), opts.formatOptions(), opts.maxChars(),
+        opts.maxRecordBytes()), new HadoopConf(spark.sparkContext().hadoopConfiguration()));
+    JavaRDD<Integer> fileIndexes = jsc.parallelize(IntStream.range(0, files.size()).boxed().toList(), files.size());
+    JavaPairRDD<Integer, Iterable<Tuple2<String, String>>> drops = null;
     Broadcast<Map<String, String>> nearDups = null;
     try {
-      // 1. parse + normalize + validate, then one shuffle by pair key, sorted by (file, record)
-      int partitions = (int) Math.max(jsc.defaultParallelism(), Math.min(10_000, inputBytes / BYTES_PER_PARTITION + 1));
-      JavaRDD<ParsedRecord> decided = parse(spark, jsc, listing.files(), opts, counters)
-          .mapToPair(r -> new Tuple2<>(r.shuffleKey(), r.encode()))
-          .repartitionAndSortWithinPartitions(new GroupPartitioner(partitions))
-          .mapPartitions(DedupIterator::new);
+      // 1. scan 1: markers → per-file drop lists (exact duplicates, conflicting pairs)
+      jsc.setJobDescription("ingest 1/3: parse " + files.size() + " files, find duplicates and conflicts");
+      drops = dropLists(fileIndexes, scanner, files.size()).persist(StorageLevel.MEMORY_AND_DISK());
+      long dropped = drops.values().map(it -> (long) size(it)).fold(0L, Long::sum);
+      LOG.info("ingest: {} pairs dropped as duplicates or conflicts ({} s)", dropped, String.format("%.1f", seconds(t0)));
 
-      // 2. near-duplicates among the survivors (optional): a small map of losing id → kept id
+      // 2. near-duplicates among the survivors (optional): losing id → kept id
       Map<String, String> losers = Map.of();
       if (opts.nearDupThreshold() > 0) {
         jsc.setJobDescription("ingest: near-duplicates (MinHash LSH, Jaccard >= " + opts.nearDupThreshold() + ")");
         StructType textSchema = new StructType().add(PairSchema.ID, DataTypes.StringType).add(PairSchema.PROMPT,
             DataTypes.StringType).add(PairSchema.CHOSEN, DataTypes.StringType).add(PairSchema.REJECTED, DataTypes.StringType);
-        Dataset<Row> texts = spark.createDataFrame(decided.filter(ParsedRecord::isPair)
-            .map(r -> RowFactory.create(r.id(), r.prompt(), r.chosen(), r.rejected())), textSchema);
-        losers = NearDuplicates.find(texts, opts.nearDupThreshold(), opts.nearDupShingle(), opts.nearDupHashTables(),
-            opts.seed()).collectAsList().stream().collect(Collectors.toMap(r -> r.getString(0), r -> r.getString(1)));
-        LOG.info("ingest: {} near-duplicate pairs", losers.size());
+        JavaRDD<Row> texts = scanWithDrops(fileIndexes, drops, scanner, Map.of(), true, null)
+            .map(k -> RowFactory.create(k.record().id(), k.record().prompt(), k.record().chosen(), k.record().rejected()));
+        losers = NearDuplicates.find(spark.createDataFrame(texts, textSchema), opts.nearDupThreshold(),
+                opts.nearDupShingle(), opts.nearDupHashTables(), opts.seed())
+            .collectAsList().stream().collect(Collectors.toMap(r -> r.getString(0), r -> r.getString(1)));
+        LOG.info("ingest: {} near-duplicate pairs ({} s)", losers.size(), String.format("%.1f", seconds(t0)));
       }
       nearDups = jsc.broadcast(losers);
-      Broadcast<Map<String, String>> near = nearDups;
 
-      // 3. pairs: split by id hash, tokenize (optional), write
-      jsc.setJobDescription("ingest: parse, deduplicate and write pairs");
+      // 3. scan 2: surviving pairs → split, tokenize (optional), write
+      jsc.setJobDescription("ingest 2/3: write pairs");
       long seed = opts.seed();
       double evalFraction = opts.evalFraction();
-      JavaRDD<Row> pairRows = decided.filter(r -> r.isPair() && !near.value().containsKey(r.id()))
-          .map(r -> RowFactory.create(r.id(), r.prompt(), r.chosen(), r.rejected(), r.format(), r.source(), r.record(),
-              isEval(r.id(), seed, evalFraction) ? PairSchema.EVAL : PairSchema.TRAIN));
-      StructType pairSchema = PairSchema.PAIRS;
-      if (opts.tokenizer() != null) {
-        pairRows = tokenize(jsc, pairRows, opts.tokenizer());
+      JavaRDD<Scanned> kept = scanWithDrops(fileIndexes, drops, scanner, nearDups.value(), true, null);
+      JavaRDD<InternalRow> pairRows;
+      StructType pairSchema;
+      if (opts.tokenizer() == null) {
+        pairRows = kept.map(k -> {
+          UTF8String split = split(k.record().id(), seed, evalFraction);
+          counts.add("split." + split);
+          counts.add("format." + k.record().format());
+          return PairRows.pair(k.record(), k.source(), split);
+        });
+        pairSchema = PairSchema.PAIRS;
+      } else {
+        pairRows = tokenize(jsc, kept, opts.tokenizer(), seed, evalFraction, counts);
         pairSchema = PairSchema.TOKENIZED_PAIRS;
       }
-      // one open file per split in each task instead of Spark's default sort by the partition column
-      String writers = spark.conf().get("spark.sql.maxConcurrentOutputFileWriters", "0");
-      spark.conf().set("spark.sql.maxConcurrentOutputFileWriters", "2");
-      try {
-        spark.createDataFrame(pairRows, pairSchema).write().mode(SaveMode.ErrorIfExists)
-            .partitionBy(PairSchema.SPLIT).parquet(out.path("pairs"));
-      } finally {
-        spark.conf().set("spark.sql.maxConcurrentOutputFileWriters", writers);
-      }
-      LOG.info("ingest: pairs written ({} s)", seconds(t0));
+      writePairs(spark, pairRows, pairSchema, out.path("pairs"));
+      LOG.info("ingest: pairs written ({} s)", String.format("%.1f", seconds(t0)));
 
-      // 4. quarantine: bad records, conflicting pairs, duplicates
-      jsc.setJobDescription("ingest: write quarantine");
-      JavaRDD<Row> quarantineRows = decided
-          .filter(r -> !r.isPair() || near.value().containsKey(r.id()))
-          .map(r -> r.isPair() ? r.quarantined(QuarantineReason.NEAR_DUPLICATE, "near-duplicate (Jaccard >= "
-              + opts.nearDupThreshold() + " of character shingles) of pair " + near.value().get(r.id())) : r)
-          .map(r -> RowFactory.create(r.source(), r.record(), r.line() > 0 ? r.line() : null, r.reason(), r.detail(),
-              r.raw()));
-      spark.createDataFrame(quarantineRows, PairSchema.QUARANTINE).coalesce(Math.min(partitions, 8))
+      // 4. scan 3: bad records, duplicates, conflicts and near-duplicates → quarantine
+      jsc.setJobDescription("ingest 3/3: write quarantine");
+      double threshold = opts.nearDupThreshold();
+      Broadcast<Map<String, String>> near = nearDups;
+      JavaRDD<Row> quarantineRows = scanWithDrops(fileIndexes, drops, scanner, near.value(), false, counts)
+          .map(k -> {
+            ParsedRecord r = k.record();
+            if (k.drop() != null) r = r.quarantined(k.drop().reason(), k.drop().detail());
+            else if (r.isPair()) {
+              r = r.quarantined(QuarantineReason.NEAR_DUPLICATE, "near-duplicate (Jaccard >= " + threshold
+                  + " of character shingles) of pair " + near.value().get(r.id()));
+            }
+            counts.add("quarantined." + r.reason());
+            return RowFactory.create(r.source(), r.record(), r.line() > 0 ? r.line() : null, r.reason(), r.detail(),
+                r.raw());
+          });
+      spark.createDataFrame(quarantineRows, PairSchema.QUARANTINE).coalesce(Math.min(files.size(), 8))
           .write().mode(SaveMode.ErrorIfExists).parquet(out.path("quarantine"));
 
       // 5. stats from what was written
       jsc.setJobDescription("ingest: stats");
-      IngestStats stats = stats(spark, out, listing, counters, opts, t0);
+      IngestStats stats = stats(listing, counts, opts, t0);
       out.writeText("stats.json", stats.toJson());
       out.commit();
       LOG.info("ingest: {} records → {} pairs ({} train, {} eval), {} quarantined, in {} s ({} records/s) → {}",
@@ -147,66 +176,165 @@ public final class Ingest {
       out.abort();
       throw e;
     } finally {
+      if (drops != null) drops.unpersist();
       if (nearDups != null) nearDups.destroy();
       jsc.setJobDescription(null);
     }
   }
 
-  /** Parsed records of all files: text formats in one task per file, Parquet through Spark's reader. */
-  static JavaRDD<ParsedRecord> parse(SparkSession spark, JavaSparkContext jsc, List<InputFile> files, IngestOptions opts,
-      Map<String, LongAccumulator> acc) {
-    RecordParser parser = new RecordParser(opts.format(), opts.formatOptions(), opts.maxChars(), opts.maxRecordBytes());
-    HadoopConf conf = new HadoopConf(spark.sparkContext().hadoopConfiguration());
-    List<InputFile> textFiles = files.stream().filter(f -> f.container() != InputFile.Container.PARQUET).toList();
-    List<InputFile> parquetFiles = files.stream().filter(f -> f.container() == InputFile.Container.PARQUET).toList();
-    LongAccumulator records = acc.get("records");
+  /** Reads input files by index; serializable, shipped to every scan's tasks (records never go through Kryo). */
+  static final class Scanner implements Serializable {
+    private final List<InputFile> files;
+    private final RecordParser parser;
+    private final HadoopConf conf;
 
-    JavaRDD<ParsedRecord> parsed = jsc.emptyRDD();
-    if (!textFiles.isEmpty()) {
-      LongAccumulator blank = acc.get("blank_lines");
-      LongAccumulator bom = acc.get("byte_order_marks");
-      LongAccumulator crlf = acc.get("crlf_lines");
-      // the file list travels in the closure (Java serialization): Kryo, a common spark.serializer, cannot do records
-      List<Integer> indexes = java.util.stream.IntStream.range(0, textFiles.size()).boxed().toList();
-      parsed = jsc.parallelize(indexes, textFiles.size()).flatMap(i -> {
-        ReadCounters counters = new ReadCounters();
-        return new AtEnd<>(parser.parseFile(textFiles.get(i), conf.get(), counters), () -> {   // report once per file
-          records.add(counters.records);
-          blank.add(counters.blankLines);
-          bom.add(counters.byteOrderMarks);
-          crlf.add(counters.crlfLines);
-        });
-      });
+    Scanner(List<InputFile> files, RecordParser parser, HadoopConf conf) {
+      this.files = files;
+      this.parser = parser;
+      this.conf = conf;
     }
-    // Parquet: one Spark read per distinct schema; the layout is detected from the schema, rows go through JSON
-    Map<StructType, List<String>> bySchema = new LinkedHashMap<>();
-    for (InputFile f : parquetFiles) {
-      bySchema.computeIfAbsent(spark.read().parquet(f.path()).schema(), s -> new ArrayList<>()).add(f.path());
+
+    Iterator<ParsedRecord> scan(int file, ReadCounters counters) {
+      return parser.parseFile(files.get(file), conf.get(), counters);
     }
-    for (Map.Entry<StructType, List<String>> group : bySchema.entrySet()) {
-      InputFormat format = opts.format() != null ? opts.format() : InputFormat.detect(schemaSample(group.getKey()));
-      Column json = to_json(struct(col("*")), Map.of("ignoreNullFields", "false"));
-      JavaRDD<ParsedRecord> rows = spark.read().parquet(group.getValue().toArray(String[]::new))
-          .select(col("_metadata.file_path"), col("_metadata.row_index"), json)
-          .toJavaRDD()
-          .flatMap(r -> {
-            records.add(1);
-            JsonNode node = Json.MAPPER.readTree(r.getString(2));
-            return parser.parseRecord(r.getString(0), RawRecord.ok(r.getLong(1) + 1, -1, node), format).iterator();
-          });
-      parsed = parsed.union(rows);
+
+    String path(int file) {
+      return files.get(file).path();
     }
-    return parsed;
   }
 
-  /** A record with the schema's field names (arrays as empty lists) for layout detection. */
-  private static JsonNode schemaSample(StructType schema) {
-    ObjectNode sample = Json.MAPPER.createObjectNode();
-    for (StructField f : schema.fields()) {
-      if (f.dataType() instanceof ArrayType) sample.putArray(f.name());
-      else sample.put(f.name(), "");
+  /** A record of scan 2 or 3 with its file's path (as Spark's string type) and its drop decision, if any. */
+  record Scanned(ParsedRecord record, UTF8String source, Drop drop) {}
+
+  /** Scan 1: the drop list of each file, as one partition per file (partition i = file i). */
+  static JavaPairRDD<Integer, Iterable<Tuple2<String, String>>> dropLists(JavaRDD<Integer> fileIndexes, Scanner scanner,
+      int files) {
+    return fileIndexes
+        .flatMapToPair(i -> new Mapped<>(new Filtered<>(scanner.scan(i, new ReadCounters()), ParsedRecord::isPair),
+            r -> new Tuple2<>(r.shuffleKey(), r.marker(i))))
+        .groupByKey(Math.max(1, Math.min(files, jscParallelism(fileIndexes))))
+        .flatMapToPair(group -> decide(group._2(), scanner).iterator())
+        .groupByKey(new FilePartitioner(files));
+  }
+
+  private static int jscParallelism(JavaRDD<?> rdd) {
+    return rdd.context().defaultParallelism() * 2;
+  }
+
+  /**
+   * The drops of the pairs sharing a 64-bit shuffle key (split by their full pair key): none for a unique pair; all
+   * copies when the pair appears in both orientations; otherwise every copy after the first in input order.
+   */
+  static List<Tuple2<Integer, Tuple2<String, String>>> decide(Iterable<String> markers, Scanner scanner) {
+    Iterator<String> it = markers.iterator();
+    it.next();
+    if (!it.hasNext()) return List.of();                   // the common case: a unique pair
+    List<String> all = new ArrayList<>();
+    markers.forEach(all::add);
+    Collections.sort(all);                                 // by full key, then input order (file index, record)
+    List<Tuple2<Integer, Tuple2<String, String>>> out = new ArrayList<>();
+    for (int start = 0, end; start < all.size(); start = end) {
+      String tail = ParsedRecord.markerKeyTail(all.get(start));
+      end = start + 1;
+      while (end < all.size() && ParsedRecord.markerKeyTail(all.get(end)).equals(tail)) end++;
+      List<String> group = all.subList(start, end);
+      if (group.size() < 2) continue;
+      String first = group.get(0);
+      boolean conflicting = group.stream()
+          .anyMatch(m -> ParsedRecord.markerSwapped(m) != ParsedRecord.markerSwapped(first));
+      for (int i = conflicting ? 0 : 1; i < group.size(); i++) {
+        String m = group.get(i);
+        Drop d = conflicting
+            ? new Drop(QuarantineReason.CONFLICTING_PREFERENCE, "the same prompt and responses also appear with "
+                + "chosen and rejected swapped (" + group.size() + " copies); all copies dropped")
+            : new Drop(QuarantineReason.EXACT_DUPLICATE, "same prompt, chosen and rejected as record "
+                + ParsedRecord.markerRecord(first) + " of " + scanner.path(ParsedRecord.markerFile(first)) + " (kept)");
+        out.add(new Tuple2<>(ParsedRecord.markerFile(m), new Tuple2<>(ParsedRecord.markerPosition(m), d.encode())));
+      }
     }
-    return sample;
+    return out;
+  }
+
+  /**
+   * Scans 2 and 3: each file beside its drop list. {@code keptPairs}: the pairs that survive (not dropped, not a
+   * near-duplicate loser); otherwise: everything else (bad records, dropped pairs, near-duplicate losers).
+   * {@code readCounts} (only from a result stage, where updates count once) receives the per-file read counters.
+   */
+  static JavaRDD<Scanned> scanWithDrops(JavaRDD<Integer> fileIndexes,
+      JavaPairRDD<Integer, Iterable<Tuple2<String, String>>> drops, Scanner scanner, Map<String, String> nearLosers,
+      boolean keptPairs, Counts readCounts) {
+    return fileIndexes.zipPartitions(drops, (fileIt, dropIt) -> {
+      if (!fileIt.hasNext()) return Collections.emptyIterator();
+      int file = fileIt.next();
+      Map<String, Drop> fileDrops = new HashMap<>();
+      dropIt.forEachRemaining(d -> d._2().forEach(t -> fileDrops.put(t._1(), Drop.decode(t._2()))));
+      UTF8String source = UTF8String.fromString(scanner.path(file));
+      ReadCounters counters = new ReadCounters();
+      Iterator<ParsedRecord> records = scanner.scan(file, counters);
+      if (readCounts != null) {
+        records = new AtEnd<>(records, () -> {   // once per file
+          readCounts.add("read.records", counters.records);
+          readCounts.add("repaired.blank_lines", counters.blankLines);
+          readCounts.add("repaired.byte_order_marks", counters.byteOrderMarks);
+          readCounts.add("repaired.crlf_lines", counters.crlfLines);
+        });
+      }
+      Predicate<ParsedRecord> survives = r -> r.isPair() && (fileDrops.isEmpty() || !fileDrops.containsKey(r.position()))
+          && !nearLosers.containsKey(r.id());
+      return new Mapped<>(new Filtered<>(records, keptPairs ? survives : survives.negate()),
+          r -> new Scanned(r, source, r.isPair() ? fileDrops.get(r.position()) : null));
+    });
+  }
+
+  /** Partition i holds the drop list of file i, so it zips with the scan of file i. */
+  static final class FilePartitioner extends Partitioner {
+    private final int files;
+
+    FilePartitioner(int files) {
+      this.files = files;
+    }
+
+    @Override
+    public int numPartitions() {
+      return files;
+    }
+
+    @Override
+    public int getPartition(Object key) {
+      return (Integer) key;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof FilePartitioner p && p.files == files;
+    }
+
+    @Override
+    public int hashCode() {
+      return files;
+    }
+  }
+
+  private static void writePairs(SparkSession spark, JavaRDD<InternalRow> rows, StructType schema, String path) {
+    // one open file per split in each task instead of Spark's default sort by the partition column
+    String writers = spark.conf().get("spark.sql.maxConcurrentOutputFileWriters", "0");
+    spark.conf().set("spark.sql.maxConcurrentOutputFileWriters", "2");
+    try {
+      // internalCreateDataFrame: Spark's own entry for rows already in its format (private[sql], public in bytecode)
+      spark.internalCreateDataFrame(rows.rdd(), schema, false).write().mode(SaveMode.ErrorIfExists)
+          // free text never repeats enough for a dictionary: skip the attempt (a measurable cost)
+          .option("parquet.enable.dictionary#" + PairSchema.PROMPT, "false")
+          .option("parquet.enable.dictionary#" + PairSchema.CHOSEN, "false")
+          .option("parquet.enable.dictionary#" + PairSchema.REJECTED, "false")
+          .option("parquet.enable.dictionary#" + PairSchema.ID, "false")
+          .partitionBy(PairSchema.SPLIT).parquet(path);
+    } finally {
+      spark.conf().set("spark.sql.maxConcurrentOutputFileWriters", writers);
+    }
+  }
+
+  static UTF8String split(String id, long seed, double evalFraction) {
+    return isEval(id, seed, evalFraction) ? PairRows.EVAL : PairRows.TRAIN;
   }
 
   /** Eval membership from the pair id alone, so a pair stays in its split across runs and corpus growth. */
@@ -218,120 +346,36 @@ public final class Ingest {
     return (h >>> 11) * 0x1.0p-53 < fraction;
   }
 
-  /** Sends every pair with the same pair key (and so its duplicates and swapped twins) to one partition. */
-  static final class GroupPartitioner extends Partitioner {
-    private final int partitions;
-
-    GroupPartitioner(int partitions) {
-      this.partitions = partitions;
-    }
-
-    @Override
-    public int numPartitions() {
-      return partitions;
-    }
-
-    @Override
-    public int getPartition(Object key) {
-      return Math.floorMod(ParsedRecord.groupOf((String) key).hashCode(), partitions);
-    }
-
-    @Override
-    public boolean equals(Object o) {
-      return o instanceof GroupPartitioner g && g.partitions == partitions;
-    }
-
-    @Override
-    public int hashCode() {
-      return partitions;
-    }
-  }
-
-  /**
-   * Streams a sorted shuffle partition group by group: a group whose pairs come in both orientations (chosen and
-   * rejected swapped) is quarantined whole as conflicting; otherwise its first pair in (file, record) order is kept
-   * and the rest are quarantined as exact duplicates. Bad records pass through.
-   */
-  static final class DedupIterator implements Iterator<ParsedRecord> {
-    private final Iterator<Tuple2<String, byte[]>> in;
-    private final ArrayList<ParsedRecord> group = new ArrayList<>();
-    private final ArrayList<ParsedRecord> out = new ArrayList<>();
-    private Tuple2<String, byte[]> lookahead;
-    private int pos;
-
-    DedupIterator(Iterator<Tuple2<String, byte[]>> in) {
-      this.in = in;
-    }
-
-    @Override
-    public boolean hasNext() {
-      if (pos < out.size()) return true;
-      out.clear();
-      pos = 0;
-      if (lookahead == null && in.hasNext()) lookahead = in.next();
-      if (lookahead == null) return false;
-      String key = ParsedRecord.groupOf(lookahead._1());
-      group.clear();
-      while (lookahead != null && ParsedRecord.groupOf(lookahead._1()).equals(key)) {
-        group.add(ParsedRecord.decode(lookahead._2()));
-        lookahead = in.hasNext() ? in.next() : null;
-      }
-      decide();
-      return true;
-    }
-
-    private void decide() {
-      ParsedRecord first = group.get(0);
-      if (group.size() == 1 || !first.isPair()) {
-        out.addAll(group);
-        return;
-      }
-      boolean conflicting = group.stream().anyMatch(r -> r.swapped() != first.swapped());
-      for (int i = 0; i < group.size(); i++) {
-        ParsedRecord r = group.get(i);
-        if (conflicting) {
-          out.add(r.quarantined(QuarantineReason.CONFLICTING_PREFERENCE, "the same prompt and responses also appear "
-              + "with chosen and rejected swapped (" + group.size() + " copies); all copies dropped"));
-        } else if (i == 0) {
-          out.add(r);
-        } else {
-          out.add(r.quarantined(QuarantineReason.EXACT_DUPLICATE, "same prompt, chosen and rejected as record "
-              + first.record() + " of " + first.source() + " (kept)"));
-        }
-      }
-    }
-
-    @Override
-    public ParsedRecord next() {
-      if (!hasNext()) throw new NoSuchElementException();
-      return out.get(pos++);
-    }
-  }
-
-  /** Adds the token columns of {@link PairSchema#TOKENIZED_PAIRS}; the tokenizer loads once per executor JVM. */
-  static JavaRDD<Row> tokenize(JavaSparkContext jsc, JavaRDD<Row> pairs, TokenizerSpec spec) {
+  /** Rows of {@link PairSchema#TOKENIZED_PAIRS}; the tokenizer loads once per executor JVM. */
+  static JavaRDD<InternalRow> tokenize(JavaSparkContext jsc, JavaRDD<Scanned> kept, TokenizerSpec spec, long seed,
+      double evalFraction, Counts counts) {
     Path local = Path.of(spec.path());
-    jsc.sc().addFile(spec.path(), Files.isDirectory(local));
+    jsc.sc().addFile(spec.path(), Files.isDirectory(local));   // executors without the path get a copy
     String shippedName = local.getFileName().toString();
-    return pairs.mapPartitions(it -> {
+    return kept.mapPartitions(it -> {
       TokenizerSpec s = Files.exists(Path.of(spec.path())) ? spec
           : new TokenizerSpec(SparkFiles.get(shippedName), spec.maxLength(), spec.maxPromptLength(), spec.truncation(),
               spec.appendEos());
-      return new TokenizingIterator(it, PairTokenizer.open(s));
+      return new TokenizingIterator(it, PairTokenizer.open(s), seed, evalFraction, counts);
     });
   }
 
-  /** Tokenizes rows of {@link PairSchema#PAIRS} in batches into rows of {@link PairSchema#TOKENIZED_PAIRS}. */
-  private static final class TokenizingIterator implements Iterator<Row> {
-    private final Iterator<Row> in;
+  /** Tokenizes pairs in batches (DJL batch encode) into rows of {@link PairSchema#TOKENIZED_PAIRS}. */
+  private static final class TokenizingIterator implements Iterator<InternalRow> {
+    private final Iterator<Scanned> in;
     private final PairTokenizer tok;
-    private final List<Row> batch = new ArrayList<>(TOKENIZE_BATCH);
-    private final List<Row> ready = new ArrayList<>(TOKENIZE_BATCH);
+    private final long seed;
+    private final double evalFraction;
+    private final Counts counts;
+    private final List<InternalRow> ready = new ArrayList<>(TOKENIZE_BATCH);
     private int pos;
 
-    TokenizingIterator(Iterator<Row> in, PairTokenizer tok) {
+    TokenizingIterator(Iterator<Scanned> in, PairTokenizer tok, long seed, double evalFraction, Counts counts) {
       this.in = in;
       this.tok = tok;
+      this.seed = seed;
+      this.evalFraction = evalFraction;
+      this.counts = counts;
     }
 
     @Override
@@ -339,7 +383,7 @@ public final class Ingest {
       if (pos < ready.size()) return true;
       ready.clear();
       pos = 0;
-      batch.clear();
+      List<Scanned> batch = new ArrayList<>(TOKENIZE_BATCH);
       while (batch.size() < TOKENIZE_BATCH && in.hasNext()) batch.add(in.next());
       if (batch.isEmpty()) return false;
       int n = batch.size();
@@ -347,23 +391,31 @@ public final class Ingest {
       String[] c = new String[n];
       String[] r = new String[n];
       for (int i = 0; i < n; i++) {
-        Row row = batch.get(i);
-        p[i] = row.getString(1);
-        c[i] = row.getString(2);
-        r[i] = row.getString(3);
+        ParsedRecord rec = batch.get(i).record();
+        p[i] = rec.prompt();
+        c[i] = rec.chosen();
+        r[i] = rec.rejected();
       }
       TokenizedPair[] t = tok.encodeBatch(p, c, r);
       for (int i = 0; i < n; i++) {
-        Row row = batch.get(i);
-        ready.add(RowFactory.create(row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5), row.get(6),
-            t[i].promptIds(), t[i].chosenIds(), t[i].rejectedIds(), t[i].promptIds().length, t[i].chosenIds().length,
-            t[i].rejectedIds().length, t[i].promptTruncated(), t[i].responseTruncated(), row.get(7)));
+        Scanned s = batch.get(i);
+        UTF8String split = split(s.record().id(), seed, evalFraction);
+        TokenizedPair tp = t[i];
+        int longer = Math.max(tp.chosenIds().length, tp.rejectedIds().length);
+        counts.add("split." + split);
+        counts.add("format." + s.record().format());
+        counts.add("tokens.prompt", tp.promptIds().length);
+        counts.add("tokens.longer_response", longer);
+        counts.add("max.sequence_tokens", tp.promptIds().length + longer);
+        if (tp.promptTruncated()) counts.add("tokens.prompts_truncated");
+        if (tp.responseTruncated()) counts.add("tokens.responses_truncated");
+        ready.add(PairRows.tokenizedPair(s.record(), s.source(), split, tp));
       }
       return true;
     }
 
     @Override
-    public Row next() {
+    public InternalRow next() {
       if (!hasNext()) throw new NoSuchElementException();
       return ready.get(pos++);
     }
@@ -395,41 +447,85 @@ public final class Ingest {
     }
   }
 
-  private static IngestStats stats(SparkSession spark, AtomicOutput out, InputFiles.Listing listing,
-      Map<String, LongAccumulator> acc, IngestOptions opts, long t0) {
-    Dataset<Row> written = spark.read().parquet(out.path("pairs"));
-    Map<String, Long> splits = counts(written.groupBy(PairSchema.SPLIT).count());
-    Map<String, Long> formats = counts(written.groupBy(PairSchema.FORMAT).count());
-    Map<String, Long> quarantined = counts(spark.read().parquet(out.path("quarantine")).groupBy(PairSchema.REASON).count());
+  /** Lazily keeps the elements that match. */
+  private static final class Filtered<T> implements Iterator<T> {
+    private final Iterator<T> in;
+    private final Predicate<T> keep;
+    private T next;
+
+    Filtered(Iterator<T> in, Predicate<T> keep) {
+      this.in = in;
+      this.keep = keep;
+    }
+
+    @Override
+    public boolean hasNext() {
+      while (next == null && in.hasNext()) {
+        T t = in.next();
+        if (keep.test(t)) next = t;
+      }
+      return next != null;
+    }
+
+    @Override
+    public T next() {
+      if (!hasNext()) throw new NoSuchElementException();
+      T t = next;
+      next = null;
+      return t;
+    }
+  }
+
+  /** Lazily applies a function to each element. */
+  private static final class Mapped<A, B> implements Iterator<B> {
+    private final Iterator<A> in;
+    private final Function<A, B> f;
+
+    Mapped(Iterator<A> in, Function<A, B> f) {
+      this.in = in;
+      this.f = f;
+    }
+
+    @Override
+    public boolean hasNext() {
+      return in.hasNext();
+    }
+
+    @Override
+    public B next() {
+      return f.apply(in.next());
+    }
+  }
+
+  private static int size(Iterable<?> it) {
+    int n = 0;
+    for (Object ignored : it) n++;
+    return n;
+  }
+
+  private static IngestStats stats(InputFiles.Listing listing, Counts counts, IngestOptions opts, long t0) {
+    Map<String, Long> quarantined = counts.group("quarantined");
     Map<String, Long> dups = new TreeMap<>();
     dups.put("exact", quarantined.getOrDefault(QuarantineReason.EXACT_DUPLICATE.code(), 0L));
     dups.put("near", quarantined.getOrDefault(QuarantineReason.NEAR_DUPLICATE.code(), 0L));
     dups.put("conflicting", quarantined.getOrDefault(QuarantineReason.CONFLICTING_PREFERENCE.code(), 0L));
-    Map<String, Long> repaired = new TreeMap<>();
-    acc.forEach((k, v) -> {
-      if (!k.equals("records")) repaired.put(k, v.value());
-    });
+    long train = counts.get("split." + PairSchema.TRAIN);
+    long eval = counts.get("split." + PairSchema.EVAL);
 
     Map<String, Object> tokenization = null;
     if (opts.tokenizer() != null) {
-      Column longer = greatest(col(PairSchema.CHOSEN_LEN), col(PairSchema.REJECTED_LEN));
-      Row t = written.agg(
-          coalesce(sum(col(PairSchema.PROMPT_TRUNCATED).cast("long")), lit(0L)),
-          coalesce(sum(col(PairSchema.RESPONSE_TRUNCATED).cast("long")), lit(0L)),
-          coalesce(avg(col(PairSchema.PROMPT_LEN)), lit(0.0)),
-          coalesce(avg(longer), lit(0.0)),
-          coalesce(max(col(PairSchema.PROMPT_LEN).plus(longer)), lit(0))).first();
       tokenization = new LinkedHashMap<>();
       tokenization.put("tokenizer", opts.tokenizer().path());
       tokenization.put("max_length", opts.tokenizer().maxLength());
       tokenization.put("max_prompt_length", opts.tokenizer().maxPromptLength());
       tokenization.put("truncation", opts.tokenizer().truncation().name().toLowerCase());
       tokenization.put("append_eos", opts.tokenizer().appendEos());
-      tokenization.put("prompts_truncated", t.getLong(0));
-      tokenization.put("responses_truncated", t.getLong(1));
-      tokenization.put("mean_prompt_tokens", t.getDouble(2));
-      tokenization.put("mean_longer_response_tokens", t.getDouble(3));
-      tokenization.put("max_sequence_tokens", t.getInt(4));
+      tokenization.put("prompts_truncated", counts.get("tokens.prompts_truncated"));
+      tokenization.put("responses_truncated", counts.get("tokens.responses_truncated"));
+      tokenization.put("mean_prompt_tokens", counts.get("tokens.prompt") / (double) Math.max(1, train + eval));
+      tokenization.put("mean_longer_response_tokens",
+          counts.get("tokens.longer_response") / (double) Math.max(1, train + eval));
+      tokenization.put("max_sequence_tokens", counts.get("max.sequence_tokens"));
     }
     Map<String, Object> options = new LinkedHashMap<>();
     options.put("inputs", opts.inputs());
@@ -442,20 +538,15 @@ public final class Ingest {
     options.put("min_score_gap", opts.formatOptions().minScoreGap());
     options.put("min_score_ratio", opts.formatOptions().minScoreRatio());
 
-    long train = splits.getOrDefault(PairSchema.TRAIN, 0L);
-    long eval = splits.getOrDefault(PairSchema.EVAL, 0L);
-    long records = acc.get("records").value();
+    long records = counts.get("read.records");
     double elapsed = seconds(t0);
     return new IngestStats(listing.files().size(), listing.skipped(), records, train + eval, train, eval,
-        quarantined, dups, formats, repaired, tokenization, options, elapsed, records / elapsed);
+        quarantined, dups, counts.group("format"), counts.group("repaired"), tokenization, options, elapsed,
+        records / elapsed);
   }
 
   private static double seconds(long t0) {
     return (System.nanoTime() - t0) / 1e9;
   }
 
-  private static Map<String, Long> counts(Dataset<Row> grouped) {
-    return grouped.collectAsList().stream()
-        .collect(Collectors.toMap(r -> r.getString(0), r -> r.getLong(1), Long::sum, TreeMap::new));
-  }
 }

@@ -57,7 +57,7 @@ public final class PairNormalizer implements java.io.Serializable {
     }
   }
 
-  /** Stable pair id: hex of the first 128 bits of SHA-256 over the three length-prefixed UTF-8 texts. */
+  /** Hex of the first 128 bits of SHA-256 over the three length-prefixed UTF-8 texts (the pair key, in sorted order). */
   public static String pairId(String prompt, String first, String second) {
     MessageDigest sha = sha256();
     for (String s : new String[] {prompt, first, second}) {
@@ -65,7 +65,22 @@ public final class PairNormalizer implements java.io.Serializable {
       sha.update(ByteBuffer.allocate(4).putInt(b.length).array());
       sha.update(b);
     }
-    byte[] d = sha.digest();
+    return hex128(sha.digest());
+  }
+
+  /**
+   * The id of a pair given its order-free key: the key itself when chosen sorts first, else a hash of the key and the
+   * orientation (cheap: the texts are not hashed again). Still a pure function of the normalized content.
+   */
+  public static String orientedId(String pairKey, boolean swapped) {
+    if (!swapped) return pairKey;
+    MessageDigest sha = sha256();
+    sha.update(pairKey.getBytes(StandardCharsets.US_ASCII));
+    sha.update((byte) 1);
+    return hex128(sha.digest());
+  }
+
+  private static String hex128(byte[] d) {
     StringBuilder hex = new StringBuilder(32);
     for (int i = 0; i < 16; i++) hex.append(Character.forDigit((d[i] >> 4) & 15, 16)).append(Character.forDigit(d[i] & 15, 16));
     return hex.toString();

@@ -1,16 +1,9 @@
 package dev.sparkdpo.data;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 
 /**
- * What parsing makes of a record: a normalized pair ({@code reason == null}) or a quarantined record. Travels through
- * the dedup shuffle as compact bytes ({@link #encode}), keyed by {@link #shuffleKey}.
+ * What parsing makes of a record: a normalized pair ({@code reason == null}) or a quarantined record. Only its
+ * {@link #marker} travels through the dedup shuffle; the text stays in the input files and is read again.
  *
  * @param id pair id (hash of the normalized texts)
  * @param pairKey the id with chosen/rejected in sorted order: equal for a pair and its swapped twin
@@ -21,10 +14,10 @@ public record ParsedRecord(String id, String pairKey, boolean swapped, String pr
 
   public static ParsedRecord pair(PreferencePair p, String format, String source, long record, long line) {
     boolean swapped = p.chosen().compareTo(p.rejected()) > 0;
-    String id = PairNormalizer.pairId(p.prompt(), p.chosen(), p.rejected());
-    String key = swapped ? PairNormalizer.pairId(p.prompt(), p.rejected(), p.chosen()) : id;
-    return new ParsedRecord(id, key, swapped, p.prompt(), p.chosen(), p.rejected(), format, source, record, line,
-        null, null, null);
+    String key = swapped ? PairNormalizer.pairId(p.prompt(), p.rejected(), p.chosen())
+        : PairNormalizer.pairId(p.prompt(), p.chosen(), p.rejected());
+    return new ParsedRecord(PairNormalizer.orientedId(key, swapped), key, swapped, p.prompt(), p.chosen(), p.rejected(),
+        format, source, record, line, null, null, null);
   }
 
   public static ParsedRecord bad(String source, long record, long line, RecordException e, String raw) {
@@ -45,64 +38,48 @@ public record ParsedRecord(String id, String pairKey, boolean swapped, String pr
   }
 
   /**
-   * Sort key of the dedup shuffle: pairs group by {@code pairKey} and sort by where they were read (so the first copy
-   * in file order is the one kept); bad records sort after all pairs, each on its own.
+   * The dedup shuffle: the first 64 bits of the pair key are the shuffle key ({@link #shuffleKey}); the marker carries
+   * the other 64 (so a 64-bit collision never merges two pairs), then the file index and record number in fixed-width
+   * hex (markers sort in input order), the orientation and the id.
    */
-  public String shuffleKey() {
-    String where = source + '\u0000' + String.format("%019d", record);
-    return isPair() ? pairKey + '\u0000' + where + '\u0000' + id : "~" + where + '\u0000' + reason;
+  public long shuffleKey() {
+    return Long.parseUnsignedLong(pairKey.substring(0, 16), 16);
   }
 
-  /** The part of a {@link #shuffleKey} that decides the partition: the pair key, or the whole key. */
-  public static String groupOf(String shuffleKey) {
-    return shuffleKey.charAt(0) == '~' ? shuffleKey : shuffleKey.substring(0, shuffleKey.indexOf('\u0000'));
+  public String marker(int fileIndex) {
+    StringBuilder sb = new StringBuilder(80).append(pairKey, 16, 32);
+    hex(sb, fileIndex, 8);
+    hex(sb, record, 16);
+    return sb.append(swapped ? '1' : '0').append(id).toString();
   }
 
-  public byte[] encode() {
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + (isPair() ? prompt.length() + chosen.length()
-        + rejected.length() : 256));
-    try (DataOutputStream out = new DataOutputStream(bytes)) {
-      for (String s : new String[] {id, pairKey, prompt, chosen, rejected, format, source, reason, detail, raw}) {
-        writeString(out, s);
-      }
-      out.writeBoolean(swapped);
-      out.writeLong(record);
-      out.writeLong(line);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-    return bytes.toByteArray();
+  /** The key of this pair in a file's drop list: record number and id. */
+  public String position() {
+    return record + ":" + id;
   }
 
-  public static ParsedRecord decode(byte[] b) {
-    try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(b))) {
-      String[] s = new String[10];
-      for (int i = 0; i < s.length; i++) s[i] = readString(in);
-      boolean swapped = in.readBoolean();
-      long record = in.readLong();
-      long line = in.readLong();
-      return new ParsedRecord(s[0], s[1], swapped, s[2], s[3], s[4], s[5], s[6], record, line, s[7], s[8], s[9]);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+  static String markerKeyTail(String marker) {
+    return marker.substring(0, 16);
   }
 
-  private static void writeString(DataOutputStream out, String s) throws IOException {
-    if (s == null) {
-      out.writeInt(-1);
-      return;
-    }
-    byte[] b = s.getBytes(StandardCharsets.UTF_8);
-    out.writeInt(b.length);
-    out.write(b);
+  static int markerFile(String marker) {
+    return Integer.parseUnsignedInt(marker.substring(16, 24), 16);
   }
 
-  private static String readString(DataInputStream in) throws IOException {
-    int n = in.readInt();
-    if (n < 0) return null;
-    byte[] b = new byte[n];
-    in.readFully(b);
-    return new String(b, StandardCharsets.UTF_8);
+  static long markerRecord(String marker) {
+    return Long.parseUnsignedLong(marker.substring(24, 40), 16);
+  }
+
+  static boolean markerSwapped(String marker) {
+    return marker.charAt(40) == '1';
+  }
+
+  static String markerPosition(String marker) {
+    return markerRecord(marker) + ":" + marker.substring(41);
+  }
+
+  private static void hex(StringBuilder sb, long v, int digits) {
+    for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) sb.append(Character.forDigit((int) (v >>> shift) & 15, 16));
   }
 
   private static String quote(String s) {

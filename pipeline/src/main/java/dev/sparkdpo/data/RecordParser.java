@@ -8,6 +8,7 @@ import dev.sparkdpo.data.read.InputFile;
 import dev.sparkdpo.data.read.InputFiles;
 import dev.sparkdpo.data.read.JsonArrayReader;
 import dev.sparkdpo.data.read.JsonLinesReader;
+import dev.sparkdpo.data.read.ParquetRecordReader;
 import dev.sparkdpo.data.read.RawRecord;
 import dev.sparkdpo.data.read.ReadCounters;
 import java.io.IOException;
@@ -37,28 +38,28 @@ public final class RecordParser implements Serializable {
     this.maxRecordBytes = maxRecordBytes;
   }
 
-  /** Streams the rows of one JSON, JSON Lines or CSV file (Parquet goes through Spark's reader, see Ingest). */
+  /** Streams the parsed records of one input file. */
   public Iterator<ParsedRecord> parseFile(InputFile file, Configuration conf, ReadCounters counters) {
     InputStream in;
     try {
-      in = InputFiles.open(file.path(), conf);
+      in = file.container() == InputFile.Container.PARQUET ? InputStream.nullInputStream()
+          : InputFiles.open(file.path(), conf);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot open input " + file.path() + ": " + e.getMessage(), e);
     }
-    Iterator<RawRecord> records = switch (file.container()) {
-      case JSON_LINES -> new JsonLinesReader(in, maxRecordBytes, counters);
-      case JSON -> startsWithBracket(in) ? new JsonArrayReader(in) : new JsonLinesReader(in, maxRecordBytes, counters);
-      case CSV -> new CsvRecordReader(in, maxRecordBytes);
-      case PARQUET -> throw new IllegalArgumentException("Parquet files are read by Spark, not parseFile");
-    };
-    return new FileRows(file.path(), records, in, forced, counters);
-  }
-
-  /** The rows for one record of a file whose layout is already known (used for Parquet rows). */
-  public List<ParsedRecord> parseRecord(String source, RawRecord r, InputFormat format) {
-    ArrayDeque<ParsedRecord> out = new ArrayDeque<>(2);
-    emit(source, r, format, out);
-    return List.copyOf(out);
+    InputFormat format = forced;
+    Iterator<RawRecord> records;
+    switch (file.container()) {
+      case JSON_LINES -> records = new JsonLinesReader(in, maxRecordBytes, counters);
+      case JSON -> records = startsWithBracket(in) ? new JsonArrayReader(in) : new JsonLinesReader(in, maxRecordBytes, counters);
+      case CSV -> records = new CsvRecordReader(in, maxRecordBytes);
+      default -> {
+        ParquetRecordReader parquet = new ParquetRecordReader(file.path(), conf);
+        if (format == null) format = InputFormat.detect(parquet.schemaSample());   // Parquet: by the file's schema
+        records = parquet;
+      }
+    }
+    return new FileRows(file.path(), records, in, format, counters);
   }
 
   /** Adds the rows of one record to {@code out}; returns the layout it has (null if undetected). */
