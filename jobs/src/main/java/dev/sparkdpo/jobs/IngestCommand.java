@@ -88,7 +88,17 @@ public final class IngestCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    Config c = new JobConfig(spark.config)
+    Config c = config();
+    IngestOptions opts = options(c);
+    SparkSession session = spark.session(c);
+    IngestStats stats = Ingest.run(session, opts);
+    System.out.println(stats.toJson());
+    return 0;
+  }
+
+  /** Defaults, then --config, then the options given on the command line. */
+  Config config() {
+    return new JobConfig(spark.config)
         .set("ingest.input", input)
         .set("ingest.output", output)
         .set("ingest.format", format)
@@ -106,11 +116,6 @@ public final class IngestCommand implements Callable<Integer> {
         .set("ingest.min-score-ratio", minScoreRatio)
         .set("ingest.overwrite", overwrite)
         .resolve();
-    IngestOptions opts = options(c);
-    SparkSession session = spark.session(c);
-    IngestStats stats = Ingest.run(session, opts);
-    System.out.println(stats.toJson());
-    return 0;
   }
 
   /** The ingest block of a resolved config as options; a bad value names its key. */

@@ -2,6 +2,7 @@ package dev.sparkdpo.data;
 
 import static org.apache.spark.sql.functions.*;
 
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -15,9 +16,13 @@ import org.apache.spark.ml.linalg.Vector;
 import org.apache.spark.ml.linalg.Vectors;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.api.java.UDF1;
 import org.apache.spark.sql.expressions.UserDefinedFunction;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.unsafe.Platform;
 import org.apache.spark.unsafe.hash.Murmur3_x86_32;
 
 /**
@@ -53,11 +58,11 @@ public final class NearDuplicates {
     List<Row> losers = new ArrayList<>();
     for (String id : parent.keySet()) {
       String root = find(parent, id);
-      if (!root.equals(id)) losers.add(org.apache.spark.sql.RowFactory.create(id, root));
+      if (!root.equals(id)) losers.add(RowFactory.create(id, root));
     }
-    return spark.createDataFrame(losers, new org.apache.spark.sql.types.StructType()
-        .add(PairSchema.ID, org.apache.spark.sql.types.DataTypes.StringType, false)
-        .add("kept_id", org.apache.spark.sql.types.DataTypes.StringType, false));
+    return spark.createDataFrame(losers, new StructType()
+        .add(PairSchema.ID, DataTypes.StringType, false)
+        .add("kept_id", DataTypes.StringType, false));
   }
 
   /** Binary vector of hashed character k-grams (k = {@code shingle}); never empty, as MinHash requires. */
@@ -67,8 +72,8 @@ public final class NearDuplicates {
     int n = t.length() - k + 1;
     int[] idx = new int[n];
     for (int i = 0; i < n; i++) {
-      byte[] b = t.substring(i, i + k).getBytes(java.nio.charset.StandardCharsets.UTF_8);
-      int h = Murmur3_x86_32.hashUnsafeBytes(b, org.apache.spark.unsafe.Platform.BYTE_ARRAY_OFFSET, b.length, 42);
+      byte[] b = t.substring(i, i + k).getBytes(StandardCharsets.UTF_8);
+      int h = Murmur3_x86_32.hashUnsafeBytes(b, Platform.BYTE_ARRAY_OFFSET, b.length, 42);
       idx[i] = Math.floorMod(h, DIMENSION);
     }
     int[] unique = Arrays.stream(idx).sorted().distinct().toArray();
