@@ -2,6 +2,7 @@ package dev.sparkdpo.data.tokenize;
 
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.djl.huggingface.tokenizers.jni.TokenizersLibrary;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -88,9 +89,34 @@ public final class PairTokenizer {
         System.arraycopy(prompts, 0, all, 0, n);
         System.arraycopy(chosen, 0, all, n, n);
         System.arraycopy(rejected, 0, all, 2 * n, n);
-        Encoding[] enc = tok.hf.batchEncode(all, false, false);
+        int[][] ids = batchIds(all);
         for (int i = 0; i < n; i++) {
-            out[i] = assemble(ids(enc[i]), ids(enc[n + i]), ids(enc[2 * n + i]));
+            out[i] = assemble(ids[i], ids[n + i], ids[2 * n + i]);
+        }
+        return out;
+    }
+
+    /**
+     * Ids only, through DJL's JNI binding directly: {@code HuggingFaceTokenizer.batchEncode} also builds every token's
+     * string, offsets and masks, which ingest never uses and which cost ~40% of tokenization time. Same native
+     * tokenizer, same settings, so the ids are identical (tested against {@link #encodeText}).
+     */
+    private int[][] batchIds(String[] texts) {
+        long[] encodings = TokenizersLibrary.LIB.batchEncode(tok.hf.getHandle(), texts, false);
+        int[][] out = new int[texts.length][];
+        try {
+            for (int i = 0; i < encodings.length; i++) {
+                long[] ids = TokenizersLibrary.LIB.getTokenIds(encodings[i]);
+                int[] v = new int[ids.length];
+                for (int j = 0; j < ids.length; j++) {
+                    v[j] = (int) ids[j];
+                }
+                out[i] = v;
+            }
+        } finally {
+            for (long e : encodings) {
+                TokenizersLibrary.LIB.deleteEncoding(e);
+            }
         }
         return out;
     }
