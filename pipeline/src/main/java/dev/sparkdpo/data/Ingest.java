@@ -70,6 +70,9 @@ public final class Ingest {
 
   private Ingest() {}
 
+  /** Drop-list entries that only say "record N is bad" (so scan 3 parses it) start with this. */
+  private static final String BAD = "#";
+
   /** Why a pair that parsed fine is dropped anyway; shuffled as one string (Kryo cannot serialize records). */
   record Drop(QuarantineReason reason, String detail) {
     String encode() {
@@ -194,8 +197,8 @@ public final class Ingest {
       this.conf = conf;
     }
 
-    Iterator<ParsedRecord> scan(int file, ReadCounters counters) {
-      return parser.parseFile(files.get(file), conf.get(), counters);
+    Iterator<ParsedRecord> scan(int file, ReadCounters counters, java.util.function.LongPredicate wanted) {
+      return parser.parseFile(files.get(file), conf.get(), counters, wanted);
     }
 
     String path(int file) {
@@ -210,8 +213,8 @@ public final class Ingest {
   static JavaPairRDD<Integer, Iterable<Tuple2<String, String>>> dropLists(JavaRDD<Integer> fileIndexes, Scanner scanner,
       int files) {
     return fileIndexes
-        .flatMapToPair(i -> new Mapped<>(new Filtered<>(scanner.scan(i, new ReadCounters()), ParsedRecord::isPair),
-            r -> new Tuple2<>(r.shuffleKey(), r.marker(i))))
+        .flatMapToPair(i -> new Mapped<>(scanner.scan(i, new ReadCounters(), null),
+            r -> new Tuple2<>(r.isPair() ? r.shuffleKey() : r.badShuffleKey(i), r.marker(i))))
         .groupByKey(Math.max(1, Math.min(files, jscParallelism(fileIndexes))))
         .flatMapToPair(group -> decide(group._2(), scanner).iterator())
         .groupByKey(new FilePartitioner(files));
@@ -227,12 +230,15 @@ public final class Ingest {
    */
   static List<Tuple2<Integer, Tuple2<String, String>>> decide(Iterable<String> markers, Scanner scanner) {
     Iterator<String> it = markers.iterator();
-    it.next();
-    if (!it.hasNext()) return List.of();                   // the common case: a unique pair
+    String head = it.next();
+    if (!it.hasNext() && !ParsedRecord.isBadMarker(head)) return List.of();   // the common case: a unique pair
     List<String> all = new ArrayList<>();
-    markers.forEach(all::add);
-    Collections.sort(all);                                 // by full key, then input order (file index, record)
     List<Tuple2<Integer, Tuple2<String, String>>> out = new ArrayList<>();
+    for (String m : markers) {
+      if (!ParsedRecord.isBadMarker(m)) all.add(m);
+      else out.add(new Tuple2<>(ParsedRecord.badMarkerFile(m), new Tuple2<>(BAD + ParsedRecord.badMarkerRecord(m), "")));
+    }
+    Collections.sort(all);                                 // by full key, then input order (file index, record)
     for (int start = 0, end; start < all.size(); start = end) {
       String tail = ParsedRecord.markerKeyTail(all.get(start));
       end = start + 1;
@@ -267,10 +273,20 @@ public final class Ingest {
       if (!fileIt.hasNext()) return Collections.emptyIterator();
       int file = fileIt.next();
       Map<String, Drop> fileDrops = new HashMap<>();
-      dropIt.forEachRemaining(d -> d._2().forEach(t -> fileDrops.put(t._1(), Drop.decode(t._2()))));
+      java.util.Set<Long> listed = new java.util.HashSet<>();   // records scan 3 must parse: bad or dropped
+      dropIt.forEachRemaining(d -> d._2().forEach(t -> {
+        if (t._1().startsWith(BAD)) {
+          listed.add(Long.parseLong(t._1().substring(BAD.length())));
+        } else {
+          fileDrops.put(t._1(), Drop.decode(t._2()));
+          listed.add(Long.parseLong(t._1().substring(0, t._1().indexOf(':'))));
+        }
+      }));
       UTF8String source = UTF8String.fromString(scanner.path(file));
       ReadCounters counters = new ReadCounters();
-      Iterator<ParsedRecord> records = scanner.scan(file, counters);
+      // scan 3 without near-duplicates knows every record it will emit: the rest is only counted, not parsed
+      java.util.function.LongPredicate wanted = keptPairs || !nearLosers.isEmpty() ? null : listed::contains;
+      Iterator<ParsedRecord> records = scanner.scan(file, counters, wanted);
       if (readCounts != null) {
         records = new AtEnd<>(records, () -> {   // once per file
           readCounts.add("read.records", counters.records);
@@ -316,9 +332,12 @@ public final class Ingest {
   }
 
   private static void writePairs(SparkSession spark, JavaRDD<InternalRow> rows, StructType schema, String path) {
-    // one open file per split in each task instead of Spark's default sort by the partition column
+    // one open file per split in each task instead of a sort by the partition column: the sort (planned by default
+    // since Spark 3.4) copied every row into an UnsafeRow and took half of the write stage
     String writers = spark.conf().get("spark.sql.maxConcurrentOutputFileWriters", "0");
+    String planned = spark.conf().get("spark.sql.optimizer.plannedWrite.enabled", "true");
     spark.conf().set("spark.sql.maxConcurrentOutputFileWriters", "2");
+    spark.conf().set("spark.sql.optimizer.plannedWrite.enabled", "false");
     try {
       // internalCreateDataFrame: Spark's own entry for rows already in its format (private[sql], public in bytecode)
       spark.internalCreateDataFrame(rows.rdd(), schema, false).write().mode(SaveMode.ErrorIfExists)
@@ -330,6 +349,7 @@ public final class Ingest {
           .partitionBy(PairSchema.SPLIT).parquet(path);
     } finally {
       spark.conf().set("spark.sql.maxConcurrentOutputFileWriters", writers);
+      spark.conf().set("spark.sql.optimizer.plannedWrite.enabled", planned);
     }
   }
 

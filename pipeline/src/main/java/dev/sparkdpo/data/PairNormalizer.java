@@ -28,7 +28,15 @@ public final class PairNormalizer implements java.io.Serializable {
 
   public static String normalizeText(String s) {
     if (s.indexOf('\r') >= 0) s = s.replace("\r\n", "\n").replace('\r', '\n');
+    if (belowCombiningMarks(s)) return s;   // every character below U+0300 is its own NFC form
     return Normalizer.isNormalized(s, Normalizer.Form.NFC) ? s : Normalizer.normalize(s, Normalizer.Form.NFC);
+  }
+
+  private static boolean belowCombiningMarks(String s) {
+    for (int i = 0, n = s.length(); i < n; i++) {
+      if (s.charAt(i) >= 0x300) return false;
+    }
+    return true;
   }
 
   /** Normalizes and validates; throws {@link RecordException} with the reason when the pair cannot be used. */
@@ -86,11 +94,18 @@ public final class PairNormalizer implements java.io.Serializable {
     return hex.toString();
   }
 
-  private static MessageDigest sha256() {
+  private static final ThreadLocal<MessageDigest> SHA256 = ThreadLocal.withInitial(() -> {
     try {
       return MessageDigest.getInstance("SHA-256");
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException("the JVM has no SHA-256", e);
     }
+  });
+
+  /** A reset SHA-256 digest of this thread (getInstance per pair was a visible cost). */
+  private static MessageDigest sha256() {
+    MessageDigest d = SHA256.get();
+    d.reset();
+    return d;
   }
 }

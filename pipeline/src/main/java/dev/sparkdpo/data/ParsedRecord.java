@@ -47,10 +47,36 @@ public record ParsedRecord(String id, String pairKey, boolean swapped, String pr
   }
 
   public String marker(int fileIndex) {
+    if (!isPair()) {                                     // a bad record: only where it is, for scan 3
+      StringBuilder sb = new StringBuilder(25).append(BAD);
+      hex(sb, fileIndex, 8);
+      hex(sb, record, 16);
+      return sb.toString();
+    }
     StringBuilder sb = new StringBuilder(80).append(pairKey, 16, 32);
     hex(sb, fileIndex, 8);
     hex(sb, record, 16);
     return sb.append(swapped ? '1' : '0').append(id).toString();
+  }
+
+  /** Shuffle key of a bad record: spread by file and record (it is alone in its group). */
+  public long badShuffleKey(int fileIndex) {
+    long h = (fileIndex * 0x9E3779B97F4A7C15L) ^ record;
+    return h ^ (h >>> 29) * 0xBF58476D1CE4E5B9L;
+  }
+
+  static final char BAD = '~';
+
+  static boolean isBadMarker(String marker) {
+    return marker.charAt(0) == BAD;
+  }
+
+  static int badMarkerFile(String marker) {
+    return Integer.parseUnsignedInt(marker.substring(1, 9), 16);
+  }
+
+  static long badMarkerRecord(String marker) {
+    return Long.parseUnsignedLong(marker.substring(9, 25), 16);
   }
 
   /** The key of this pair in a file's drop list: record number and id. */

@@ -40,6 +40,15 @@ public final class RecordParser implements Serializable {
 
   /** Streams the parsed records of one input file. */
   public Iterator<ParsedRecord> parseFile(InputFile file, Configuration conf, ReadCounters counters) {
+    return parseFile(file, conf, counters, null);
+  }
+
+  /**
+   * {@code wanted}: for JSON Lines, the record (line) numbers to parse; the others are only counted. Other containers
+   * parse everything. Null = everything.
+   */
+  public Iterator<ParsedRecord> parseFile(InputFile file, Configuration conf, ReadCounters counters,
+      java.util.function.LongPredicate wanted) {
     InputStream in;
     try {
       in = file.container() == InputFile.Container.PARQUET ? InputStream.nullInputStream()
@@ -47,19 +56,21 @@ public final class RecordParser implements Serializable {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot open input " + file.path() + ": " + e.getMessage(), e);
     }
-    InputFormat format = forced;
-    Iterator<RawRecord> records;
+    FileRows rows = new FileRows(file.path(), in, forced, counters);
+    // a skipped line must not be the one that fixes the file's layout: parse until the layout is known
+    java.util.function.LongPredicate parse = wanted == null ? null : line -> rows.format == null || wanted.test(line);
     switch (file.container()) {
-      case JSON_LINES -> records = new JsonLinesReader(in, maxRecordBytes, counters);
-      case JSON -> records = startsWithBracket(in) ? new JsonArrayReader(in) : new JsonLinesReader(in, maxRecordBytes, counters);
-      case CSV -> records = new CsvRecordReader(in, maxRecordBytes);
+      case JSON_LINES -> rows.records = new JsonLinesReader(in, maxRecordBytes, counters, parse);
+      case JSON -> rows.records = startsWithBracket(in) ? new JsonArrayReader(in)
+          : new JsonLinesReader(in, maxRecordBytes, counters, parse);
+      case CSV -> rows.records = new CsvRecordReader(in, maxRecordBytes);
       default -> {
         ParquetRecordReader parquet = new ParquetRecordReader(file.path(), conf);
-        if (format == null) format = InputFormat.detect(parquet.schemaSample());   // Parquet: by the file's schema
-        records = parquet;
+        if (rows.format == null) rows.format = InputFormat.detect(parquet.schemaSample());   // Parquet: by its schema
+        rows.records = parquet;
       }
     }
-    return new FileRows(file.path(), records, in, format, counters);
+    return rows;
   }
 
   /** Adds the rows of one record to {@code out}; returns the layout it has (null if undetected). */
@@ -126,15 +137,14 @@ public final class RecordParser implements Serializable {
   /** Lazily maps a file's records to rows, fixing the layout at the first record that reveals it. */
   private final class FileRows implements Iterator<ParsedRecord> {
     private final String source;
-    private final Iterator<RawRecord> records;
     private final InputStream in;
     private final ArrayDeque<ParsedRecord> pending = new ArrayDeque<>();
     private final ReadCounters counters;
+    private Iterator<RawRecord> records;
     private InputFormat format;
 
-    FileRows(String source, Iterator<RawRecord> records, InputStream in, InputFormat format, ReadCounters counters) {
+    FileRows(String source, InputStream in, InputFormat format, ReadCounters counters) {
       this.source = source;
-      this.records = records;
       this.in = in;
       this.format = format;
       this.counters = counters;
@@ -144,7 +154,8 @@ public final class RecordParser implements Serializable {
     public boolean hasNext() {
       while (pending.isEmpty() && records.hasNext()) {
         counters.records++;
-        format = emit(source, records.next(), format, pending);
+        RawRecord r = records.next();
+        if (r != RawRecord.SKIPPED) format = emit(source, r, format, pending);
       }
       if (pending.isEmpty()) close();
       return !pending.isEmpty();

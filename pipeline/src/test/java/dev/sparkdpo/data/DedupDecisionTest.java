@@ -70,6 +70,15 @@ class DedupDecisionTest {
   }
 
   @Test
+  void badRecordsAreListedForTheQuarantineScan() {
+    ParsedRecord bad = ParsedRecord.bad("x", 12, 12, new RecordException(QuarantineReason.INVALID_JSON, "broken"), "{");
+    List<scala.Tuple2<Integer, scala.Tuple2<String, String>>> out = Ingest.decide(List.of(bad.marker(1)), scanner);
+    assertEquals(1, out.size());
+    assertEquals(1, out.get(0)._1());
+    assertEquals("#12", out.get(0)._2()._1());
+  }
+
+  @Test
   void evalSplitFollowsTheFractionAndTheSeed() {
     int n = 20_000;
     int eval = 0;

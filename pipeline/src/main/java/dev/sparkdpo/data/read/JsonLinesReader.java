@@ -23,6 +23,7 @@ public final class JsonLinesReader implements Iterator<RawRecord> {
   private final InputStream in;
   private final int maxRecordBytes;
   private final ReadCounters counters;
+  private final java.util.function.LongPredicate wanted;
   private byte[] buf = new byte[1 << 16];
   private int start;     // first unread byte in buf
   private int end;       // one past the last valid byte in buf
@@ -31,9 +32,16 @@ public final class JsonLinesReader implements Iterator<RawRecord> {
   private RawRecord next;
 
   public JsonLinesReader(InputStream in, int maxRecordBytes, ReadCounters counters) {
+    this(in, maxRecordBytes, counters, null);
+  }
+
+  /** {@code wanted}: line numbers to parse; other non-blank lines come back as {@link RawRecord#SKIPPED} (null = all). */
+  public JsonLinesReader(InputStream in, int maxRecordBytes, ReadCounters counters,
+      java.util.function.LongPredicate wanted) {
     this.in = in;
     this.maxRecordBytes = maxRecordBytes;
     this.counters = counters;
+    this.wanted = wanted;
   }
 
   @Override
@@ -89,7 +97,7 @@ public final class JsonLinesReader implements Iterator<RawRecord> {
       counters.blankLines++;
       return true;
     }
-    next = parse(lineNo, from, to);
+    next = wanted == null || wanted.test(lineNo) ? parse(lineNo, from, to) : RawRecord.SKIPPED;
     return true;
   }
 
@@ -99,7 +107,7 @@ public final class JsonLinesReader implements Iterator<RawRecord> {
           new RecordException(QuarantineReason.INVALID_UTF8, "line " + line + " is not valid UTF-8; re-encode the file as UTF-8"));
     }
     try {
-      return RawRecord.ok(line, line, Json.MAPPER.readTree(buf, from, to - from));
+      return RawRecord.ok(line, line, Json.TREE.readTree(buf, from, to - from));
     } catch (JsonProcessingException e) {
       return RawRecord.bad(line, line, new String(buf, from, to - from, StandardCharsets.UTF_8),
           new RecordException(QuarantineReason.INVALID_JSON, "line " + line + " is not valid JSON: " + e.getOriginalMessage()));

@@ -12,6 +12,9 @@ import dev.sparkdpo.data.RecordException;
  * @param raw the raw text when it is at hand without extra work (null for parsed JSON: re-serialize on demand)
  */
 public record RawRecord(long record, long line, JsonNode node, String raw, RecordException error) {
+  /** A record the reader counted but did not parse, because the scan does not want it (see JsonLinesReader). */
+  public static final RawRecord SKIPPED = new RawRecord(-1, -1, null, null, null);
+
   public static RawRecord ok(long record, long line, JsonNode node) {
     return new RawRecord(record, line, node, null, null);
   }

@@ -84,4 +84,17 @@ class ReadersTest {
     assertEquals(2, r.get(1).record());
     assertEquals(" a", r.get(2).node().get("chosen").textValue(), "whitespace inside values is kept");
   }
+
+  @Test
+  void jsonLinesParsesOnlyTheWantedLinesButCountsThemAll() {
+    byte[] data = bytes("{\"a\":1}\n", "\n", "not json\n", "{\"a\":3}\n");
+    ReadCounters c = new ReadCounters();
+    List<RawRecord> r = all(new JsonLinesReader(new ByteArrayInputStream(data), 1024, c, line -> line == 3));
+    assertEquals(3, r.size());
+    assertSame(RawRecord.SKIPPED, r.get(0));
+    assertEquals(QuarantineReason.INVALID_JSON, r.get(1).error().reason());
+    assertEquals(3, r.get(1).line());
+    assertSame(RawRecord.SKIPPED, r.get(2));
+    assertEquals(1, c.blankLines);
+  }
 }
