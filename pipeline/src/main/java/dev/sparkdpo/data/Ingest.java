@@ -107,7 +107,7 @@ public final class Ingest {
       // 1. scan 1: markers → per-file drop lists (exact duplicates, conflicting pairs)
       jsc.setJobDescription("ingest 1/3: parse " + files.size() + " files, find duplicates and conflicts");
       drops = dropLists(fileIndexes, scanner, files.size()).persist(StorageLevel.MEMORY_AND_DISK());
-      long dropped = drops.values().map(it -> (long) size(it)).fold(0L, Long::sum);
+      long dropped = drops.values().map(Ingest::droppedPairs).fold(0L, Long::sum);
       LOG.info("ingest: {} pairs dropped as duplicates or conflicts ({} s)", dropped, String.format("%.1f", seconds(t0)));
 
       // 2. near-duplicates among the survivors (optional): losing id → kept id
@@ -145,6 +145,13 @@ public final class Ingest {
         pairSchema = PairSchema.TOKENIZED_PAIRS;
       }
       writePairs(spark, pairRows, pairSchema, out.path("pairs"));
+      if (counts.get("split." + PairSchema.TRAIN) + counts.get("split." + PairSchema.EVAL) == 0) {
+        // Spark writes no file for an empty partitioned output: leave one empty file so readers see the schema
+        StructType withoutSplit = new StructType(java.util.Arrays.stream(pairSchema.fields())
+            .filter(f -> !f.name().equals(PairSchema.SPLIT)).toArray(org.apache.spark.sql.types.StructField[]::new));
+        spark.createDataFrame(List.of(), withoutSplit).coalesce(1).write()
+            .parquet(out.path("pairs") + "/" + PairSchema.SPLIT + "=" + PairSchema.TRAIN);
+      }
       LOG.info("ingest: pairs written ({} s)", String.format("%.1f", seconds(t0)));
 
       // 4. scan 3: bad records, duplicates, conflicts and near-duplicates → quarantine
@@ -175,10 +182,8 @@ public final class Ingest {
           stats.inputRecords(), stats.outputPairs(), stats.trainPairs(), stats.evalPairs(), stats.quarantinedTotal(),
           String.format("%.1f", stats.elapsedSeconds()), String.format("%.0f", stats.recordsPerSecond()), out.target());
       return stats;
-    } catch (RuntimeException e) {
-      out.abort();
-      throw e;
     } finally {
+      if (!out.committed()) out.abort();   // any failure, checked SparkExceptions included: no temporary leftovers
       if (drops != null) drops.unpersist();
       if (nearDups != null) nearDups.destroy();
       jsc.setJobDescription(null);
@@ -517,9 +522,10 @@ public final class Ingest {
     }
   }
 
-  private static int size(Iterable<?> it) {
-    int n = 0;
-    for (Object ignored : it) n++;
+  /** Entries of a drop list that drop a pair (the others only list bad records for scan 3). */
+  private static long droppedPairs(Iterable<Tuple2<String, String>> list) {
+    long n = 0;
+    for (Tuple2<String, String> t : list) if (!t._1().startsWith(BAD)) n++;
     return n;
   }
 

@@ -22,7 +22,7 @@ public enum QuarantineReason {
   EXACT_DUPLICATE("exact_duplicate"),
   NEAR_DUPLICATE("near_duplicate");
 
-  /** Longest raw text kept in a quarantine row. */
+  /** Longest raw text kept in a quarantine row (a clipped one ends with "…"). */
   public static final int RAW_LIMIT = 2000;
 
   private final String code;
@@ -32,6 +32,6 @@ public enum QuarantineReason {
   public String code() { return code; }
 
   public static String clip(String raw) {
-    return raw == null || raw.length() <= RAW_LIMIT ? raw : raw.substring(0, RAW_LIMIT) + "…";
+    return raw == null || raw.length() <= RAW_LIMIT ? raw : raw.substring(0, RAW_LIMIT - 1) + "…";
   }
 }

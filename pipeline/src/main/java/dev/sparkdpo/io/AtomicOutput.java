@@ -20,6 +20,7 @@ public final class AtomicOutput {
   private final FileSystem fs;
   private final Path target;
   private final Path temp;
+  private boolean committed;
 
   private AtomicOutput(FileSystem fs, Path target, Path temp) {
     this.fs = fs;
@@ -72,9 +73,14 @@ public final class AtomicOutput {
       if (fs.exists(target) && !fs.delete(target, true)) throw new IOException("cannot delete old " + target);
       if (!fs.rename(temp, target)) throw new IOException("cannot rename " + temp + " to " + target);
       fs.create(new Path(target, SUCCESS), true).close();
+      committed = true;
     } catch (IOException e) {
       throw new UncheckedIOException("committing output " + target + ": " + e.getMessage(), e);
     }
+  }
+
+  public boolean committed() {
+    return committed;
   }
 
   /** Removes the temporary directory after a failure (best effort; the target is untouched). */

@@ -48,7 +48,7 @@ final class RankedFormat {
       String b = Fields.string(record, "human_ref_B", "ranked (SHP)");
       double scoreA;
       double scoreB;
-      if (record.hasNonNull("score_A") && record.hasNonNull("score_B")) {
+      if (present(record, "score_A") && present(record, "score_B")) {
         scoreA = Fields.number(record, "score_A", "the record");
         scoreB = Fields.number(record, "score_B", "the record");
       } else {
@@ -81,6 +81,12 @@ final class RankedFormat {
               + ", min score ratio " + options.minScoreRatio() + ")");
     }
     return pairs;
+  }
+
+  /** Non-null and, for CSV, not an empty cell. */
+  private static boolean present(JsonNode record, String field) {
+    JsonNode v = record.get(field);
+    return v != null && !v.isNull() && !(v.isTextual() && v.textValue().isBlank());
   }
 
   private static boolean strongEnough(double better, double worse, FormatOptions options) {

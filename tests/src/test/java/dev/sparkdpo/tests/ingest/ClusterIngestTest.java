@@ -56,9 +56,15 @@ class ClusterIngestTest {
 
       // 2. tokenized: the executors tokenize (tasks never run in the driver on a cluster)
       Path tokOut = tmp.resolve("out-tokenized");
-      Result tok = IngestRuns.run(tokOut, args(cluster, corpus, tokOut, "--tokenizer", tokenizer.toString(),
-          "--max-length", "64"));
+      Map<Long, Boolean> djlInExecutor = new java.util.TreeMap<>();   // executor pid -> native tokenizer mapped
+      Result tok = IngestRuns.run(tokOut, spark -> cluster.executorPids().forEach(
+              pid -> djlInExecutor.put(pid, mapsLibrary(pid, "libtokenizers"))),
+          args(cluster, corpus, tokOut, "--tokenizer", tokenizer.toString(), "--max-length", "64"));
       assertSucceeded(tok);
+      assertTrue(!djlInExecutor.isEmpty(), "no executor JVMs found while the app ran");
+      assertTrue(djlInExecutor.values().stream().anyMatch(b -> b),
+          () -> "no executor JVM loaded DJL's native tokenizer library: " + djlInExecutor);
+      assertTrue(!djlInExecutor.containsKey(ProcessHandle.current().pid()));
       assertStats(expected, tok);
       assertPairs(expected, tok, corpus, true);
       assertEquals(IngestChecks.idSplits(plain), IngestChecks.idSplits(tok));
@@ -72,10 +78,19 @@ class ClusterIngestTest {
       assertEquals(tok.pairs().stream().filter(PairRow::responseTruncated).count(),
           tok.stats().path("tokenization").path("responses_truncated").asLong(-1));
       assertEquals(2, cluster.launchedExecutors(tok.appId()), cluster::diagnostics);
-      System.out.printf("ClusterIngestTest timings: cluster start %.1f s, plain ingest %.1f s, tokenized ingest %.1f s%n",
-          startS, plain.seconds(), tok.seconds());
+      System.out.printf("ClusterIngestTest timings: cluster start %.1f s, plain ingest %.1f s, tokenized ingest %.1f s"
+          + " (native tokenizer loaded in executors: %s)%n", startS, plain.seconds(), tok.seconds(), djlInExecutor);
     } finally {
       IngestRuns.stopSpark();
+    }
+  }
+
+  /** Whether process {@code pid} has a shared library whose path contains {@code name} mapped (Linux /proc). */
+  private static boolean mapsLibrary(long pid, String name) {
+    try {
+      return Files.readString(Path.of("/proc/" + pid + "/maps")).contains(name);
+    } catch (java.io.IOException e) {
+      return false;   // the process is gone (an executor of the previous application exiting)
     }
   }
 

@@ -12,7 +12,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
@@ -28,6 +27,16 @@ import scala.Option;
  */
 final class IngestRuns {
   static final ObjectMapper JSON = new ObjectMapper();
+
+  static {
+    // the project's own logging (conf/log4j2.properties: spark-dpo at INFO, Spark at WARN) instead of Spark's INFO
+    // defaults, which print thousands of lines per run; -Dsparkdpo.tests.sparkInfoLogs=true keeps Spark's
+    String root = System.getProperty("project.root");
+    Path config = root == null ? null : Paths.get(root, "conf", "log4j2.properties");
+    if (config != null && Files.isRegularFile(config) && !Boolean.getBoolean("sparkdpo.tests.sparkInfoLogs")) {
+      org.apache.logging.log4j.core.config.Configurator.reconfigure(config.toUri());
+    }
+  }
 
   private IngestRuns() {}
 
@@ -74,6 +83,11 @@ final class IngestRuns {
    * pairs/ and quarantine/ (with the run's own session). Always stops every Spark session afterwards.
    */
   static Result run(Path output, String... args) {
+    return run(output, null, args);
+  }
+
+  /** As {@link #run(Path, String...)}; {@code inSession} runs after a successful run, before its session stops. */
+  static Result run(Path output, java.util.function.Consumer<SparkSession> inSession, String... args) {
     stopSpark();
     PrintStream oldOut = System.out;
     PrintStream oldErr = System.err;
@@ -102,20 +116,34 @@ final class IngestRuns {
         return new Result(args, code, stdout, stderr, seconds, output, appId, null, null, null, null, null);
       }
       JsonNode stats = JSON.readTree(output.resolve("stats.json").toFile());
-      org.apache.spark.sql.Dataset<Row> pairsDf = spark.read().parquet(output.resolve("pairs").toString());
-      StructType schema = pairsDf.schema();
-      List<PairRow> pairs = pairsDf.collectAsList().stream().map(IngestRuns::pairRow).toList();
-      List<QuarantineRow> quarantine = spark.read().parquet(output.resolve("quarantine").toString())
-          .collectAsList().stream().map(IngestRuns::quarantineRow).toList();
+      // a directory without any Parquet file (no rows written) cannot be read without a schema: no rows, no schema
+      StructType schema = null;
+      List<PairRow> pairs = List.of();
+      if (hasParquet(output.resolve("pairs"))) {
+        org.apache.spark.sql.Dataset<Row> pairsDf = spark.read().parquet(output.resolve("pairs").toString());
+        schema = pairsDf.schema();
+        pairs = pairsDf.collectAsList().stream().map(IngestRuns::pairRow).toList();
+      }
+      List<QuarantineRow> quarantine = !hasParquet(output.resolve("quarantine")) ? List.of()
+          : spark.read().parquet(output.resolve("quarantine").toString())
+              .collectAsList().stream().map(IngestRuns::quarantineRow).toList();
       List<String> splitDirs;
       try (Stream<Path> s = Files.list(output.resolve("pairs"))) {
         splitDirs = s.filter(Files::isDirectory).map(p -> p.getFileName().toString()).sorted().toList();
       }
+      if (inSession != null) inSession.accept(spark);
       return new Result(args, code, stdout, stderr, seconds, output, appId, stats, schema, splitDirs, pairs, quarantine);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     } finally {
       stopSpark();
+    }
+  }
+
+  static boolean hasParquet(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) return false;
+    try (Stream<Path> s = Files.walk(dir)) {
+      return s.anyMatch(p -> p.getFileName().toString().endsWith(".parquet"));
     }
   }
 
@@ -195,12 +223,6 @@ final class IngestRuns {
   static String tail(String s, int lines) {
     String[] l = s.split("\\R");
     return String.join("\n", Arrays.copyOfRange(l, Math.max(0, l.length - lines), l.length));
-  }
-
-  static List<String> concat(List<String> a, String... b) {
-    List<String> out = new ArrayList<>(a);
-    out.addAll(List.of(b));
-    return out;
   }
 
   /** Writes to two streams. */

@@ -311,6 +311,33 @@ class LocalIngestTest {
     assertEquals(o0, o1, "the same options from the file as from the flags");
   }
 
+  /**
+   * SHP CSV rows whose score cells are empty: RankedFormat documents "score_A/score_B or, without scores, labels", and
+   * an empty CSV cell is how a CSV says "no score", so the label decides.
+   */
+  @Test
+  void shpCsvRowsWithoutScoresFallBackToLabels() throws IOException {
+    Path dir = tmp.resolve("shp-labels");
+    Files.createDirectories(dir);
+    Files.writeString(dir.resolve("labels.csv"), "history,human_ref_A,human_ref_B,score_A,score_B,labels\n"
+        + "\"Which is colder, ice or steam?\",Ice is colder.,Steam is colder.,,,1\n"
+        + "Is a tomato a fruit?,No.,\"Botanically yes, it is a fruit.\",,,0\n");
+    Path output = out("shp-labels");
+    List<String> a = args(output);
+    a.set(a.indexOf(corpus.toString()), dir.toString());
+    Result r = run("shp-labels", output, a);
+    assertSucceeded(r);
+    assertEquals(2, r.stats().path("input_records").asLong(), r.stats()::toPrettyString);
+    assertEquals(Map.of(), IngestChecks.longs(r.stats().path("quarantined")),
+        () -> "quarantined: " + r.quarantine());
+    assertEquals(List.of(
+            HazardCorpus.key("labels.csv", 1, "ranked", "Which is colder, ice or steam?", "Ice is colder.",
+                "Steam is colder."),
+            HazardCorpus.key("labels.csv", 2, "ranked", "Is a tomato a fruit?", "Botanically yes, it is a fruit.", "No.")),
+        r.pairs().stream().map(p -> HazardCorpus.key(p.file(), p.record(), p.format(), p.prompt(), p.chosen(),
+            p.rejected())).sorted().toList());
+  }
+
   @Test
   void helpMentionsEveryIngestOption() {
     Result r = IngestRuns.run(null, "ingest", "--help");
