@@ -26,6 +26,7 @@ import java.util.function.Function;
 import java.util.function.Predicate;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
+import org.apache.spark.HashPartitioner;
 import org.apache.spark.Partitioner;
 import org.apache.spark.SparkFiles;
 import org.apache.spark.api.java.JavaPairRDD;
@@ -106,9 +107,8 @@ public final class Ingest {
     try {
       // 1. scan 1: markers → per-file drop lists (exact duplicates, conflicting pairs)
       jsc.setJobDescription("ingest 1/3: parse " + files.size() + " files, find duplicates and conflicts");
+      // computed by the first scan that needs it (the pairs write, or near-duplicates), then reused
       drops = dropLists(fileIndexes, scanner, files.size()).persist(StorageLevel.MEMORY_AND_DISK());
-      long dropped = drops.values().map(Ingest::droppedPairs).fold(0L, Long::sum);
-      LOG.info("ingest: {} pairs dropped as duplicates or conflicts ({} s)", dropped, String.format("%.1f", seconds(t0)));
 
       // 2. near-duplicates among the survivors (optional): losing id → kept id
       Map<String, String> losers = Map.of();
@@ -144,6 +144,7 @@ public final class Ingest {
         pairRows = tokenize(jsc, kept, opts.tokenizer(), seed, evalFraction, counts);
         pairSchema = PairSchema.TOKENIZED_PAIRS;
       }
+      LOG.info("ingest: writing pairs ({} s)", String.format("%.1f", seconds(t0)));
       writePairs(spark, pairRows, pairSchema, out.path("pairs"));
       if (counts.get("split." + PairSchema.TRAIN) + counts.get("split." + PairSchema.EVAL) == 0) {
         // Spark writes no file for an empty partitioned output: leave one empty file so readers see the schema
@@ -219,10 +220,46 @@ public final class Ingest {
       int files) {
     return fileIndexes
         .flatMapToPair(i -> new Mapped<>(scanner.scan(i, new ReadCounters(), null),
-            r -> new Tuple2<>(r.isPair() ? r.shuffleKey() : r.badShuffleKey(i), r.marker(i))))
-        .groupByKey(Math.max(1, Math.min(files, jscParallelism(fileIndexes))))
-        .flatMapToPair(group -> decide(group._2(), scanner).iterator())
+            r -> new Tuple2<>(Markers.shuffleKey(r, i), Markers.of(r, i))))
+        // sorted by key, so groups are runs: no hash map of a million entries (almost every pair is alone)
+        .repartitionAndSortWithinPartitions(new HashPartitioner(Math.max(1, Math.min(files, jscParallelism(fileIndexes)))))
+        .mapPartitionsToPair(sorted -> new Runs(sorted, scanner))
         .groupByKey(new FilePartitioner(files));
+  }
+
+  /** The drop-list entries of a key-sorted partition of markers, one run of equal keys at a time. */
+  private static final class Runs implements Iterator<Tuple2<Integer, Tuple2<String, String>>> {
+    private final Iterator<Tuple2<Long, long[]>> in;
+    private final Scanner scanner;
+    private Tuple2<Long, long[]> lookahead;
+    private Iterator<Tuple2<Integer, Tuple2<String, String>>> out = Collections.emptyIterator();
+
+    Runs(Iterator<Tuple2<Long, long[]>> in, Scanner scanner) {
+      this.in = in;
+      this.scanner = scanner;
+    }
+
+    @Override
+    public boolean hasNext() {
+      while (!out.hasNext()) {
+        if (lookahead == null && in.hasNext()) lookahead = in.next();
+        if (lookahead == null) return false;
+        long key = lookahead._1();
+        List<long[]> run = new ArrayList<>(1);
+        while (lookahead != null && lookahead._1() == key) {
+          run.add(lookahead._2());
+          lookahead = in.hasNext() ? in.next() : null;
+        }
+        out = decide(run, scanner).iterator();
+      }
+      return true;
+    }
+
+    @Override
+    public Tuple2<Integer, Tuple2<String, String>> next() {
+      if (!hasNext()) throw new NoSuchElementException();
+      return out.next();
+    }
   }
 
   private static int jscParallelism(JavaRDD<?> rdd) {
@@ -233,34 +270,30 @@ public final class Ingest {
    * The drops of the pairs sharing a 64-bit shuffle key (split by their full pair key): none for a unique pair; all
    * copies when the pair appears in both orientations; otherwise every copy after the first in input order.
    */
-  static List<Tuple2<Integer, Tuple2<String, String>>> decide(Iterable<String> markers, Scanner scanner) {
-    Iterator<String> it = markers.iterator();
-    String head = it.next();
-    if (!it.hasNext() && !ParsedRecord.isBadMarker(head)) return List.of();   // the common case: a unique pair
-    List<String> all = new ArrayList<>();
+  static List<Tuple2<Integer, Tuple2<String, String>>> decide(List<long[]> markers, Scanner scanner) {
+    if (markers.size() == 1 && !Markers.isBad(markers.get(0))) return List.of();   // the common case: a unique pair
+    List<long[]> all = new ArrayList<>();
     List<Tuple2<Integer, Tuple2<String, String>>> out = new ArrayList<>();
-    for (String m : markers) {
-      if (!ParsedRecord.isBadMarker(m)) all.add(m);
-      else out.add(new Tuple2<>(ParsedRecord.badMarkerFile(m), new Tuple2<>(BAD + ParsedRecord.badMarkerRecord(m), "")));
+    for (long[] m : markers) {
+      if (!Markers.isBad(m)) all.add(m);
+      else out.add(new Tuple2<>(Markers.file(m), new Tuple2<>(BAD + Markers.record(m), "")));
     }
-    Collections.sort(all);                                 // by full key, then input order (file index, record)
+    all.sort(Markers.ORDER);                               // by full key, then input order (file index, record)
     for (int start = 0, end; start < all.size(); start = end) {
-      String tail = ParsedRecord.markerKeyTail(all.get(start));
       end = start + 1;
-      while (end < all.size() && ParsedRecord.markerKeyTail(all.get(end)).equals(tail)) end++;
-      List<String> group = all.subList(start, end);
+      while (end < all.size() && Markers.sameKey(all.get(end), all.get(start))) end++;
+      List<long[]> group = all.subList(start, end);
       if (group.size() < 2) continue;
-      String first = group.get(0);
-      boolean conflicting = group.stream()
-          .anyMatch(m -> ParsedRecord.markerSwapped(m) != ParsedRecord.markerSwapped(first));
+      long[] first = group.get(0);
+      boolean conflicting = group.stream().anyMatch(m -> Markers.swapped(m) != Markers.swapped(first));
       for (int i = conflicting ? 0 : 1; i < group.size(); i++) {
-        String m = group.get(i);
+        long[] m = group.get(i);
         Drop d = conflicting
             ? new Drop(QuarantineReason.CONFLICTING_PREFERENCE, "the same prompt and responses also appear with "
                 + "chosen and rejected swapped (" + group.size() + " copies); all copies dropped")
             : new Drop(QuarantineReason.EXACT_DUPLICATE, "same prompt, chosen and rejected as record "
-                + ParsedRecord.markerRecord(first) + " of " + scanner.path(ParsedRecord.markerFile(first)) + " (kept)");
-        out.add(new Tuple2<>(ParsedRecord.markerFile(m), new Tuple2<>(ParsedRecord.markerPosition(m), d.encode())));
+                + Markers.record(first) + " of " + scanner.path(Markers.file(first)) + " (kept)");
+        out.add(new Tuple2<>(Markers.file(m), new Tuple2<>(Markers.position(m), d.encode())));
       }
     }
     return out;
@@ -300,10 +333,10 @@ public final class Ingest {
           readCounts.add("repaired.crlf_lines", counters.crlfLines);
         });
       }
-      Predicate<ParsedRecord> survives = r -> r.isPair() && (fileDrops.isEmpty() || !fileDrops.containsKey(r.position()))
+      Predicate<ParsedRecord> survives = r -> r.isPair() && (fileDrops.isEmpty() || !fileDrops.containsKey(Markers.position(r)))
           && !nearLosers.containsKey(r.id());
       return new Mapped<>(new Filtered<>(records, keptPairs ? survives : survives.negate()),
-          r -> new Scanned(r, source, r.isPair() ? fileDrops.get(r.position()) : null));
+          r -> new Scanned(r, source, r.isPair() ? fileDrops.get(Markers.position(r)) : null));
     });
   }
 
@@ -520,13 +553,6 @@ public final class Ingest {
     public B next() {
       return f.apply(in.next());
     }
-  }
-
-  /** Entries of a drop list that drop a pair (the others only list bad records for scan 3). */
-  private static long droppedPairs(Iterable<Tuple2<String, String>> list) {
-    long n = 0;
-    for (Tuple2<String, String> t : list) if (!t._1().startsWith(BAD)) n++;
-    return n;
   }
 
   private static IngestStats stats(InputFiles.Listing listing, Counts counts, IngestOptions opts, long t0) {

@@ -3,7 +3,7 @@ package dev.sparkdpo.data;
 
 /**
  * What parsing makes of a record: a normalized pair ({@code reason == null}) or a quarantined record. Only its
- * {@link #marker} travels through the dedup shuffle; the text stays in the input files and is read again.
+ * {@link Markers marker} travels through the dedup shuffle; the text stays in the input files and is read again.
  *
  * @param id pair id (hash of the normalized texts)
  * @param pairKey the id with chosen/rejected in sorted order: equal for a pair and its swapped twin
@@ -35,77 +35,6 @@ public record ParsedRecord(String id, String pairKey, boolean swapped, String pr
         + quote(rejected) + "}";
     return new ParsedRecord(id, pairKey, swapped, prompt, chosen, rejected, format, source, record, line, why.code(),
         detail, QuarantineReason.clip(rawPair));
-  }
-
-  /**
-   * The dedup shuffle: the first 64 bits of the pair key are the shuffle key ({@link #shuffleKey}); the marker carries
-   * the other 64 (so a 64-bit collision never merges two pairs), then the file index and record number in fixed-width
-   * hex (markers sort in input order), the orientation and the id.
-   */
-  public long shuffleKey() {
-    return Long.parseUnsignedLong(pairKey.substring(0, 16), 16);
-  }
-
-  public String marker(int fileIndex) {
-    if (!isPair()) {                                     // a bad record: only where it is, for scan 3
-      StringBuilder sb = new StringBuilder(25).append(BAD);
-      hex(sb, fileIndex, 8);
-      hex(sb, record, 16);
-      return sb.toString();
-    }
-    StringBuilder sb = new StringBuilder(80).append(pairKey, 16, 32);
-    hex(sb, fileIndex, 8);
-    hex(sb, record, 16);
-    return sb.append(swapped ? '1' : '0').append(id).toString();
-  }
-
-  /** Shuffle key of a bad record: spread by file and record (it is alone in its group). */
-  public long badShuffleKey(int fileIndex) {
-    long h = (fileIndex * 0x9E3779B97F4A7C15L) ^ record;
-    return h ^ (h >>> 29) * 0xBF58476D1CE4E5B9L;
-  }
-
-  static final char BAD = '~';
-
-  static boolean isBadMarker(String marker) {
-    return marker.charAt(0) == BAD;
-  }
-
-  static int badMarkerFile(String marker) {
-    return Integer.parseUnsignedInt(marker.substring(1, 9), 16);
-  }
-
-  static long badMarkerRecord(String marker) {
-    return Long.parseUnsignedLong(marker.substring(9, 25), 16);
-  }
-
-  /** The key of this pair in a file's drop list: record number and id. */
-  public String position() {
-    return record + ":" + id;
-  }
-
-  static String markerKeyTail(String marker) {
-    return marker.substring(0, 16);
-  }
-
-  static int markerFile(String marker) {
-    return Integer.parseUnsignedInt(marker.substring(16, 24), 16);
-  }
-
-  static long markerRecord(String marker) {
-    return Long.parseUnsignedLong(marker.substring(24, 40), 16);
-  }
-
-  static boolean markerSwapped(String marker) {
-    return marker.charAt(40) == '1';
-  }
-
-  static String markerPosition(String marker) {
-    return markerRecord(marker) + ":" + marker.substring(41);
-  }
-
-  private static void hex(StringBuilder sb, long v, int digits) {
-    for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) sb.append(Character.forDigit((int) (v >>> shift) & 15, 16));
   }
 
   private static String quote(String s) {

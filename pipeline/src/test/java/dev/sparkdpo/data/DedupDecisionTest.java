@@ -23,8 +23,8 @@ class DedupDecisionTest {
   }
 
   private Map<String, Ingest.Drop> decide(List<ParsedRecord> records, List<Integer> files) {
-    List<String> markers = new java.util.ArrayList<>();
-    for (int i = 0; i < records.size(); i++) markers.add(records.get(i).marker(files.get(i)));
+    List<long[]> markers = new java.util.ArrayList<>();
+    for (int i = 0; i < records.size(); i++) markers.add(Markers.of(records.get(i), files.get(i)));
     java.util.Collections.reverse(markers);   // arrival order must not matter
     return Ingest.decide(markers, scanner).stream().collect(Collectors.toMap(
         t -> t._1() + "/" + t._2()._1(), t -> Ingest.Drop.decode(t._2()._2())));
@@ -42,11 +42,11 @@ class DedupDecisionTest {
     ParsedRecord inA2 = pair("p", "a", "b", 9);
     Map<String, Ingest.Drop> d = decide(List.of(inB, inA, inA2), List.of(1, 0, 0));
     assertEquals(2, d.size());
-    Ingest.Drop drop = d.get("1/" + inB.position());
+    Ingest.Drop drop = d.get("1/" + Markers.position(inB));
     assertEquals(QuarantineReason.EXACT_DUPLICATE, drop.reason());
     assertTrue(drop.detail().contains("record 7 of file:/data/a.jsonl"), drop.detail());
-    assertNotNull(d.get("0/" + inA2.position()));
-    assertNull(d.get("0/" + inA.position()), "the first in input order is kept");
+    assertNotNull(d.get("0/" + Markers.position(inA2)));
+    assertNull(d.get("0/" + Markers.position(inA)), "the first in input order is kept");
   }
 
   @Test
@@ -72,7 +72,7 @@ class DedupDecisionTest {
   @Test
   void badRecordsAreListedForTheQuarantineScan() {
     ParsedRecord bad = ParsedRecord.bad("x", 12, 12, new RecordException(QuarantineReason.INVALID_JSON, "broken"), "{");
-    List<scala.Tuple2<Integer, scala.Tuple2<String, String>>> out = Ingest.decide(List.of(bad.marker(1)), scanner);
+    List<scala.Tuple2<Integer, scala.Tuple2<String, String>>> out = Ingest.decide(List.of(Markers.of(bad, 1)), scanner);
     assertEquals(1, out.size());
     assertEquals(1, out.get(0)._1());
     assertEquals("#12", out.get(0)._2()._1());
