@@ -374,7 +374,8 @@ public final class Ingest {
     // since Spark 3.4) copied every row into an UnsafeRow and took half of the write stage
     String writers = spark.conf().get("spark.sql.maxConcurrentOutputFileWriters", "0");
     String planned = spark.conf().get("spark.sql.optimizer.plannedWrite.enabled", "true");
-    spark.conf().set("spark.sql.maxConcurrentOutputFileWriters", "2");
+    // (more than the two splits: at the limit Spark's concurrent writer falls back to sorting the rest)
+    spark.conf().set("spark.sql.maxConcurrentOutputFileWriters", "4");
     spark.conf().set("spark.sql.optimizer.plannedWrite.enabled", "false");
     try {
       // internalCreateDataFrame: Spark's own entry for rows already in its format (private[sql], public in bytecode)

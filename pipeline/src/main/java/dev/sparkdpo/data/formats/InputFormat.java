@@ -16,7 +16,9 @@ public enum InputFormat {
   /** One prompt with scored completions ({@code completions: [{text, score}]}, or SHP's A/B columns). */
   RANKED;
 
-  public String code() { return name().toLowerCase(Locale.ROOT); }
+  private final String code = name().toLowerCase(Locale.ROOT);
+
+  public String code() { return code; }
 
   /** Parses a {@code --format} value; {@code auto} gives null (detect per file). */
   public static InputFormat parseOrAuto(String value) {
