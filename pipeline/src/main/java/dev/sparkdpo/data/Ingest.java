@@ -221,45 +221,32 @@ public final class Ingest {
     return fileIndexes
         .flatMapToPair(i -> new Mapped<>(scanner.scan(i, new ReadCounters(), null),
             r -> new Tuple2<>(Markers.shuffleKey(r, i), Markers.of(r, i))))
-        // sorted by key, so groups are runs: no hash map of a million entries (almost every pair is alone)
-        .repartitionAndSortWithinPartitions(new HashPartitioner(Math.max(1, Math.min(files, jscParallelism(fileIndexes)))))
-        .mapPartitionsToPair(sorted -> new Runs(sorted, scanner))
+        .partitionBy(new HashPartitioner(Math.max(1, Math.min(files, jscParallelism(fileIndexes)))))
+        .mapPartitionsToPair(markers -> groups(markers, scanner).iterator())
         .groupByKey(new FilePartitioner(files));
   }
 
-  /** The drop-list entries of a key-sorted partition of markers, one run of equal keys at a time. */
-  private static final class Runs implements Iterator<Tuple2<Integer, Tuple2<String, String>>> {
-    private final Iterator<Tuple2<Long, long[]>> in;
-    private final Scanner scanner;
-    private Tuple2<Long, long[]> lookahead;
-    private Iterator<Tuple2<Integer, Tuple2<String, String>>> out = Collections.emptyIterator();
-
-    Runs(Iterator<Tuple2<Long, long[]>> in, Scanner scanner) {
-      this.in = in;
-      this.scanner = scanner;
+  /**
+   * The drop-list entries of one partition of markers. Almost every key is unique, so the keys are sorted as a
+   * primitive array to find the few repeated ones, and only those are grouped (a Spark sort by boxed keys, or a hash
+   * map of every marker, cost more than the parse that made them).
+   */
+  static List<Tuple2<Integer, Tuple2<String, String>>> groups(Iterator<Tuple2<Long, long[]>> in, Scanner scanner) {
+    List<Tuple2<Long, long[]>> all = new ArrayList<>();
+    in.forEachRemaining(all::add);
+    long[] keys = new long[all.size()];
+    for (int i = 0; i < keys.length; i++) keys[i] = all.get(i)._1();
+    java.util.Arrays.sort(keys);
+    java.util.Set<Long> repeated = new java.util.HashSet<>();
+    for (int i = 1; i < keys.length; i++) if (keys[i] == keys[i - 1]) repeated.add(keys[i]);
+    Map<Long, List<long[]>> groups = new HashMap<>();
+    List<Tuple2<Integer, Tuple2<String, String>>> out = new ArrayList<>();
+    for (Tuple2<Long, long[]> t : all) {
+      if (repeated.contains(t._1())) groups.computeIfAbsent(t._1(), k -> new ArrayList<>()).add(t._2());
+      else if (Markers.isBad(t._2())) out.addAll(decide(List.of(t._2()), scanner));
     }
-
-    @Override
-    public boolean hasNext() {
-      while (!out.hasNext()) {
-        if (lookahead == null && in.hasNext()) lookahead = in.next();
-        if (lookahead == null) return false;
-        long key = lookahead._1();
-        List<long[]> run = new ArrayList<>(1);
-        while (lookahead != null && lookahead._1() == key) {
-          run.add(lookahead._2());
-          lookahead = in.hasNext() ? in.next() : null;
-        }
-        out = decide(run, scanner).iterator();
-      }
-      return true;
-    }
-
-    @Override
-    public Tuple2<Integer, Tuple2<String, String>> next() {
-      if (!hasNext()) throw new NoSuchElementException();
-      return out.next();
-    }
+    for (List<long[]> g : groups.values()) out.addAll(decide(g, scanner));
+    return out;
   }
 
   private static int jscParallelism(JavaRDD<?> rdd) {

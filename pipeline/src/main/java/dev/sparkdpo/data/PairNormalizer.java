@@ -1,6 +1,5 @@
 package dev.sparkdpo.data;
 
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -70,7 +69,10 @@ public final class PairNormalizer implements java.io.Serializable {
     MessageDigest sha = sha256();
     for (String s : new String[] {prompt, first, second}) {
       byte[] b = s.getBytes(StandardCharsets.UTF_8);
-      sha.update(ByteBuffer.allocate(4).putInt(b.length).array());
+      sha.update((byte) (b.length >>> 24));
+      sha.update((byte) (b.length >>> 16));
+      sha.update((byte) (b.length >>> 8));
+      sha.update((byte) b.length);
       sha.update(b);
     }
     return hex128(sha.digest());
@@ -102,10 +104,8 @@ public final class PairNormalizer implements java.io.Serializable {
     }
   });
 
-  /** A reset SHA-256 digest of this thread (getInstance per pair was a visible cost). */
+  /** This thread's SHA-256 digest (getInstance per pair was a visible cost); digest() leaves it reset. */
   private static MessageDigest sha256() {
-    MessageDigest d = SHA256.get();
-    d.reset();
-    return d;
+    return SHA256.get();
   }
 }

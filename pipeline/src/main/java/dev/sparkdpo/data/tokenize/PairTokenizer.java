@@ -35,166 +35,166 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class PairTokenizer {
 
-    /** No special tokens, no truncation or padding inside DJL: all of that is done here. */
-    static final Map<String, String> DJL_OPTIONS =
-            Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false");
+  /** No special tokens, no truncation or padding inside DJL: all of that is done here. */
+  static final Map<String, String> DJL_OPTIONS =
+      Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false");
 
-    private static final Map<Path, Loaded> CACHE = new ConcurrentHashMap<>();
+  private static final Map<Path, Loaded> CACHE = new ConcurrentHashMap<>();
 
-    private record Loaded(HuggingFaceTokenizer hf, TokenizerFiles.Meta meta) {}
+  private record Loaded(HuggingFaceTokenizer hf, TokenizerFiles.Meta meta) {}
 
-    private final TokenizerSpec spec;
-    private final Loaded tok;
+  private final TokenizerSpec spec;
+  private final Loaded tok;
 
-    private PairTokenizer(TokenizerSpec spec, Loaded tok) {
-        this.spec = spec;
-        this.tok = tok;
+  private PairTokenizer(TokenizerSpec spec, Loaded tok) {
+    this.spec = spec;
+    this.tok = tok;
+  }
+
+  /** Returns a tokenizer for {@code spec}; the tokenizer file is loaded only on first use in this JVM. */
+  public static PairTokenizer open(TokenizerSpec spec) {
+    Path json = TokenizerFiles.resolveTokenizerJson(spec.path());
+    return new PairTokenizer(spec, CACHE.computeIfAbsent(json, PairTokenizer::load));
+  }
+
+  private static Loaded load(Path json) {
+    try {
+      return new Loaded(HuggingFaceTokenizer.newInstance(json, DJL_OPTIONS), TokenizerFiles.readMeta(json));
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot load tokenizer " + json, e);
     }
+  }
 
-    /** Returns a tokenizer for {@code spec}; the tokenizer file is loaded only on first use in this JVM. */
-    public static PairTokenizer open(TokenizerSpec spec) {
-        Path json = TokenizerFiles.resolveTokenizerJson(spec.path());
-        return new PairTokenizer(spec, CACHE.computeIfAbsent(json, PairTokenizer::load));
+  /** Number of distinct tokenizer files loaded in this JVM (for tests). */
+  static int loadedCount() {
+    return CACHE.size();
+  }
+
+  public TokenizedPair encode(String prompt, String chosen, String rejected) {
+    return assemble(encodeText(prompt), encodeText(chosen), encodeText(rejected));
+  }
+
+  /** Same results as {@link #encode} element-wise, with one DJL batch call for all 3n texts. */
+  public TokenizedPair[] encodeBatch(String[] prompts, String[] chosen, String[] rejected) {
+    int n = prompts.length;
+    if (chosen.length != n || rejected.length != n) {
+      throw new IllegalArgumentException("batch sizes differ: " + n + " prompts, " + chosen.length
+          + " chosen, " + rejected.length + " rejected");
     }
+    TokenizedPair[] out = new TokenizedPair[n];
+    if (n == 0) {
+      return out;
+    }
+    String[] all = new String[3 * n];
+    System.arraycopy(prompts, 0, all, 0, n);
+    System.arraycopy(chosen, 0, all, n, n);
+    System.arraycopy(rejected, 0, all, 2 * n, n);
+    int[][] ids = batchIds(all);
+    for (int i = 0; i < n; i++) {
+      out[i] = assemble(ids[i], ids[n + i], ids[2 * n + i]);
+    }
+    return out;
+  }
 
-    private static Loaded load(Path json) {
-        try {
-            return new Loaded(HuggingFaceTokenizer.newInstance(json, DJL_OPTIONS), TokenizerFiles.readMeta(json));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot load tokenizer " + json, e);
+  /**
+   * Ids only, through DJL's JNI binding directly: {@code HuggingFaceTokenizer.batchEncode} also builds every token's
+   * string, offsets and masks, which ingest never uses and which cost ~40% of tokenization time. Same native
+   * tokenizer, same settings, so the ids are identical (tested against {@link #encodeText}).
+   */
+  private int[][] batchIds(String[] texts) {
+    long[] encodings = TokenizersLibrary.LIB.batchEncode(tok.hf.getHandle(), texts, false);
+    int[][] out = new int[texts.length][];
+    try {
+      for (int i = 0; i < encodings.length; i++) {
+        long[] ids = TokenizersLibrary.LIB.getTokenIds(encodings[i]);
+        int[] v = new int[ids.length];
+        for (int j = 0; j < ids.length; j++) {
+          v[j] = (int) ids[j];
         }
+        out[i] = v;
+      }
+    } finally {
+      for (long e : encodings) {
+        TokenizersLibrary.LIB.deleteEncoding(e);
+      }
     }
+    return out;
+  }
 
-    /** Number of distinct tokenizer files loaded in this JVM (for tests). */
-    static int loadedCount() {
-        return CACHE.size();
+  /** Plain ids of {@code text}, no special tokens. */
+  public int[] encodeText(String text) {
+    return ids(tok.hf.encode(text, false, false));
+  }
+
+  /** Decodes {@code ids} without skipping any token; the exact inverse of {@link #encodeText} for byte-level BPE. */
+  public String decode(int[] ids) {
+    return tok.hf.decode(Arrays.stream(ids).asLongStream().toArray(), false);
+  }
+
+  public OptionalInt eosId() {
+    return tok.meta.eosId();
+  }
+
+  public Optional<String> eosToken() {
+    return tok.meta.eosToken();
+  }
+
+  /** Model vocab plus added tokens: every id is below this. */
+  public int vocabSize() {
+    return tok.meta.vocabSize();
+  }
+
+  private TokenizedPair assemble(int[] prompt, int[] chosen, int[] rejected) {
+    OptionalInt eos = eosId();
+    if (spec.appendEos() && eos.isPresent()) {
+      chosen = append(chosen, eos.getAsInt());
+      rejected = append(rejected, eos.getAsInt());
     }
+    int maxLen = spec.maxLength();
+    int maxPrompt = spec.maxPromptLength();
+    boolean promptCut = false;
+    boolean responseCut = false;
 
-    public TokenizedPair encode(String prompt, String chosen, String rejected) {
-        return assemble(encodeText(prompt), encodeText(chosen), encodeText(rejected));
+    if (maxPrompt > 0 && prompt.length > maxPrompt) {
+      prompt = cutPrompt(prompt, maxPrompt);
+      promptCut = true;
     }
-
-    /** Same results as {@link #encode} element-wise, with one DJL batch call for all 3n texts. */
-    public TokenizedPair[] encodeBatch(String[] prompts, String[] chosen, String[] rejected) {
-        int n = prompts.length;
-        if (chosen.length != n || rejected.length != n) {
-            throw new IllegalArgumentException("batch sizes differ: " + n + " prompts, " + chosen.length
-                    + " chosen, " + rejected.length + " rejected");
-        }
-        TokenizedPair[] out = new TokenizedPair[n];
-        if (n == 0) {
-            return out;
-        }
-        String[] all = new String[3 * n];
-        System.arraycopy(prompts, 0, all, 0, n);
-        System.arraycopy(chosen, 0, all, n, n);
-        System.arraycopy(rejected, 0, all, 2 * n, n);
-        int[][] ids = batchIds(all);
-        for (int i = 0; i < n; i++) {
-            out[i] = assemble(ids[i], ids[n + i], ids[2 * n + i]);
-        }
-        return out;
+    int longest = Math.max(chosen.length, rejected.length);
+    if (maxLen > 0 && prompt.length + longest > maxLen) {
+      int floor = Math.min(maxPrompt > 0 ? maxPrompt : maxLen / 2, maxLen - 1);
+      int keep = Math.max(maxLen - longest, Math.min(prompt.length, floor));
+      if (keep < prompt.length) {
+        prompt = cutPrompt(prompt, keep);
+        promptCut = true;
+      }
+      int room = maxLen - prompt.length;
+      if (longest > room) {
+        chosen = Arrays.copyOf(chosen, Math.min(chosen.length, room));
+        rejected = Arrays.copyOf(rejected, Math.min(rejected.length, room));
+        responseCut = true;
+      }
     }
+    return new TokenizedPair(prompt, chosen, rejected, promptCut, responseCut);
+  }
 
-    /**
-     * Ids only, through DJL's JNI binding directly: {@code HuggingFaceTokenizer.batchEncode} also builds every token's
-     * string, offsets and masks, which ingest never uses and which cost ~40% of tokenization time. Same native
-     * tokenizer, same settings, so the ids are identical (tested against {@link #encodeText}).
-     */
-    private int[][] batchIds(String[] texts) {
-        long[] encodings = TokenizersLibrary.LIB.batchEncode(tok.hf.getHandle(), texts, false);
-        int[][] out = new int[texts.length][];
-        try {
-            for (int i = 0; i < encodings.length; i++) {
-                long[] ids = TokenizersLibrary.LIB.getTokenIds(encodings[i]);
-                int[] v = new int[ids.length];
-                for (int j = 0; j < ids.length; j++) {
-                    v[j] = (int) ids[j];
-                }
-                out[i] = v;
-            }
-        } finally {
-            for (long e : encodings) {
-                TokenizersLibrary.LIB.deleteEncoding(e);
-            }
-        }
-        return out;
+  private int[] cutPrompt(int[] prompt, int keep) {
+    return spec.truncation() == Truncation.KEEP_END
+        ? Arrays.copyOfRange(prompt, prompt.length - keep, prompt.length)
+        : Arrays.copyOf(prompt, keep);
+  }
+
+  private static int[] append(int[] ids, int id) {
+    int[] out = Arrays.copyOf(ids, ids.length + 1);
+    out[ids.length] = id;
+    return out;
+  }
+
+  private static int[] ids(Encoding e) {
+    long[] ids = e.getIds();
+    int[] out = new int[ids.length];
+    for (int i = 0; i < ids.length; i++) {
+      out[i] = Math.toIntExact(ids[i]);
     }
-
-    /** Plain ids of {@code text}, no special tokens. */
-    public int[] encodeText(String text) {
-        return ids(tok.hf.encode(text, false, false));
-    }
-
-    /** Decodes {@code ids} without skipping any token; the exact inverse of {@link #encodeText} for byte-level BPE. */
-    public String decode(int[] ids) {
-        return tok.hf.decode(Arrays.stream(ids).asLongStream().toArray(), false);
-    }
-
-    public OptionalInt eosId() {
-        return tok.meta.eosId();
-    }
-
-    public Optional<String> eosToken() {
-        return tok.meta.eosToken();
-    }
-
-    /** Model vocab plus added tokens: every id is below this. */
-    public int vocabSize() {
-        return tok.meta.vocabSize();
-    }
-
-    private TokenizedPair assemble(int[] prompt, int[] chosen, int[] rejected) {
-        OptionalInt eos = eosId();
-        if (spec.appendEos() && eos.isPresent()) {
-            chosen = append(chosen, eos.getAsInt());
-            rejected = append(rejected, eos.getAsInt());
-        }
-        int maxLen = spec.maxLength();
-        int maxPrompt = spec.maxPromptLength();
-        boolean promptCut = false;
-        boolean responseCut = false;
-
-        if (maxPrompt > 0 && prompt.length > maxPrompt) {
-            prompt = cutPrompt(prompt, maxPrompt);
-            promptCut = true;
-        }
-        int longest = Math.max(chosen.length, rejected.length);
-        if (maxLen > 0 && prompt.length + longest > maxLen) {
-            int floor = Math.min(maxPrompt > 0 ? maxPrompt : maxLen / 2, maxLen - 1);
-            int keep = Math.max(maxLen - longest, Math.min(prompt.length, floor));
-            if (keep < prompt.length) {
-                prompt = cutPrompt(prompt, keep);
-                promptCut = true;
-            }
-            int room = maxLen - prompt.length;
-            if (longest > room) {
-                chosen = Arrays.copyOf(chosen, Math.min(chosen.length, room));
-                rejected = Arrays.copyOf(rejected, Math.min(rejected.length, room));
-                responseCut = true;
-            }
-        }
-        return new TokenizedPair(prompt, chosen, rejected, promptCut, responseCut);
-    }
-
-    private int[] cutPrompt(int[] prompt, int keep) {
-        return spec.truncation() == Truncation.KEEP_END
-                ? Arrays.copyOfRange(prompt, prompt.length - keep, prompt.length)
-                : Arrays.copyOf(prompt, keep);
-    }
-
-    private static int[] append(int[] ids, int id) {
-        int[] out = Arrays.copyOf(ids, ids.length + 1);
-        out[ids.length] = id;
-        return out;
-    }
-
-    private static int[] ids(Encoding e) {
-        long[] ids = e.getIds();
-        int[] out = new int[ids.length];
-        for (int i = 0; i < ids.length; i++) {
-            out[i] = Math.toIntExact(ids[i]);
-        }
-        return out;
-    }
+    return out;
+  }
 }

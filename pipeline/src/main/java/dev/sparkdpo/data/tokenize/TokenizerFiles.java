@@ -16,153 +16,153 @@ import java.util.OptionalInt;
 /** Locates {@code tokenizer.json} and reads what DJL does not expose: the EOS token and the vocab size. */
 public final class TokenizerFiles {
 
-    /** Tried in this order when neither tokenizer_config.json nor config.json names the EOS. */
-    static final List<String> WELL_KNOWN_EOS = List.of("<|endoftext|>", "</s>", "<|eot_id|>", "<|im_end|>", "<eos>");
+  /** Tried in this order when neither tokenizer_config.json nor config.json names the EOS. */
+  static final List<String> WELL_KNOWN_EOS = List.of("<|endoftext|>", "</s>", "<|eot_id|>", "<|im_end|>", "<eos>");
 
-    private static final ObjectMapper MAPPER = new ObjectMapper();
+  private static final ObjectMapper MAPPER = new ObjectMapper();
 
-    private TokenizerFiles() {}
+  private TokenizerFiles() {}
 
-    /**
-     * Returns the real path of the tokenizer file: {@code pathOrDir} itself if it is a file, else
-     * {@code pathOrDir/tokenizer.json}.
-     */
-    public static Path resolveTokenizerJson(String pathOrDir) {
-        if (pathOrDir == null || pathOrDir.isBlank()) {
-            throw new IllegalArgumentException("tokenizer path is empty: expected a tokenizer.json file "
-                    + "or a model directory containing tokenizer.json");
+  /**
+   * Returns the real path of the tokenizer file: {@code pathOrDir} itself if it is a file, else
+   * {@code pathOrDir/tokenizer.json}.
+   */
+  public static Path resolveTokenizerJson(String pathOrDir) {
+    if (pathOrDir == null || pathOrDir.isBlank()) {
+      throw new IllegalArgumentException("tokenizer path is empty: expected a tokenizer.json file "
+          + "or a model directory containing tokenizer.json");
+    }
+    Path p = Path.of(pathOrDir);
+    Path file = Files.isDirectory(p) ? p.resolve("tokenizer.json") : p;
+    if (!Files.isRegularFile(file)) {
+      throw new IllegalArgumentException("tokenizer not found: " + file.toAbsolutePath()
+          + " does not exist (tokenizer path '" + pathOrDir
+          + "' must be a tokenizer.json file or a model directory containing tokenizer.json)");
+    }
+    try {
+      return file.toRealPath();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot resolve " + file, e);
+    }
+  }
+
+  /** EOS and vocab size of one tokenizer; {@code vocabSize} is the largest id + 1 (vocab and added tokens). */
+  record Meta(OptionalInt eosId, Optional<String> eosToken, int vocabSize) {}
+
+  /**
+   * Reads {@code tokenizer.json} and the HF config files beside it. The EOS comes from, in order:
+   * tokenizer_config.json {@code eos_token} (string or {@code {"content": ...}}) if that token exists,
+   * config.json {@code eos_token_id} (an int or a list: first element) if in range,
+   * else the first of {@link #WELL_KNOWN_EOS} found in {@code added_tokens} or {@code model.vocab}.
+   */
+  static Meta readMeta(Path tokenizerJson) {
+    JsonNode root = readJson(tokenizerJson);
+    if (root == null) {
+      throw new IllegalArgumentException("cannot read " + tokenizerJson);
+    }
+    Vocab vocab = new Vocab(root.path("added_tokens"), root.path("model").path("vocab"));
+    Path dir = tokenizerJson.getParent();
+
+    JsonNode cfg = readJson(dir.resolve("tokenizer_config.json"));
+    if (cfg != null) {
+      JsonNode eos = cfg.path("eos_token");
+      String token = eos.isTextual() ? eos.asText() : text(eos.path("content"));
+      OptionalInt id = token == null ? OptionalInt.empty() : vocab.idOf(token);
+      if (id.isPresent()) {
+        return new Meta(id, Optional.of(token), vocab.size);
+      }
+    }
+    JsonNode model = readJson(dir.resolve("config.json"));
+    if (model != null) {
+      JsonNode eosId = model.path("eos_token_id");
+      if (eosId.isArray() && !eosId.isEmpty()) {
+        eosId = eosId.get(0);
+      }
+      if (eosId.isIntegralNumber() && eosId.asInt() >= 0 && eosId.asInt() < vocab.size) {
+        return new Meta(OptionalInt.of(eosId.asInt()), vocab.tokenOf(eosId.asInt()), vocab.size);
+      }
+    }
+    for (String token : WELL_KNOWN_EOS) {
+      OptionalInt id = vocab.idOf(token);
+      if (id.isPresent()) {
+        return new Meta(id, Optional.of(token), vocab.size);
+      }
+    }
+    return new Meta(OptionalInt.empty(), Optional.empty(), vocab.size);
+  }
+
+  private static String text(JsonNode node) {
+    return node.isTextual() ? node.asText() : null;
+  }
+
+  private static JsonNode readJson(Path file) {
+    if (!Files.isRegularFile(file)) {
+      return null;
+    }
+    try {
+      return MAPPER.readTree(file.toFile());
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot parse " + file, e);
+    }
+  }
+
+  /** Token/id lookups over {@code added_tokens} and {@code model.vocab} (an object for BPE/WordPiece, a list of [token, score] for Unigram). */
+  private static final class Vocab {
+    final JsonNode added;
+    final JsonNode model;
+    final int size;
+
+    Vocab(JsonNode added, JsonNode model) {
+      this.added = added;
+      this.model = model;
+      int max = -1;
+      for (JsonNode t : added) {
+        max = Math.max(max, t.path("id").asInt(-1));
+      }
+      if (model.isArray()) {
+        max = Math.max(max, model.size() - 1);
+      } else {
+        for (JsonNode id : model) {
+          max = Math.max(max, id.asInt(-1));
         }
-        Path p = Path.of(pathOrDir);
-        Path file = Files.isDirectory(p) ? p.resolve("tokenizer.json") : p;
-        if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException("tokenizer not found: " + file.toAbsolutePath()
-                    + " does not exist (tokenizer path '" + pathOrDir
-                    + "' must be a tokenizer.json file or a model directory containing tokenizer.json)");
-        }
-        try {
-            return file.toRealPath();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot resolve " + file, e);
-        }
+      }
+      this.size = max + 1;
     }
 
-    /** EOS and vocab size of one tokenizer; {@code vocabSize} is the largest id + 1 (vocab and added tokens). */
-    record Meta(OptionalInt eosId, Optional<String> eosToken, int vocabSize) {}
-
-    /**
-     * Reads {@code tokenizer.json} and the HF config files beside it. The EOS comes from, in order:
-     * tokenizer_config.json {@code eos_token} (string or {@code {"content": ...}}) if that token exists,
-     * config.json {@code eos_token_id} (an int or a list: first element) if in range,
-     * else the first of {@link #WELL_KNOWN_EOS} found in {@code added_tokens} or {@code model.vocab}.
-     */
-    static Meta readMeta(Path tokenizerJson) {
-        JsonNode root = readJson(tokenizerJson);
-        if (root == null) {
-            throw new IllegalArgumentException("cannot read " + tokenizerJson);
+    OptionalInt idOf(String token) {
+      for (JsonNode t : added) {
+        if (token.equals(text(t.path("content")))) {
+          return OptionalInt.of(t.path("id").asInt());
         }
-        Vocab vocab = new Vocab(root.path("added_tokens"), root.path("model").path("vocab"));
-        Path dir = tokenizerJson.getParent();
-
-        JsonNode cfg = readJson(dir.resolve("tokenizer_config.json"));
-        if (cfg != null) {
-            JsonNode eos = cfg.path("eos_token");
-            String token = eos.isTextual() ? eos.asText() : text(eos.path("content"));
-            OptionalInt id = token == null ? OptionalInt.empty() : vocab.idOf(token);
-            if (id.isPresent()) {
-                return new Meta(id, Optional.of(token), vocab.size);
-            }
+      }
+      if (model.isArray()) {
+        for (int i = 0; i < model.size(); i++) {
+          if (token.equals(text(model.get(i).path(0)))) {
+            return OptionalInt.of(i);
+          }
         }
-        JsonNode model = readJson(dir.resolve("config.json"));
-        if (model != null) {
-            JsonNode eosId = model.path("eos_token_id");
-            if (eosId.isArray() && !eosId.isEmpty()) {
-                eosId = eosId.get(0);
-            }
-            if (eosId.isIntegralNumber() && eosId.asInt() >= 0 && eosId.asInt() < vocab.size) {
-                return new Meta(OptionalInt.of(eosId.asInt()), vocab.tokenOf(eosId.asInt()), vocab.size);
-            }
-        }
-        for (String token : WELL_KNOWN_EOS) {
-            OptionalInt id = vocab.idOf(token);
-            if (id.isPresent()) {
-                return new Meta(id, Optional.of(token), vocab.size);
-            }
-        }
-        return new Meta(OptionalInt.empty(), Optional.empty(), vocab.size);
+      } else if (model.path(token).isIntegralNumber()) {
+        return OptionalInt.of(model.path(token).asInt());
+      }
+      return OptionalInt.empty();
     }
 
-    private static String text(JsonNode node) {
-        return node.isTextual() ? node.asText() : null;
+    Optional<String> tokenOf(int id) {
+      for (JsonNode t : added) {
+        if (t.path("id").asInt(-1) == id) {
+          return Optional.ofNullable(text(t.path("content")));
+        }
+      }
+      if (model.isArray()) {
+        return id < model.size() ? Optional.ofNullable(text(model.get(id).path(0))) : Optional.empty();
+      }
+      for (Iterator<Map.Entry<String, JsonNode>> it = model.fields(); it.hasNext(); ) {
+        Map.Entry<String, JsonNode> e = it.next();
+        if (e.getValue().asInt(-1) == id) {
+          return Optional.of(e.getKey());
+        }
+      }
+      return Optional.empty();
     }
-
-    private static JsonNode readJson(Path file) {
-        if (!Files.isRegularFile(file)) {
-            return null;
-        }
-        try {
-            return MAPPER.readTree(file.toFile());
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot parse " + file, e);
-        }
-    }
-
-    /** Token/id lookups over {@code added_tokens} and {@code model.vocab} (an object for BPE/WordPiece, a list of [token, score] for Unigram). */
-    private static final class Vocab {
-        final JsonNode added;
-        final JsonNode model;
-        final int size;
-
-        Vocab(JsonNode added, JsonNode model) {
-            this.added = added;
-            this.model = model;
-            int max = -1;
-            for (JsonNode t : added) {
-                max = Math.max(max, t.path("id").asInt(-1));
-            }
-            if (model.isArray()) {
-                max = Math.max(max, model.size() - 1);
-            } else {
-                for (JsonNode id : model) {
-                    max = Math.max(max, id.asInt(-1));
-                }
-            }
-            this.size = max + 1;
-        }
-
-        OptionalInt idOf(String token) {
-            for (JsonNode t : added) {
-                if (token.equals(text(t.path("content")))) {
-                    return OptionalInt.of(t.path("id").asInt());
-                }
-            }
-            if (model.isArray()) {
-                for (int i = 0; i < model.size(); i++) {
-                    if (token.equals(text(model.get(i).path(0)))) {
-                        return OptionalInt.of(i);
-                    }
-                }
-            } else if (model.path(token).isIntegralNumber()) {
-                return OptionalInt.of(model.path(token).asInt());
-            }
-            return OptionalInt.empty();
-        }
-
-        Optional<String> tokenOf(int id) {
-            for (JsonNode t : added) {
-                if (t.path("id").asInt(-1) == id) {
-                    return Optional.ofNullable(text(t.path("content")));
-                }
-            }
-            if (model.isArray()) {
-                return id < model.size() ? Optional.ofNullable(text(model.get(id).path(0))) : Optional.empty();
-            }
-            for (Iterator<Map.Entry<String, JsonNode>> it = model.fields(); it.hasNext(); ) {
-                Map.Entry<String, JsonNode> e = it.next();
-                if (e.getValue().asInt(-1) == id) {
-                    return Optional.of(e.getKey());
-                }
-            }
-            return Optional.empty();
-        }
-    }
+  }
 }

@@ -13,16 +13,16 @@ import java.util.Objects;
  * @param appendEos append the tokenizer's EOS id to both responses (if it has one)
  */
 public record TokenizerSpec(String path, int maxLength, int maxPromptLength, Truncation truncation, boolean appendEos)
-        implements Serializable {
+    implements Serializable {
 
-    public TokenizerSpec {
-        Objects.requireNonNull(path, "path");
-        Objects.requireNonNull(truncation, "truncation");
-        if (maxLength < 0 || maxLength == 1) {
-            throw new IllegalArgumentException("maxLength must be 0 (no limit) or >= 2, got " + maxLength);
-        }
-        if (maxPromptLength < 0) {
-            throw new IllegalArgumentException("maxPromptLength must be 0 (no limit) or > 0, got " + maxPromptLength);
-        }
+  public TokenizerSpec {
+    Objects.requireNonNull(path, "path");
+    Objects.requireNonNull(truncation, "truncation");
+    if (maxLength < 0 || maxLength == 1) {
+      throw new IllegalArgumentException("maxLength must be 0 (no limit) or >= 2, got " + maxLength);
     }
+    if (maxPromptLength < 0) {
+      throw new IllegalArgumentException("maxPromptLength must be 0 (no limit) or > 0, got " + maxPromptLength);
+    }
+  }
 }
