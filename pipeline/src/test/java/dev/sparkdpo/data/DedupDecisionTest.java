@@ -79,6 +79,18 @@ class DedupDecisionTest {
   }
 
   @Test
+  void aPartitionOfMarkersYieldsEntriesOnlyForRepeatedKeysAndBadRecords() {
+    ParsedRecord a = pair("p", "a", "b", 1);
+    ParsedRecord dup = pair("p", "a", "b", 2);
+    ParsedRecord other = pair("q", "a", "b", 3);
+    ParsedRecord bad = ParsedRecord.bad("x", 4, 4, new RecordException(QuarantineReason.EMPTY_PROMPT, "empty"), "{}");
+    List<scala.Tuple2<Long, long[]>> markers = new java.util.ArrayList<>();
+    for (ParsedRecord r : List.of(dup, other, bad, a)) markers.add(new scala.Tuple2<>(Markers.shuffleKey(r, 0), Markers.of(r, 0)));
+    List<String> entries = Ingest.groups(markers.iterator(), scanner).stream().map(t -> t._2()._1()).sorted().toList();
+    assertEquals(List.of("#4", Markers.position(dup)), entries);
+  }
+
+  @Test
   void evalSplitFollowsTheFractionAndTheSeed() {
     int n = 20_000;
     int eval = 0;
