@@ -298,7 +298,7 @@ public final class Ingest {
       if (!fileIt.hasNext()) return Collections.emptyIterator();
       int file = fileIt.next();
       Map<String, Drop> fileDrops = new HashMap<>();
-      java.util.Set<Long> listed = new java.util.HashSet<>();   // records scan 3 must parse: bad or dropped
+      List<Long> listed = new ArrayList<>();                  // records scan 3 must parse: bad or dropped
       dropIt.forEachRemaining(d -> d._2().forEach(t -> {
         if (t._1().startsWith(BAD)) {
           listed.add(Long.parseLong(t._1().substring(BAD.length())));
@@ -310,7 +310,9 @@ public final class Ingest {
       UTF8String source = UTF8String.fromString(scanner.path(file));
       ReadCounters counters = new ReadCounters();
       // scan 3 without near-duplicates knows every record it will emit: the rest is only counted, not parsed
-      java.util.function.LongPredicate wanted = keptPairs || !nearLosers.isEmpty() ? null : listed::contains;
+      long[] wantedRecords = listed.stream().mapToLong(Long::longValue).sorted().toArray();
+      java.util.function.LongPredicate wanted = keptPairs || !nearLosers.isEmpty() ? null
+          : record -> java.util.Arrays.binarySearch(wantedRecords, record) >= 0;
       Iterator<ParsedRecord> records = scanner.scan(file, counters, wanted);
       if (readCounts != null) {
         records = new AtEnd<>(records, () -> {   // once per file
