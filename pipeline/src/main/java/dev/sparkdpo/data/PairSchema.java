@@ -34,28 +34,23 @@ public final class PairSchema {
   public static final String TRAIN = "train";
   public static final String EVAL = "eval";
 
-  /** {@code pairs/} without tokenization. */
-  public static final StructType PAIRS = new StructType()
+  /** The columns every pairs/ row has, text first. */
+  private static final StructType TEXT_COLUMNS = new StructType()
       .add(ID, StringType, false)
       .add(PROMPT, StringType, false)
       .add(CHOSEN, StringType, false)
       .add(REJECTED, StringType, false)
       .add(FORMAT, StringType, false)
       .add(SOURCE, StringType, false)
-      .add(RECORD, LongType, false)
-      .add(SPLIT, StringType, false);
+      .add(RECORD, LongType, false);
+
+  /** {@code pairs/} without tokenization. */
+  public static final StructType PAIRS = TEXT_COLUMNS.add(SPLIT, StringType, false);
 
   private static final ArrayType IDS = createArrayType(IntegerType, false);
 
   /** {@code pairs/} with {@code --tokenizer}: the token columns follow the text columns. */
-  public static final StructType TOKENIZED_PAIRS = new StructType()
-      .add(ID, StringType, false)
-      .add(PROMPT, StringType, false)
-      .add(CHOSEN, StringType, false)
-      .add(REJECTED, StringType, false)
-      .add(FORMAT, StringType, false)
-      .add(SOURCE, StringType, false)
-      .add(RECORD, LongType, false)
+  public static final StructType TOKENIZED_PAIRS = TEXT_COLUMNS
       .add(PROMPT_IDS, IDS, false)
       .add(CHOSEN_IDS, IDS, false)
       .add(REJECTED_IDS, IDS, false)

@@ -8,18 +8,15 @@ import dev.sparkdpo.data.QuarantineReason;
 import dev.sparkdpo.data.RecordException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.util.Iterator;
-import java.util.NoSuchElementException;
 
 /**
  * Streams a CSV file with a header row (RFC 4180 quoting, values may span lines) as records of string fields named by
  * the header. A row with a different number of values than the header is a bad record.
  */
-public final class CsvRecordReader implements Iterator<RawRecord> {
+public final class CsvRecordReader extends RecordReader {
   private final CsvParser parser;
   private String[] header;
   private long index;
-  private RawRecord next;
   private boolean done;
 
   public CsvRecordReader(InputStream in, int maxRecordChars) {
@@ -45,42 +42,30 @@ public final class CsvRecordReader implements Iterator<RawRecord> {
   }
 
   @Override
-  public boolean hasNext() {
-    if (next != null) return true;
-    if (done) return false;
+  protected RawRecord read() {
+    if (done) return null;
     long line = parser.getContext().currentLine() + 1;
     String[] row;
     try {
       row = parser.parseNext();
     } catch (TextParsingException e) {
       done = true;
-      next = RawRecord.bad(index + 1, line, null, new RecordException(QuarantineReason.INVALID_CSV,
+      parser.stopParsing();
+      return RawRecord.bad(index + 1, line, null, new RecordException(QuarantineReason.INVALID_CSV,
           "row " + (index + 1) + " (line " + line + "): " + e.getMessage().lines().findFirst().orElse("")
               + "; the rest of this CSV file could not be read"));
-      parser.stopParsing();
-      return true;
     }
     if (row == null) {
       done = true;
-      return false;
+      return null;
     }
     index++;
     if (row.length != header.length) {
-      next = RawRecord.bad(index, line, String.join(",", row), new RecordException(QuarantineReason.INVALID_CSV,
+      return RawRecord.bad(index, line, String.join(",", row), new RecordException(QuarantineReason.INVALID_CSV,
           "row " + index + " (line " + line + ") has " + row.length + " values, the header has " + header.length));
-      return true;
     }
     ObjectNode node = Json.MAPPER.createObjectNode();
     for (int i = 0; i < header.length; i++) node.put(header[i], row[i]);
-    next = RawRecord.ok(index, line, node);
-    return true;
-  }
-
-  @Override
-  public RawRecord next() {
-    if (!hasNext()) throw new NoSuchElementException();
-    RawRecord r = next;
-    next = null;
-    return r;
+    return RawRecord.ok(index, line, node);
   }
 }

@@ -11,15 +11,13 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
-import java.util.Iterator;
-import java.util.NoSuchElementException;
 
 /**
  * Streams JSON Lines: one record per line, read as bytes. A UTF-8 byte-order mark at the start of a line and a CR
  * before the LF are removed (and counted); blank lines are counted, not records. A line that is not valid UTF-8, not
  * valid JSON, or longer than {@code maxRecordBytes} becomes a bad {@link RawRecord}: the reader never throws on data.
  */
-public final class JsonLinesReader implements Iterator<RawRecord> {
+public final class JsonLinesReader extends RecordReader {
   private final InputStream in;
   private final int maxRecordBytes;
   private final ReadCounters counters;
@@ -29,7 +27,7 @@ public final class JsonLinesReader implements Iterator<RawRecord> {
   private int end;       // one past the last valid byte in buf
   private boolean eof;
   private long lineNo;
-  private RawRecord next;
+  private RawRecord lineRecord;   // set by readLine; null for a blank line
 
   public JsonLinesReader(InputStream in, int maxRecordBytes, ReadCounters counters) {
     this(in, maxRecordBytes, counters, null);
@@ -45,22 +43,16 @@ public final class JsonLinesReader implements Iterator<RawRecord> {
   }
 
   @Override
-  public boolean hasNext() {
-    while (next == null) {
-      if (!readLine()) return false;
+  protected RawRecord read() {
+    while (lineRecord == null) {
+      if (!readLine()) return null;
     }
-    return true;
-  }
-
-  @Override
-  public RawRecord next() {
-    if (!hasNext()) throw new NoSuchElementException();
-    RawRecord r = next;
-    next = null;
+    RawRecord r = lineRecord;
+    lineRecord = null;
     return r;
   }
 
-  /** Reads one line into {@link #next} (null for blank lines); false at end of input. */
+  /** Reads one line into {@link #lineRecord} (null for blank lines); false at end of input. */
   private boolean readLine() {
     int nl;
     boolean oversized = false;
@@ -81,7 +73,7 @@ public final class JsonLinesReader implements Iterator<RawRecord> {
     int to = nl;
     start = Math.min(nl + 1, end);
     if (oversized || to - from > maxRecordBytes) {
-      next = RawRecord.bad(lineNo, lineNo, null, new RecordException(QuarantineReason.RECORD_TOO_LARGE,
+      lineRecord = RawRecord.bad(lineNo, lineNo, null, new RecordException(QuarantineReason.RECORD_TOO_LARGE,
           "line " + lineNo + " is longer than " + maxRecordBytes + " bytes (raise ingest.max-record-bytes)"));
       return true;
     }
@@ -97,7 +89,7 @@ public final class JsonLinesReader implements Iterator<RawRecord> {
       counters.blankLines++;
       return true;
     }
-    next = wanted == null || wanted.test(lineNo) ? parse(lineNo, from, to) : RawRecord.SKIPPED;
+    lineRecord = wanted == null || wanted.test(lineNo) ? parse(lineNo, from, to) : RawRecord.SKIPPED;
     return true;
   }
 

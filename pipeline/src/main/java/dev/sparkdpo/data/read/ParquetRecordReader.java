@@ -7,8 +7,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.util.Iterator;
-import java.util.NoSuchElementException;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.apache.parquet.example.data.Group;
@@ -25,11 +23,10 @@ import org.apache.parquet.schema.Type;
  * Streams the rows of one Parquet file as JSON records (strings, numbers, booleans, lists and structs; a missing
  * value is JSON null), so Parquet goes through the same record layouts as JSON. Record numbers are 1-based row indexes.
  */
-public final class ParquetRecordReader implements Iterator<RawRecord>, Closeable {
+public final class ParquetRecordReader extends RecordReader implements Closeable {
   private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
   private final ParquetReader<Group> reader;
   private final MessageType schema;
-  private Group next;
   private long index;
 
   public ParquetRecordReader(String path, Configuration conf) {
@@ -54,22 +51,17 @@ public final class ParquetRecordReader implements Iterator<RawRecord>, Closeable
   }
 
   @Override
-  public boolean hasNext() {
-    if (next != null) return true;
+  protected RawRecord read() {
+    Group g;
     try {
-      next = reader.read();
+      g = reader.read();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    if (next == null) close();
-    return next != null;
-  }
-
-  @Override
-  public RawRecord next() {
-    if (!hasNext()) throw new NoSuchElementException();
-    Group g = next;
-    next = null;
+    if (g == null) {
+      close();
+      return null;
+    }
     index++;
     return RawRecord.ok(index, -1, object(g, g.getType()));
   }
