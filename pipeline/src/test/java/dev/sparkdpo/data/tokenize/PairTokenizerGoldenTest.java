@@ -1,5 +1,6 @@
 package dev.sparkdpo.data.tokenize;
 
+import dev.sparkdpo.SharedFixtures;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -16,14 +17,9 @@ import org.junit.jupiter.api.Test;
 /** encodeText/decode against ids and decodes produced by HF tokenizers for the real GPT-2 tokenizer. */
 class PairTokenizerGoldenTest {
 
-  /** The shared folder: system property {@code shared.dir} (set by surefire), else {@code ../../shared}. */
-  static Path sharedDir() {
-    String prop = System.getProperty("shared.dir");
-    return Path.of(prop != null ? prop : "../../shared").toAbsolutePath().normalize();
-  }
 
   static Path gpt2Dir() {
-    Path dir = sharedDir().resolve("fixtures/gpt2-tokenizer");
+    Path dir = SharedFixtures.resolve("fixtures/gpt2-tokenizer");
     assertTrue(Files.isRegularFile(dir.resolve("tokenizer.json")), "missing fixture in " + dir);
     return dir;
   }

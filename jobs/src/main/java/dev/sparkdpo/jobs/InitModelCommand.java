@@ -1,0 +1,96 @@
+package dev.sparkdpo.jobs;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sparkdpo.data.tokenize.PairTokenizer;
+import dev.sparkdpo.data.tokenize.TokenizerFiles;
+import dev.sparkdpo.data.tokenize.TokenizerSpec;
+import dev.sparkdpo.data.tokenize.Truncation;
+import dev.sparkdpo.model.GptCheckpoint;
+import dev.sparkdpo.model.GptConfig;
+import dev.sparkdpo.model.GptInit;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** Writes a freshly initialized GPT-2 as a Hugging Face model directory sized for a tokenizer. No Spark. */
+@Command(name = "init-model", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Initializes a GPT-2 from scratch (GPT-2/nanoGPT init) and writes it as a Hugging Face model",
+        "directory: config.json, model.safetensors and a copy of tokenizer.json. Prints a JSON summary."})
+public final class InitModelCommand implements Callable<Integer> {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @Option(names = "--tokenizer", required = true, paramLabel = "PATH",
+      description = "tokenizer.json (or a directory holding one); its vocab (with added tokens) sizes the model.")
+  String tokenizer;
+
+  @Option(names = "--output", required = true, paramLabel = "DIR", description = "Model directory to write.")
+  File output;
+
+  @Option(names = "--overwrite", description = "Replace an existing non-empty output directory.")
+  boolean overwrite;
+
+  @Option(names = "--n-layer", defaultValue = "4", description = "Transformer blocks (default ${DEFAULT-VALUE}).")
+  int nLayer;
+
+  @Option(names = "--n-embd", defaultValue = "256", description = "Embedding width (default ${DEFAULT-VALUE}).")
+  int nEmbd;
+
+  @Option(names = "--n-head", defaultValue = "4", description = "Attention heads (default ${DEFAULT-VALUE}).")
+  int nHead;
+
+  @Option(names = "--n-positions", defaultValue = "256",
+      description = "Maximum sequence length (default ${DEFAULT-VALUE}).")
+  int nPositions;
+
+  @Option(names = "--seed", defaultValue = "42", description = "Initialization seed (default ${DEFAULT-VALUE}).")
+  long seed;
+
+  @Spec CommandSpec spec;
+
+  @Override
+  public Integer call() throws IOException {
+    Path out = output.toPath().toAbsolutePath().normalize();
+    checkOutput(out);
+    Path tokenizerJson = TokenizerFiles.resolveTokenizerJson(tokenizer);
+    PairTokenizer tok = PairTokenizer.open(new TokenizerSpec(tokenizerJson.toString(), 0, 0, Truncation.KEEP_END, true));
+    GptConfig config = new GptConfig(tok.vocabSize(), nPositions, nEmbd, nLayer, nHead, 1e-5);
+    GptCheckpoint model = GptInit.init(config, seed);
+    OptionalInt eos = tok.eosId();
+    model.save(out, eos.isPresent() ? eos.getAsInt() : null, tokenizerJson);
+
+    Map<String, Object> summary = new LinkedHashMap<>();
+    summary.put("path", out.toString());
+    summary.put("parameters", model.parameterCount());
+    summary.put("vocab_size", config.vocabSize());
+    summary.put("n_layer", nLayer);
+    summary.put("n_embd", nEmbd);
+    summary.put("n_head", nHead);
+    summary.put("n_positions", nPositions);
+    summary.put("eos_token_id", eos.isPresent() ? eos.getAsInt() : null);
+    summary.put("seed", seed);
+    spec.commandLine().getOut().println(JSON.writeValueAsString(summary));
+    spec.commandLine().getOut().flush();
+    return 0;
+  }
+
+  private void checkOutput(Path out) throws IOException {
+    if (!Files.exists(out)) return;
+    if (!Files.isDirectory(out)) throw new IllegalArgumentException("output " + out + " exists and is not a directory");
+    try (Stream<Path> entries = Files.list(out)) {
+      if (entries.findAny().isPresent() && !overwrite) {
+        throw new IllegalArgumentException("output " + out + " is not empty; pass --overwrite to replace it, or choose"
+            + " another --output");
+      }
+    }
+  }
+}

@@ -1,0 +1,329 @@
+package dev.sparkdpo.model;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
+import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
+import org.nd4j.linalg.api.memory.enums.LearningPolicy;
+import org.nd4j.linalg.api.memory.enums.SpillPolicy;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+/**
+ * GPT-2 forward pass (HF GPT2LMHeadModel weights, tied lm_head) on ND4J INDArray ops, float32, and the next-token
+ * log-probs DPO needs. Activations are [B*T, D] matrices for the linear layers; attention runs batched on
+ * [B, H, T, hs]. Only INDArray/Nd4j/Transforms ops, so the same code runs on the CUDA backend.
+ */
+public final class Gpt {
+
+  /** One transformer block. Linear weights in HF Conv1D layout [in, out]: y = x @ W + b. */
+  record Block(
+      INDArray ln1W, INDArray ln1B,
+      INDArray attnW, INDArray attnB,         // c_attn [D, 3D]: q, k, v along the output dim
+      INDArray attnProjW, INDArray attnProjB, // c_proj [D, D]
+      INDArray ln2W, INDArray ln2B,
+      INDArray fcW, INDArray fcB,             // c_fc [D, 4D]
+      INDArray mlpProjW, INDArray mlpProjB) {} // c_proj [4D, D]
+
+  /** Right-padded token ids flattened to B*T rows (pad id 0), with each row's position and real length. */
+  record Batch(int b, int t, int[] ids, int[] positions, int[] lengths) {
+    static Batch of(int[][] tokens, GptConfig config) {
+      if (tokens.length == 0) throw new IllegalArgumentException("empty batch");
+      int b = tokens.length;
+      int t = Arrays.stream(tokens).mapToInt(row -> row.length).max().getAsInt();
+      if (t == 0) throw new IllegalArgumentException("all sequences are empty");
+      if (t > config.nPositions()) {
+        throw new IllegalArgumentException("sequence length " + t + " > nPositions " + config.nPositions());
+      }
+      int[] ids = new int[b * t], positions = new int[b * t], lengths = new int[b];
+      for (int i = 0; i < b; i++) {
+        lengths[i] = tokens[i].length;
+        for (int j = 0; j < t; j++) {
+          int id = j < tokens[i].length ? tokens[i][j] : 0;
+          if (id < 0 || id >= config.vocabSize()) throw new IllegalArgumentException("token id out of range: " + id);
+          ids[i * t + j] = id;
+          positions[i * t + j] = j;
+        }
+      }
+      return new Batch(b, t, ids, positions, lengths);
+    }
+  }
+
+  /** Default memory budget for one chunk of [rows, V] logits in tokenLogProbs / responseLogProbs. */
+  public static final long DEFAULT_LOGITS_CHUNK_BYTES = 64L << 20;
+
+  private final GptConfig config;
+  private final INDArray wte; // [V, D], also the lm_head
+  private final INDArray wpe; // [nPositions, D]
+  private final List<Block> blocks;
+  private final INDArray lnFW, lnFB;
+  private final INDArray causalMask; // [nPositions, nPositions]
+  private final long logitsChunkBytes;
+
+  private Gpt(GptConfig config, INDArray wte, INDArray wpe, List<Block> blocks, INDArray lnFW, INDArray lnFB,
+      INDArray causalMask, long logitsChunkBytes) {
+    this.config = config;
+    this.wte = wte;
+    this.wpe = wpe;
+    this.blocks = blocks;
+    this.lnFW = lnFW;
+    this.lnFB = lnFB;
+    this.causalMask = causalMask;
+    this.logitsChunkBytes = logitsChunkBytes;
+  }
+
+  public static Gpt from(GptCheckpoint checkpoint) {
+    // the model's arrays must not live in a caller's workspace
+    try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+      return load(checkpoint);
+    }
+  }
+
+  private static Gpt load(GptCheckpoint checkpoint) {
+    GptConfig c = checkpoint.config();
+    Map<String, Tensor> w = checkpoint.weights();
+    int d = c.nEmbd();
+    List<Block> blocks = new ArrayList<>();
+    for (int i = 0; i < c.nLayer(); i++) {
+      String p = "transformer.h." + i + ".";
+      blocks.add(new Block(
+          array(w, p + "ln_1.weight", d), array(w, p + "ln_1.bias", d),
+          array(w, p + "attn.c_attn.weight", d, 3 * d), array(w, p + "attn.c_attn.bias", 3 * d),
+          array(w, p + "attn.c_proj.weight", d, d), array(w, p + "attn.c_proj.bias", d),
+          array(w, p + "ln_2.weight", d), array(w, p + "ln_2.bias", d),
+          array(w, p + "mlp.c_fc.weight", d, 4 * d), array(w, p + "mlp.c_fc.bias", 4 * d),
+          array(w, p + "mlp.c_proj.weight", 4 * d, d), array(w, p + "mlp.c_proj.bias", d)));
+    }
+    return new Gpt(c,
+        array(w, "transformer.wte.weight", c.vocabSize(), d),
+        array(w, "transformer.wpe.weight", c.nPositions(), d),
+        List.copyOf(blocks),
+        array(w, "transformer.ln_f.weight", d), array(w, "transformer.ln_f.bias", d),
+        causalMask(c.nPositions()), DEFAULT_LOGITS_CHUNK_BYTES);
+  }
+
+  /** The same model (weights shared) with another memory budget per chunk of logits; at least one row per chunk. */
+  public Gpt withLogitsChunkBytes(long bytes) {
+    if (bytes <= 0) throw new IllegalArgumentException("chunk bytes must be > 0");
+    return new Gpt(config, wte, wpe, blocks, lnFW, lnFB, causalMask, bytes);
+  }
+
+  public GptConfig config() {
+    return config;
+  }
+
+  List<Block> blocks() {
+    return blocks;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // forward: embed -> block(0..L-1) -> lnF -> logits
+
+  /** Final hidden states after ln_f, [B*T, D]. */
+  INDArray hidden(Batch batch) {
+    INDArray x = embed(batch);
+    for (Block block : blocks) {
+      INDArray in = x;
+      x = scoped("gpt-block", () -> block(block, in, batch));
+    }
+    return layerNorm(x, lnFW, lnFB);
+  }
+
+  /** Token + position embeddings, [B*T, D]. */
+  INDArray embed(Batch batch) {
+    return Nd4j.pullRows(wte, 1, batch.ids()).addi(Nd4j.pullRows(wpe, 1, batch.positions()));
+  }
+
+  /** Pre-LN residual block: x + attn(ln_1(x)), then + mlp(ln_2(.)). */
+  INDArray block(Block w, INDArray x, Batch batch) {
+    INDArray afterAttn = x.add(attention(w, layerNorm(x, w.ln1W(), w.ln1B()), batch));
+    return afterAttn.add(mlp(w, layerNorm(afterAttn, w.ln2W(), w.ln2B())));
+  }
+
+  /**
+   * Causal multi-head self-attention on [B*T, D] rows.
+   * Padding needs no mask of its own: rows are right-padded, so every padding position comes after all of its row's
+   * real positions, and the causal mask already hides later positions from earlier ones. Padding rows compute
+   * garbage that no real position ever reads (and whose log-probs are never taken).
+   */
+  INDArray attention(Block w, INDArray x, Batch batch) {
+    int b = batch.b(), t = batch.t(), h = config.nHead(), hs = config.headSize();
+    INDArray qkv = linear(x, w.attnW(), w.attnB());                                         // [B*T, 3D]
+    INDArray heads = qkv.reshape('c', b, t, 3, h, hs).permute(2, 0, 3, 1, 4).dup('c'); // [3, B, H, T, hs]
+    INDArray q = heads.slice(0), k = heads.slice(1), v = heads.slice(2);                    // [B, H, T, hs]
+    q.muli(1.0 / Math.sqrt(hs));                              // scale q rather than the 4x larger scores
+    INDArray mask = causalMask.get(NDArrayIndex.interval(0, t), NDArrayIndex.interval(0, t));
+    INDArray att = Nd4j.matmul(q, k, false, true, false).addi(mask);                       // [B, H, T, T]
+    Transforms.softmax(att, false);                                                         // over the last dim
+    INDArray y = Nd4j.matmul(att, v);                                                       // [B, H, T, hs]
+    y = y.permute(0, 2, 1, 3).dup('c').reshape('c', (long) b * t, config.nEmbd());   // heads side by side
+    return linear(y, w.attnProjW(), w.attnProjB());
+  }
+
+  /** Feed-forward: c_proj(gelu_new(c_fc(x))). */
+  INDArray mlp(Block w, INDArray x) {
+    return linear(geluNew(linear(x, w.fcW(), w.fcB())), w.mlpProjW(), w.mlpProjB());
+  }
+
+  /** Logits of the tied lm_head: h @ wte^T, [rows, V]. */
+  INDArray lmHead(INDArray h) {
+    return Nd4j.gemm(h, wte, false, true);
+  }
+
+  /** logits [B, T, V] for right-padded tokens. Small inputs only: the full [B, T, V] array is materialised. */
+  public INDArray logits(int[][] tokens) {
+    Batch batch = Batch.of(tokens, config);
+    return lmHead(hidden(batch)).reshape('c', batch.b(), batch.t(), config.vocabSize());
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // next-token log-probs
+
+  /** out[b][t] = log softmax(logits[b, t])[tokens[b][t + 1]] for t < len_b - 1. */
+  public float[][] tokenLogProbs(int[][] tokens) {
+    return nextTokenLogProbs(tokens, new int[tokens.length]);
+  }
+
+  /**
+   * Sum over each row's response tokens (positions promptLen..len-1) of their log-prob given everything before:
+   * the DPO sequence log-prob. Chosen and rejected of a pair go through the same batch.
+   */
+  public double[] responseLogProbs(int[][] tokens, int[] promptLengths) {
+    if (promptLengths.length != tokens.length) throw new IllegalArgumentException("one prompt length per row");
+    int[] from = new int[tokens.length];
+    for (int i = 0; i < tokens.length; i++) {
+      if (promptLengths[i] < 1 || promptLengths[i] > tokens[i].length) {
+        throw new IllegalArgumentException("row " + i + ": prompt length " + promptLengths[i] + " not in [1, "
+            + tokens[i].length + "]");
+      }
+      from[i] = promptLengths[i] - 1; // position promptLen - 1 predicts the first response token
+    }
+    float[][] logps = nextTokenLogProbs(tokens, from);
+    double[] out = new double[tokens.length];
+    for (int i = 0; i < tokens.length; i++) {
+      for (int t = from[i]; t < tokens[i].length - 1; t++) out[i] += logps[i][t];
+    }
+    return out;
+  }
+
+  /** Next-token log-probs of positions from[b] <= t < len_b - 1 (others left 0); rows of length len_b - 1. */
+  float[][] nextTokenLogProbs(int[][] tokens, int[] from) {
+    Batch batch = Batch.of(tokens, config);
+    INDArray h = hidden(batch);
+    // the (row, position) pairs wanted, as rows of h, and the token each one predicts
+    int n = 0;
+    for (int i = 0; i < batch.b(); i++) n += Math.max(0, batch.lengths()[i] - 1 - from[i]);
+    int[] rows = new int[n], targets = new int[n];
+    int k = 0;
+    for (int i = 0; i < batch.b(); i++) {
+      for (int t = from[i]; t < batch.lengths()[i] - 1; t++, k++) {
+        rows[k] = i * batch.t() + t;
+        targets[k] = tokens[i][t + 1];
+      }
+    }
+    float[] logps = logProbsOf(h, rows, targets);
+    float[][] out = new float[batch.b()][];
+    k = 0;
+    for (int i = 0; i < batch.b(); i++) {
+      out[i] = new float[Math.max(0, batch.lengths()[i] - 1)];
+      for (int t = from[i]; t < batch.lengths()[i] - 1; t++) out[i][t] = logps[k++];
+    }
+    return out;
+  }
+
+  /**
+   * log softmax(h[row] @ wte^T)[target] for each (row, target), computed chunk by chunk so that only
+   * [chunk, V] logits exist at a time: log-prob = target logit - logsumexp over V.
+   */
+  float[] logProbsOf(INDArray h, int[] rows, int[] targets) {
+    float[] out = new float[rows.length];
+    int chunk = (int) Math.max(1, Math.min(Integer.MAX_VALUE, logitsChunkBytes / (4L * config.vocabSize())));
+    for (int start = 0; start < rows.length; start += chunk) {
+      int end = Math.min(rows.length, start + chunk);
+      int[] chunkRows = Arrays.copyOfRange(rows, start, end), chunkTargets = Arrays.copyOfRange(targets, start, end);
+      INDArray logp = scoped("gpt-logits", () -> {
+        INDArray hc = Nd4j.pullRows(h, 1, chunkRows);                                  // [c, D]
+        INDArray target = hc.mul(Nd4j.pullRows(wte, 1, chunkTargets)).sum(1);         // h . wte[y] = logit of y
+        return target.subi(logSumExp(lmHead(hc)));
+      });
+      System.arraycopy(logp.toFloatVector(), 0, out, start, end - start);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // building blocks
+
+  /**
+   * Per-thread ND4J workspace: the temporaries of one block / logits chunk reuse the same memory from call to call
+   * instead of fresh off-heap buffers freed by GC (3-4x faster on CPU; works the same on CUDA).
+   */
+  private static final WorkspaceConfiguration WORKSPACE = WorkspaceConfiguration.builder()
+      .policyAllocation(AllocationPolicy.OVERALLOCATE).overallocationLimit(0.2)
+      .policyLearning(LearningPolicy.FIRST_LOOP).policySpill(SpillPolicy.REALLOCATE)
+      .build();
+
+  /** f's result, computed inside the workspace and detached from it (the only array that outlives the scope). */
+  private static INDArray scoped(String workspaceId, Supplier<INDArray> f) {
+    try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(WORKSPACE, workspaceId)) {
+      return f.get().detach();
+    }
+  }
+
+  static INDArray linear(INDArray x, INDArray w, INDArray b) {
+    return x.mmul(w).addiRowVector(b);
+  }
+
+  INDArray layerNorm(INDArray x, INDArray w, INDArray b) {
+    INDArray xc = x.subColumnVector(x.mean(true, 1));
+    INDArray variance = xc.mul(xc).mean(true, 1); // biased, as torch
+    INDArray rstd = Transforms.pow(variance.addi(config.layerNormEpsilon()), -0.5, false);
+    return xc.muliColumnVector(rstd).muliRowVector(w).addiRowVector(b);
+  }
+
+  /**
+   * gelu_new: 0.5 x (1 + tanh(c (x + 0.044715 x^3))), c = sqrt(2/pi), computed as x sigmoid(2c (x + 0.044715 x^3))
+   * since 0.5 (1 + tanh z) = sigmoid(2z) (fewer passes). ND4J's GELU / PreciseGELU ops are different approximations.
+   */
+  static INDArray geluNew(INDArray x) {
+    double c2 = 2 * Math.sqrt(2.0 / Math.PI);
+    INDArray z = x.mul(x).muli(c2 * 0.044715).addi(c2).muli(x);
+    return Transforms.sigmoid(z, false).muli(x);
+  }
+
+  /**
+   * [n, n]: 0 where key j <= query i, -1e9 above the diagonal (exp underflows to exactly 0, no inf - inf NaNs).
+   * Not Nd4j.tri: it leaves the upper triangle unwritten, i.e. garbage inside a workspace.
+   */
+  static INDArray causalMask(int n) {
+    INDArray idx = Nd4j.arange(n).castTo(DataType.FLOAT);
+    INDArray keyMinusQuery = Nd4j.ones(DataType.FLOAT, n, n).muliRowVector(idx).subiColumnVector(idx.reshape(n, 1));
+    return keyMinusQuery.gt(0).castTo(DataType.FLOAT).muli(-1e9);
+  }
+
+  /** log sum_j exp(x[i, j]) per row, [rows], stable; x is overwritten. */
+  static INDArray logSumExp(INDArray x) {
+    INDArray max = x.max(true, 1);
+    INDArray sumExp = Transforms.exp(x.subiColumnVector(max), false).sum(true, 1);
+    return Transforms.log(sumExp, false).addi(max).reshape(-1);
+  }
+
+  /** A checkpoint tensor as a float32 INDArray, checking its shape. */
+  private static INDArray array(Map<String, Tensor> weights, String name, long... shape) {
+    Tensor t = weights.get(name);
+    if (t == null) throw new IllegalArgumentException("missing weight " + name);
+    if (!Arrays.equals(t.shape(), shape)) {
+      throw new IllegalArgumentException(name + ": shape " + Arrays.toString(t.shape()) + ", expected "
+          + Arrays.toString(shape));
+    }
+    return Nd4j.create(t.data(), shape, 'c');
+  }
+}

@@ -1,0 +1,50 @@
+package dev.sparkdpo.model;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * From-scratch init (GPT-2 / nanoGPT): every weight N(0, 0.02), residual projections (attn.c_proj.weight,
+ * mlp.c_proj.weight) N(0, 0.02/sqrt(2*n_layer)), biases 0, layer-norm weights 1 and biases 0.
+ *
+ * <p>Deterministic for a seed: each tensor draws from its own {@link Random} seeded from the seed and the tensor's
+ * name, so a tensor's values do not depend on the other tensors (e.g. wte is the same for any n_layer).
+ */
+public final class GptInit {
+  public static final double STD = 0.02;
+
+  private GptInit() {}
+
+  public static GptCheckpoint init(GptConfig config, long seed) {
+    double residualStd = STD / Math.sqrt(2.0 * config.nLayer());
+    Map<String, Tensor> weights = new LinkedHashMap<>();
+    GptCheckpoint.parameterShapes(config).forEach((name, shape) -> {
+      Tensor t = Tensor.zeros(shape);
+      if (isLayerNormWeight(name)) {
+        java.util.Arrays.fill(t.data(), 1f);
+      } else if (name.endsWith(".weight") && !name.contains(".ln_")) {
+        boolean residual = name.endsWith("attn.c_proj.weight") || name.endsWith("mlp.c_proj.weight");
+        fillNormal(t.data(), residual ? residualStd : STD, new Random(mix(seed, name)));
+      }
+      weights.put(name, t);
+    });
+    return new GptCheckpoint(config, weights);
+  }
+
+  private static boolean isLayerNormWeight(String name) {
+    return name.endsWith(".weight") && (name.contains(".ln_1.") || name.contains(".ln_2.") || name.contains(".ln_f."));
+  }
+
+  private static void fillNormal(float[] a, double std, Random r) {
+    for (int i = 0; i < a.length; i++) a[i] = (float) (std * r.nextGaussian());
+  }
+
+  /** SplitMix64 finalizer over the seed and the name's (specified, stable) String hash code. */
+  private static long mix(long seed, String name) {
+    long z = seed + 0x9E3779B97F4A7C15L * (name.hashCode() + 1L);
+    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+    return z ^ (z >>> 31);
+  }
+}
