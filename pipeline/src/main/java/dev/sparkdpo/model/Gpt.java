@@ -124,6 +124,31 @@ public final class Gpt {
     return blocks;
   }
 
+  // weights and settings for GptTraining's backward (same package)
+  INDArray wte() {
+    return wte;
+  }
+
+  INDArray wpe() {
+    return wpe;
+  }
+
+  INDArray lnFW() {
+    return lnFW;
+  }
+
+  INDArray lnFB() {
+    return lnFB;
+  }
+
+  INDArray causalMask() {
+    return causalMask;
+  }
+
+  long logitsChunkBytes() {
+    return logitsChunkBytes;
+  }
+
   // ---------------------------------------------------------------------------------------------------------------
   // forward: embed -> block(0..L-1) -> lnF -> logits
 
@@ -266,7 +291,7 @@ public final class Gpt {
    * Per-thread ND4J workspace: the temporaries of one block / logits chunk reuse the same memory from call to call
    * instead of fresh off-heap buffers freed by GC (3-4x faster on CPU; works the same on CUDA).
    */
-  private static final WorkspaceConfiguration WORKSPACE = WorkspaceConfiguration.builder()
+  static final WorkspaceConfiguration WORKSPACE = WorkspaceConfiguration.builder()
       .policyAllocation(AllocationPolicy.OVERALLOCATE).overallocationLimit(0.2)
       .policyLearning(LearningPolicy.FIRST_LOOP).policySpill(SpillPolicy.REALLOCATE)
       .build();
