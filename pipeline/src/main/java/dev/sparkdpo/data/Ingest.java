@@ -1,7 +1,5 @@
 package dev.sparkdpo.data;
 
-import static org.apache.spark.sql.functions.*;
-
 import dev.sparkdpo.data.read.InputFile;
 import dev.sparkdpo.data.read.InputFiles;
 import dev.sparkdpo.data.read.ReadCounters;
