@@ -9,22 +9,43 @@ import dev.sparkdpo.data.IngestStats;
 import dev.sparkdpo.data.formats.FormatOptions;
 import dev.sparkdpo.data.tokenize.TokenizerSpec;
 import dev.sparkdpo.data.tokenize.Truncation;
+import dev.sparkdpo.dpo.DpoConfig;
+import dev.sparkdpo.dpo.DpoLoss;
+import dev.sparkdpo.dpo.DpoResult;
+import dev.sparkdpo.dpo.LossType;
+import dev.sparkdpo.dpo.PairLogps;
+import dev.sparkdpo.model.AdamW;
+import dev.sparkdpo.model.Gpt;
+import dev.sparkdpo.model.GptCheckpoint;
+import dev.sparkdpo.model.GptConfig;
+import dev.sparkdpo.model.GptInit;
+import dev.sparkdpo.model.GptTraining;
+import dev.sparkdpo.model.Tensor;
 import java.io.File;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryPoolMXBean;
+import java.lang.management.MemoryType;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.spark.sql.SparkSession;
+import org.bytedeco.javacpp.Pointer;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Benchmarks that print JSON (and optionally write it to a file). Speed is measured here, never in unit tests. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks; each prints a JSON result.",
-    subcommands = {BenchCommand.IngestBench.class})
+    subcommands = {BenchCommand.IngestBench.class, BenchCommand.ModelBench.class})
 public final class BenchCommand {
 
   @Command(name = "ingest", mixinStandardHelpOptions = true, sortOptions = false,
@@ -109,6 +130,232 @@ public final class BenchCommand {
       if (!Files.exists(dir)) return;
       try (var walk = Files.walk(dir)) {
         walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      }
+    }
+  }
+
+  @Command(name = "model", mixinStandardHelpOptions = true, sortOptions = false,
+      description = {"Times the GPT model on random weights and tokens, as /work/shared/bench/torch_dpo_bench.py does:",
+          "(a) reference forward (Gpt.responseLogProbs) and (b) a DPO train step (GptTraining forward, sigmoid DPO",
+          "loss, backward, AdamW step), 8 pairs = 16 sequences of T tokens, loss over the second half of each.",
+          "tokens/s counts 16 * T tokens per step (as the torch bench). No Spark session."})
+  static final class ModelBench implements Callable<Integer> {
+    @Option(names = "--config", description = "tiny (vocab 4096, 256/4/4, T 256) or gpt2 (GPT-2 small, T 512)"
+        + " (default ${DEFAULT-VALUE}).", defaultValue = "tiny")
+    String config;
+
+    @Option(names = "--threads", description = "ND4J / OpenMP / OpenBLAS threads (default: ND4J's own choice).",
+        defaultValue = "0")
+    int threads;
+
+    @Option(names = "--steps", description = "Timed steps of each kind (default ${DEFAULT-VALUE}).", defaultValue = "3")
+    int steps;
+
+    @Option(names = "--warmup", description = "Untimed steps of each kind first (default ${DEFAULT-VALUE}).",
+        defaultValue = "1")
+    int warmup;
+
+    @Option(names = "--no-train", description = "Only time the reference forward (the gpt2 train step is slow).")
+    boolean noTrain;
+
+    @Option(names = "--json-out", description = "Also write the JSON result to this file.")
+    File jsonOut;
+
+    private static final int PAIRS = 8;
+    private static final double LR = 1e-5; // as the torch bench
+
+    @Override
+    public Integer call() throws IOException {
+      GptConfig cfg;
+      int t;
+      switch (config) {
+        case "tiny" -> { cfg = new GptConfig(4096, 256, 256, 4, 4, 1e-5); t = 256; }
+        case "gpt2" -> { cfg = new GptConfig(50257, 1024, 768, 12, 12, 1e-5); t = 512; }
+        default -> throw new IllegalArgumentException("--config must be tiny or gpt2, got " + config);
+      }
+      if (steps < 1 || warmup < 0) throw new IllegalArgumentException("--steps must be >= 1 and --warmup >= 0");
+      if (threads > 0) setThreads(threads);
+
+      GptCheckpoint init = GptInit.init(cfg, 1234);
+      Map<String, INDArray> params = new LinkedHashMap<>();
+      init.weights().forEach((name, w) -> params.put(name, Nd4j.create(w.data(), w.shape(), 'c')));
+      Gpt gpt = Gpt.from(init);
+
+      // 16 random sequences: rows 0..7 chosen, 8..15 rejected; prompt = first half
+      Random r = new Random(7);
+      int rows = 2 * PAIRS;
+      int[][] tokens = new int[rows][t];
+      int[] promptLengths = new int[rows];
+      for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < t; j++) tokens[i][j] = r.nextInt(cfg.vocabSize());
+        promptLengths[i] = t / 2;
+      }
+      double[] refChosen = new double[PAIRS], refRejected = new double[PAIRS];
+      int[] responseTokens = new int[PAIRS];
+      double uniform = -(t / 2) * Math.log(cfg.vocabSize()); // about what a random model gives
+      for (int i = 0; i < PAIRS; i++) {
+        refChosen[i] = uniform + r.nextGaussian();
+        refRejected[i] = uniform + r.nextGaussian();
+        responseTokens[i] = t - t / 2;
+      }
+      long tokensPerStep = (long) rows * t;
+
+      Map<String, Object> result = new LinkedHashMap<>();
+      result.put("bench", "model");
+      result.put("config", config);
+      result.put("params", init.parameterCount());
+      result.put("pairs", PAIRS);
+      result.put("seq", t);
+      result.put("threads", threads);
+      result.put("nd4j_max_threads", Nd4j.getEnvironment().maxThreads());
+      result.put("nd4j_max_master_threads", Nd4j.getEnvironment().maxMasterThreads());
+      result.put("blas_max_threads", Nd4j.factory().blas().getMaxThreads());
+      result.put("omp_num_threads_env", System.getenv("OMP_NUM_THREADS"));
+      result.put("available_processors", Runtime.getRuntime().availableProcessors());
+      result.put("steps", steps);
+      result.put("warmup", warmup);
+
+      // (a) reference forward, with heap and off-heap peaks sampled while it runs
+      for (int i = 0; i < warmup; i++) gpt.responseLogProbs(tokens, promptLengths);
+      resetHeapPeaks();
+      try (OffHeapSampler offHeap = new OffHeapSampler()) {
+        long t0 = System.nanoTime();
+        for (int i = 0; i < steps; i++) gpt.responseLogProbs(tokens, promptLengths);
+        double refSeconds = (System.nanoTime() - t0) / 1e9 / steps;
+        result.put("ref_forward_tokens_per_s", Math.round(tokensPerStep / refSeconds));
+        result.put("ref_forward_step_s", round(refSeconds));
+        result.put("ref_peak_heap_bytes", heapPeak());
+        result.put("ref_peak_javacpp_total_bytes", offHeap.peakTotal.get());
+        result.put("ref_peak_physical_bytes", offHeap.peakPhysical.get());
+      }
+
+      // (b) train step; the model is rebuilt from the updated parameters after each step (see rebuild)
+      if (!noTrain) {
+        DpoConfig dpo = DpoConfig.of(0.1, 0.0, LossType.SIGMOID);
+        AdamW opt = AdamW.defaults();
+        double[] phase = new double[4]; // forward+loss, backward, optimizer, rebuild
+        double loss = Double.NaN;
+        for (int i = 0; i < warmup + steps; i++) {
+          if (i == warmup) Arrays.fill(phase, 0);
+          long a = System.nanoTime();
+          GptTraining training = new GptTraining(gpt);
+          GptTraining.Forward f = training.forward(tokens, promptLengths);
+          double[] logps = f.logps();
+          PairLogps pl = new PairLogps(Arrays.copyOfRange(logps, 0, PAIRS),
+              Arrays.copyOfRange(logps, PAIRS, rows), refChosen, refRejected, responseTokens, responseTokens);
+          DpoResult res = DpoLoss.compute(dpo, pl);
+          loss = res.loss();
+          double[] dSeq = new double[rows];
+          System.arraycopy(res.dPolicyChosen(), 0, dSeq, 0, PAIRS);
+          System.arraycopy(res.dPolicyRejected(), 0, dSeq, PAIRS, PAIRS);
+          long b = System.nanoTime();
+          Map<String, Tensor> grads = training.backward(f, dSeq);
+          long c = System.nanoTime();
+          opt.step(params, grads, LR);
+          long d = System.nanoTime();
+          gpt = rebuild(cfg, params);
+          long e = System.nanoTime();
+          phase[0] += (b - a) / 1e9;
+          phase[1] += (c - b) / 1e9;
+          phase[2] += (d - c) / 1e9;
+          phase[3] += (e - d) / 1e9;
+        }
+        double trainSeconds = (phase[0] + phase[1] + phase[2] + phase[3]) / steps;
+        result.put("train_tokens_per_s", Math.round(tokensPerStep / trainSeconds));
+        result.put("train_step_s", round(trainSeconds));
+        result.put("train_forward_loss_s", round(phase[0] / steps));
+        result.put("train_backward_s", round(phase[1] / steps));
+        result.put("train_adamw_s", round(phase[2] / steps));
+        result.put("train_model_rebuild_s", round(phase[3] / steps));
+        result.put("train_loss", loss);
+      }
+      result.put("peak_heap_bytes", heapPeak());
+      result.put("javacpp_total_bytes", Pointer.totalBytes());
+      result.put("physical_bytes", Pointer.physicalBytes());
+
+      String json = new ObjectMapper().writeValueAsString(result);
+      System.out.println(json);
+      if (jsonOut != null) Files.writeString(jsonOut.toPath(), json);
+      return 0;
+    }
+
+    /**
+     * Caps every thread pool the CPU backend uses: libnd4j's own threads (Environment.setMaxThreads / master
+     * threads, which also bound its OpenMP loops) and OpenBLAS's (Blas.setMaxThreads -> openblas_set_num_threads).
+     * OMP_NUM_THREADS in the environment also works but must be set before the JVM starts.
+     */
+    private static void setThreads(int n) {
+      Nd4j.getEnvironment().setMaxThreads(n);
+      Nd4j.getEnvironment().setMaxMasterThreads(n);
+      Nd4j.factory().blas().setMaxThreads(n);
+    }
+
+    /**
+     * Gpt keeps its weights private and has no way to update them, so after each optimizer step the model is built
+     * again from the parameters (two copies of every weight: INDArray -> Tensor -> INDArray). Timed on its own.
+     */
+    private static Gpt rebuild(GptConfig cfg, Map<String, INDArray> params) {
+      Map<String, Tensor> weights = new LinkedHashMap<>();
+      params.forEach((name, p) -> weights.put(name, new Tensor(p.shape(), p.dup('c').reshape(p.length()).toFloatVector())));
+      return Gpt.from(new GptCheckpoint(cfg, weights));
+    }
+
+    private static void resetHeapPeaks() {
+      for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+        if (pool.getType() == MemoryType.HEAP) pool.resetPeakUsage();
+      }
+    }
+
+    /** Sum of the heap pools' peak usage since the last reset (an upper bound: pools peak at different times). */
+    private static long heapPeak() {
+      long sum = 0;
+      for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+        if (pool.getType() == MemoryType.HEAP) sum += pool.getPeakUsage().getUsed();
+      }
+      return sum;
+    }
+
+    private static double round(double seconds) {
+      return Math.round(seconds * 1e4) / 1e4;
+    }
+
+    /**
+     * Samples off-heap figures every 5 ms: Pointer.totalBytes() (native buffers JavaCPP's deallocators track; ND4J's
+     * arrays bypass it, so it stays small; ND4J's AllocationsTracker reads 0 on CPU, so it is not reported) and
+     * Pointer.physicalBytes() (the process's resident set: heap + native, the honest off-heap figure).
+     */
+    private static final class OffHeapSampler implements AutoCloseable {
+      final AtomicLong peakTotal = new AtomicLong(Pointer.totalBytes());
+      final AtomicLong peakPhysical = new AtomicLong(Pointer.physicalBytes());
+      private volatile boolean running = true;
+      private final Thread thread;
+
+      OffHeapSampler() {
+        thread = new Thread(() -> {
+          while (running) {
+            peakTotal.accumulateAndGet(Pointer.totalBytes(), Math::max);
+            peakPhysical.accumulateAndGet(Pointer.physicalBytes(), Math::max);
+            try {
+              Thread.sleep(5);
+            } catch (InterruptedException e) {
+              return;
+            }
+          }
+        }, "offheap-sampler");
+        thread.setDaemon(true);
+        thread.start();
+      }
+
+      @Override
+      public void close() {
+        running = false;
+        try {
+          thread.join();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        peakTotal.accumulateAndGet(Pointer.totalBytes(), Math::max);
+        peakPhysical.accumulateAndGet(Pointer.physicalBytes(), Math::max);
       }
     }
   }
