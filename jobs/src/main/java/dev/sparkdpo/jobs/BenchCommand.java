@@ -135,7 +135,7 @@ public final class BenchCommand {
   }
 
   @Command(name = "model", mixinStandardHelpOptions = true, sortOptions = false,
-      description = {"Times the GPT model on random weights and tokens, as /work/shared/bench/torch_dpo_bench.py does:",
+      description = {"Times the GPT model on random weights and tokens, as ../shared/bench/torch_dpo_bench.py does:",
           "(a) reference forward (Gpt.responseLogProbs) and (b) a DPO train step (GptTraining forward, sigmoid DPO",
           "loss, backward, AdamW step), 8 pairs = 16 sequences of T tokens, loss over the second half of each.",
           "tokens/s counts 16 * T tokens per step (as the torch bench). No Spark session."})
