@@ -320,7 +320,8 @@ public final class Ingest {
       Predicate<ParsedRecord> survives = r -> r.isPair() && (fileDrops.isEmpty() || !fileDrops.containsKey(Markers.position(r)))
           && !nearLosers.containsKey(r.id());
       return new Mapped<>(new Filtered<>(records, keptPairs ? survives : survives.negate()),
-          r -> new Scanned(r, source, r.isPair() ? fileDrops.get(Markers.position(r)) : null));
+          // a kept pair has no drop: look it up only for the (few) pairs scan 3 writes
+          r -> new Scanned(r, source, keptPairs || !r.isPair() ? null : fileDrops.get(Markers.position(r))));
     });
   }
 

@@ -1,5 +1,7 @@
 package dev.sparkdpo.data;
 
+import dev.sparkdpo.data.read.Json;
+
 
 /**
  * What parsing makes of a record: a normalized pair ({@code reason == null}) or a quarantined record. Only its
@@ -31,27 +33,9 @@ public record ParsedRecord(String id, String pairKey, boolean swapped, String pr
 
   /** The same pair (or record) quarantined for {@code why}. */
   public ParsedRecord quarantined(QuarantineReason why, String detail) {
-    String rawPair = "{\"prompt\": " + quote(prompt) + ", \"chosen\": " + quote(chosen) + ", \"rejected\": "
-        + quote(rejected) + "}";
+    String rawPair = Json.MAPPER.createObjectNode().put("prompt", prompt).put("chosen", chosen)
+        .put("rejected", rejected).toString();
     return new ParsedRecord(id, pairKey, swapped, prompt, chosen, rejected, format, source, record, line, why.code(),
         detail, QuarantineReason.clip(rawPair));
-  }
-
-  private static String quote(String s) {
-    StringBuilder sb = new StringBuilder(s.length() + 2).append('"');
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      switch (c) {
-        case '"' -> sb.append("\\\"");
-        case '\\' -> sb.append("\\\\");
-        case '\n' -> sb.append("\\n");
-        case '\t' -> sb.append("\\t");
-        default -> {
-          if (c < 0x20) sb.append(String.format("\\u%04x", (int) c));
-          else sb.append(c);
-        }
-      }
-    }
-    return sb.append('"').toString();
   }
 }

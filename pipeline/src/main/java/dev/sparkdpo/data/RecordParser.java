@@ -1,6 +1,7 @@
 package dev.sparkdpo.data;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.sparkdpo.data.formats.Fields;
 import dev.sparkdpo.data.formats.FormatOptions;
 import dev.sparkdpo.data.formats.InputFormat;
 import dev.sparkdpo.data.read.CsvRecordReader;
@@ -82,13 +83,13 @@ public final class RecordParser implements Serializable {
     JsonNode node = r.node();
     if (!node.isObject()) {
       out.add(bad(source, r, new RecordException(QuarantineReason.NOT_AN_OBJECT,
-          "the record is " + node.getNodeType().toString().toLowerCase() + ", expected a JSON object"), r.rawText()));
+          "the record is " + Fields.typeName(node) + ", expected a JSON object"), r.rawText()));
       return format;
     }
     if (format == null) format = InputFormat.detect(node);
     if (format == null) {
       out.add(bad(source, r, new RecordException(QuarantineReason.UNKNOWN_FORMAT,
-          "cannot tell the format from the fields " + fieldNames(node) + ": expected prompt/chosen/rejected (flat), "
+          "cannot tell the format from the fields " + Fields.fieldNames(node) + ": expected prompt/chosen/rejected (flat), "
               + "chosen/rejected transcripts (hh), message lists (messages) or completions (ranked); see --format"),
           r.rawText()));
       return null;
@@ -110,12 +111,6 @@ public final class RecordParser implements Serializable {
 
   private static ParsedRecord bad(String source, RawRecord r, RecordException e, String raw) {
     return ParsedRecord.bad(source, r.record(), r.line(), e, raw);
-  }
-
-  private static String fieldNames(JsonNode node) {
-    StringBuilder sb = new StringBuilder("[");
-    node.fieldNames().forEachRemaining(n -> sb.append(sb.length() > 1 ? ", " : "").append(n));
-    return sb.append(']').toString();
   }
 
   private static boolean startsWithBracket(InputStream in) {

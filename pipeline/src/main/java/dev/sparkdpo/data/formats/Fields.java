@@ -5,7 +5,7 @@ import dev.sparkdpo.data.QuarantineReason;
 import dev.sparkdpo.data.RecordException;
 
 /** Field access that turns a missing or mistyped field into a {@link RecordException} naming it. */
-final class Fields {
+public final class Fields {
   private Fields() {}
 
   static JsonNode required(JsonNode record, String field, String format) {
@@ -43,7 +43,8 @@ final class Fields {
         "field '" + field + "' in " + where + " is " + typeName(v) + ", expected a number");
   }
 
-  static String typeName(JsonNode v) {
+  /** "a string", "an array", "null"…: for messages that say what a value is. */
+  public static String typeName(JsonNode v) {
     if (v.isNull()) return "null";
     if (v.isTextual()) return "a string";
     if (v.isArray()) return "an array";
@@ -53,7 +54,8 @@ final class Fields {
     return v.getNodeType().toString().toLowerCase();
   }
 
-  static String fieldNames(JsonNode record) {
+  /** The record's field names as {@code [a, b, c]}. */
+  public static String fieldNames(JsonNode record) {
     StringBuilder sb = new StringBuilder("[");
     record.fieldNames().forEachRemaining(n -> sb.append(sb.length() > 1 ? ", " : "").append(n));
     return sb.append(']').toString();
