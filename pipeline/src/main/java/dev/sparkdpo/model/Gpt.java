@@ -3,7 +3,6 @@ package dev.sparkdpo.model;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.function.Supplier;
 
 import org.nd4j.linalg.api.buffer.DataType;
@@ -61,6 +60,7 @@ public final class Gpt {
   public static final long DEFAULT_LOGITS_CHUNK_BYTES = 64L << 20;
 
   private final GptConfig config;
+  private final GptParams params;
   private final INDArray wte; // [V, D], also the lm_head
   private final INDArray wpe; // [nPositions, D]
   private final List<Block> blocks;
@@ -68,56 +68,63 @@ public final class Gpt {
   private final INDArray causalMask; // [nPositions, nPositions]
   private final long logitsChunkBytes;
 
-  private Gpt(GptConfig config, INDArray wte, INDArray wpe, List<Block> blocks, INDArray lnFW, INDArray lnFB,
-      INDArray causalMask, long logitsChunkBytes) {
-    this.config = config;
-    this.wte = wte;
-    this.wpe = wpe;
-    this.blocks = blocks;
-    this.lnFW = lnFW;
-    this.lnFB = lnFB;
-    this.causalMask = causalMask;
-    this.logitsChunkBytes = logitsChunkBytes;
-  }
-
-  public static Gpt from(GptCheckpoint checkpoint) {
-    // the model's arrays must not live in a caller's workspace
-    try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-      return load(checkpoint);
-    }
-  }
-
-  private static Gpt load(GptCheckpoint checkpoint) {
-    GptConfig c = checkpoint.config();
-    Map<String, Tensor> w = checkpoint.weights();
-    int d = c.nEmbd();
+  private Gpt(GptParams params, INDArray causalMask, long logitsChunkBytes) {
+    GptConfig c = params.config();
+    this.config = c;
+    this.params = params;
     List<Block> blocks = new ArrayList<>();
     for (int i = 0; i < c.nLayer(); i++) {
       String p = "transformer.h." + i + ".";
       blocks.add(new Block(
-          array(w, p + "ln_1.weight", d), array(w, p + "ln_1.bias", d),
-          array(w, p + "attn.c_attn.weight", d, 3 * d), array(w, p + "attn.c_attn.bias", 3 * d),
-          array(w, p + "attn.c_proj.weight", d, d), array(w, p + "attn.c_proj.bias", d),
-          array(w, p + "ln_2.weight", d), array(w, p + "ln_2.bias", d),
-          array(w, p + "mlp.c_fc.weight", d, 4 * d), array(w, p + "mlp.c_fc.bias", 4 * d),
-          array(w, p + "mlp.c_proj.weight", 4 * d, d), array(w, p + "mlp.c_proj.bias", d)));
+          params.get(p + "ln_1.weight"), params.get(p + "ln_1.bias"),
+          params.get(p + "attn.c_attn.weight"), params.get(p + "attn.c_attn.bias"),
+          params.get(p + "attn.c_proj.weight"), params.get(p + "attn.c_proj.bias"),
+          params.get(p + "ln_2.weight"), params.get(p + "ln_2.bias"),
+          params.get(p + "mlp.c_fc.weight"), params.get(p + "mlp.c_fc.bias"),
+          params.get(p + "mlp.c_proj.weight"), params.get(p + "mlp.c_proj.bias")));
     }
-    return new Gpt(c,
-        array(w, "transformer.wte.weight", c.vocabSize(), d),
-        array(w, "transformer.wpe.weight", c.nPositions(), d),
-        List.copyOf(blocks),
-        array(w, "transformer.ln_f.weight", d), array(w, "transformer.ln_f.bias", d),
-        causalMask(c.nPositions()), DEFAULT_LOGITS_CHUNK_BYTES);
+    this.blocks = List.copyOf(blocks);
+    this.wte = params.get("transformer.wte.weight");
+    this.wpe = params.get("transformer.wpe.weight");
+    this.lnFW = params.get("transformer.ln_f.weight");
+    this.lnFB = params.get("transformer.ln_f.bias");
+    this.causalMask = causalMask;
+    this.logitsChunkBytes = logitsChunkBytes;
+  }
+
+  /** A float32 model with a copy of the checkpoint's weights. */
+  public static Gpt from(GptCheckpoint checkpoint) {
+    return of(GptParams.from(checkpoint, DataType.FLOAT));
+  }
+
+  /**
+   * A model over these parameters (not copied: updating them updates the model), computing in their data type
+   * (float32 for work, float64 for gradient checks).
+   */
+  public static Gpt of(GptParams params) {
+    // the model's arrays must not live in a caller's workspace
+    try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+      return new Gpt(params, causalMask(params.config().nPositions(), params.dataType()), DEFAULT_LOGITS_CHUNK_BYTES);
+    }
   }
 
   /** The same model (weights shared) with another memory budget per chunk of logits; at least one row per chunk. */
   public Gpt withLogitsChunkBytes(long bytes) {
     if (bytes <= 0) throw new IllegalArgumentException("chunk bytes must be > 0");
-    return new Gpt(config, wte, wpe, blocks, lnFW, lnFB, causalMask, bytes);
+    return new Gpt(params, causalMask, bytes);
   }
 
   public GptConfig config() {
     return config;
+  }
+
+  /** The parameters this model reads (shared, not a copy). */
+  public GptParams params() {
+    return params;
+  }
+
+  public DataType dataType() {
+    return params.dataType();
   }
 
   List<Block> blocks() {
@@ -214,7 +221,13 @@ public final class Gpt {
 
   /** out[b][t] = log softmax(logits[b, t])[tokens[b][t + 1]] for t < len_b - 1. */
   public float[][] tokenLogProbs(int[][] tokens) {
-    return nextTokenLogProbs(tokens, new int[tokens.length]);
+    double[][] logps = nextTokenLogProbs(tokens, new int[tokens.length]);
+    float[][] out = new float[logps.length][];
+    for (int i = 0; i < logps.length; i++) {
+      out[i] = new float[logps[i].length];
+      for (int t = 0; t < logps[i].length; t++) out[i][t] = (float) logps[i][t];
+    }
+    return out;
   }
 
   /**
@@ -231,7 +244,7 @@ public final class Gpt {
       }
       from[i] = promptLengths[i] - 1; // position promptLen - 1 predicts the first response token
     }
-    float[][] logps = nextTokenLogProbs(tokens, from);
+    double[][] logps = nextTokenLogProbs(tokens, from);
     double[] out = new double[tokens.length];
     for (int i = 0; i < tokens.length; i++) {
       for (int t = from[i]; t < tokens[i].length - 1; t++) out[i] += logps[i][t];
@@ -240,7 +253,7 @@ public final class Gpt {
   }
 
   /** Next-token log-probs of positions from[b] <= t < len_b - 1 (others left 0); rows of length len_b - 1. */
-  float[][] nextTokenLogProbs(int[][] tokens, int[] from) {
+  double[][] nextTokenLogProbs(int[][] tokens, int[] from) {
     Batch batch = Batch.of(tokens, config);
     INDArray h = hidden(batch);
     // the (row, position) pairs wanted, as rows of h, and the token each one predicts
@@ -254,11 +267,11 @@ public final class Gpt {
         targets[k] = tokens[i][t + 1];
       }
     }
-    float[] logps = logProbsOf(h, rows, targets);
-    float[][] out = new float[batch.b()][];
+    double[] logps = logProbsOf(h, rows, targets);
+    double[][] out = new double[batch.b()][];
     k = 0;
     for (int i = 0; i < batch.b(); i++) {
-      out[i] = new float[Math.max(0, batch.lengths()[i] - 1)];
+      out[i] = new double[Math.max(0, batch.lengths()[i] - 1)];
       for (int t = from[i]; t < batch.lengths()[i] - 1; t++) out[i][t] = logps[k++];
     }
     return out;
@@ -268,8 +281,8 @@ public final class Gpt {
    * log softmax(h[row] @ wte^T)[target] for each (row, target), computed chunk by chunk so that only
    * [chunk, V] logits exist at a time: log-prob = target logit - logsumexp over V.
    */
-  float[] logProbsOf(INDArray h, int[] rows, int[] targets) {
-    float[] out = new float[rows.length];
+  double[] logProbsOf(INDArray h, int[] rows, int[] targets) {
+    double[] out = new double[rows.length];
     int chunk = (int) Math.max(1, Math.min(Integer.MAX_VALUE, logitsChunkBytes / (4L * config.vocabSize())));
     for (int start = 0; start < rows.length; start += chunk) {
       int end = Math.min(rows.length, start + chunk);
@@ -279,7 +292,7 @@ public final class Gpt {
         INDArray target = hc.mul(Nd4j.pullRows(wte, 1, chunkTargets)).sum(1);         // h . wte[y] = logit of y
         return target.subi(logSumExp(lmHead(hc)));
       });
-      System.arraycopy(logp.toFloatVector(), 0, out, start, end - start);
+      System.arraycopy(logp.toDoubleVector(), 0, out, start, end - start);
     }
     return out;
   }
@@ -328,10 +341,10 @@ public final class Gpt {
    * [n, n]: 0 where key j <= query i, -1e9 above the diagonal (exp underflows to exactly 0, no inf - inf NaNs).
    * Not Nd4j.tri: it leaves the upper triangle unwritten, i.e. garbage inside a workspace.
    */
-  static INDArray causalMask(int n) {
-    INDArray idx = Nd4j.arange(n).castTo(DataType.FLOAT);
-    INDArray keyMinusQuery = Nd4j.ones(DataType.FLOAT, n, n).muliRowVector(idx).subiColumnVector(idx.reshape(n, 1));
-    return keyMinusQuery.gt(0).castTo(DataType.FLOAT).muli(-1e9);
+  static INDArray causalMask(int n, DataType dataType) {
+    INDArray idx = Nd4j.arange(n).castTo(dataType);
+    INDArray keyMinusQuery = Nd4j.ones(dataType, n, n).muliRowVector(idx).subiColumnVector(idx.reshape(n, 1));
+    return keyMinusQuery.gt(0).castTo(dataType).muli(-1e9);
   }
 
   /** log sum_j exp(x[i, j]) per row, [rows], stable; x is overwritten. */
@@ -341,14 +354,4 @@ public final class Gpt {
     return Transforms.log(sumExp, false).addi(max).reshape(-1);
   }
 
-  /** A checkpoint tensor as a float32 INDArray, checking its shape. */
-  private static INDArray array(Map<String, Tensor> weights, String name, long... shape) {
-    Tensor t = weights.get(name);
-    if (t == null) throw new IllegalArgumentException("missing weight " + name);
-    if (!Arrays.equals(t.shape(), shape)) {
-      throw new IllegalArgumentException(name + ": shape " + Arrays.toString(t.shape()) + ", expected "
-          + Arrays.toString(shape));
-    }
-    return Nd4j.create(t.data(), shape, 'c');
-  }
 }

@@ -83,6 +83,19 @@ public final class GptTraining {
     }
   }
 
+  /**
+   * As {@link #backward(Forward, double[])}, writing the gradients into {@code out} (e.g. a view of DL4J's flat
+   * gradient vector): every element of {@code out} is overwritten.
+   */
+  public void backward(Forward f, double[] dLossDSeqLogp, GptParams out) {
+    if (dLossDSeqLogp.length != f.batch.b()) throw new IllegalArgumentException("one gradient per batch row");
+    if (!out.config().equals(config)) throw new IllegalArgumentException("gradient vector of another model config");
+    try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+      Map<String, INDArray> g = backwardImpl(f, dLossDSeqLogp);
+      out.views().forEach((name, view) -> view.assign(g.get(name)));
+    }
+  }
+
   /** Forward then backward in one call. */
   public Map<String, Tensor> backward(int[][] tokens, int[] promptLengths, double[] dLossDSeqLogp) {
     return backward(forward(tokens, promptLengths), dLossDSeqLogp);
@@ -122,7 +135,7 @@ public final class GptTraining {
     // block() adds into x in place: x is now the last block's output
     Norm lnF = layerNorm(x, gpt.lnFW(), gpt.lnFB());
 
-    float[] tokenLogps = gpt.logProbsOf(lnF.out(), rows, targets);
+    double[] tokenLogps = gpt.logProbsOf(lnF.out(), rows, targets);
     double[] logps = new double[tokens.length];
     for (int j = 0; j < n; j++) logps[rowOfSeq[j]] += tokenLogps[j];
     return new Forward(batch, rows, targets, rowOfSeq, List.copyOf(caches), lnF, logps);
@@ -167,8 +180,9 @@ public final class GptTraining {
     Gpt.Batch batch = f.batch;
     int d = config.nEmbd(), vocab = config.vocabSize();
     INDArray wte = gpt.wte();
-    INDArray dWte = Nd4j.zeros(DataType.FLOAT, vocab, d);
-    INDArray dx = Nd4j.zeros(DataType.FLOAT, (long) batch.b() * batch.t(), d); // d loss / d h (after ln_f)
+    DataType type = gpt.dataType();
+    INDArray dWte = Nd4j.zeros(type, vocab, d);
+    INDArray dx = Nd4j.zeros(type, (long) batch.b() * batch.t(), d); // d loss / d h (after ln_f)
 
     // lm_head + log-softmax, chunk by chunk: dlogits = dseq (onehot(y) - softmax(logits))
     INDArray h = f.lnF.out();
@@ -177,16 +191,16 @@ public final class GptTraining {
     for (int start = 0; start < n; start += chunk) {
       int end = Math.min(n, start + chunk);
       int[] chunkRows = Arrays.copyOfRange(f.rows, start, end);
-      float[] scale = new float[end - start];
-      for (int i = start; i < end; i++) scale[i - start] = (float) dSeq[f.rowOfSeq[i]];
+      double[] scale = new double[end - start];
+      for (int i = start; i < end; i++) scale[i - start] = dSeq[f.rowOfSeq[i]];
       int first = start;
       try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(Gpt.WORKSPACE, "gpt-logits")) {
         INDArray hc = Nd4j.pullRows(h, 1, chunkRows);                                           // [c, D]
         INDArray dLogits = Transforms.softmax(gpt.lmHead(hc), false);                          // [c, V]
-        dLogits.muliColumnVector(Nd4j.createFromArray(scale).reshape(end - start, 1).negi());
+        dLogits.muliColumnVector(Nd4j.createFromArray(scale).castTo(type).reshape(end - start, 1).negi());
         for (int i = first; i < end; i++) {
           int r = i - first, y = f.targets[i];
-          dLogits.putScalar(r, y, dLogits.getFloat(r, y) + scale[r]);
+          dLogits.putScalar(r, y, dLogits.getDouble(r, y) + scale[r]);
         }
         Nd4j.gemm(dLogits, hc, dWte, true, false, 1.0, 1.0);                                  // dWte += dl^T h
         INDArray dhc = dLogits.mmul(wte);                                                      // [c, D]
@@ -207,7 +221,7 @@ public final class GptTraining {
 
     // embeddings: index-add of dx at token ids; positions are j for row i * T + j, so dWpe[j] = sum_i dx[i, j]
     for (int r = 0; r < batch.ids().length; r++) dWte.getRow(batch.ids()[r]).addi(dx.getRow(r));
-    INDArray dWpe = Nd4j.zeros(DataType.FLOAT, config.nPositions(), d);
+    INDArray dWpe = Nd4j.zeros(type, config.nPositions(), d);
     dWpe.get(NDArrayIndex.interval(0, batch.t()), NDArrayIndex.all())
         .assign(dx.reshape('c', batch.b(), batch.t(), d).sum(0));
     g.put("transformer.wte.weight", dWte);
