@@ -19,7 +19,9 @@ import dev.sparkdpo.model.Gpt;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptInit;
+import dev.sparkdpo.model.GptParams;
 import dev.sparkdpo.model.GptTraining;
+import dev.sparkdpo.model.NativeThreads;
 import dev.sparkdpo.model.Tensor;
 import java.io.File;
 import java.io.IOException;
@@ -37,7 +39,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.spark.sql.SparkSession;
 import org.bytedeco.javacpp.Pointer;
-import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.factory.Nd4j;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -144,9 +146,13 @@ public final class BenchCommand {
         + " (default ${DEFAULT-VALUE}).", defaultValue = "tiny")
     String config;
 
-    @Option(names = "--threads", description = "ND4J / OpenMP / OpenBLAS threads (default: ND4J's own choice).",
+    @Option(names = "--threads", description = "OpenBLAS threads for matrix products (default: ND4J's own choice).",
         defaultValue = "0")
     int threads;
+
+    @Option(names = "--op-threads", description = "libnd4j threads for the other ops (default: 1 when --threads is"
+        + " set, the fastest measured on 2 cores; see NativeThreads).", defaultValue = "1")
+    int opThreads;
 
     @Option(names = "--steps", description = "Timed steps of each kind (default ${DEFAULT-VALUE}).", defaultValue = "3")
     int steps;
@@ -174,12 +180,11 @@ public final class BenchCommand {
         default -> throw new IllegalArgumentException("--config must be tiny or gpt2, got " + config);
       }
       if (steps < 1 || warmup < 0) throw new IllegalArgumentException("--steps must be >= 1 and --warmup >= 0");
-      if (threads > 0) setThreads(threads);
+      if (threads > 0) NativeThreads.set(threads, opThreads);
 
       GptCheckpoint init = GptInit.init(cfg, 1234);
-      Map<String, INDArray> params = new LinkedHashMap<>();
-      init.weights().forEach((name, w) -> params.put(name, Nd4j.create(w.data(), w.shape(), 'c')));
-      Gpt gpt = Gpt.from(init);
+      GptParams params = GptParams.from(init, DataType.FLOAT);
+      Gpt gpt = Gpt.of(params); // reads the parameters in place: the optimizer's updates need no rebuild
 
       // 16 random sequences: rows 0..7 chosen, 8..15 rejected; prompt = first half
       Random r = new Random(7);
@@ -207,9 +212,9 @@ public final class BenchCommand {
       result.put("pairs", PAIRS);
       result.put("seq", t);
       result.put("threads", threads);
-      result.put("nd4j_max_threads", Nd4j.getEnvironment().maxThreads());
-      result.put("nd4j_max_master_threads", Nd4j.getEnvironment().maxMasterThreads());
-      result.put("blas_max_threads", Nd4j.factory().blas().getMaxThreads());
+      result.put("nd4j_op_threads", NativeThreads.opThreads());
+      result.put("blas_threads", NativeThreads.blasThreads());
+      result.put("openblas_thread_timeout_env", NativeThreads.openBlasThreadTimeout());
       result.put("omp_num_threads_env", System.getenv("OMP_NUM_THREADS"));
       result.put("available_processors", Runtime.getRuntime().availableProcessors());
       result.put("steps", steps);
@@ -229,45 +234,39 @@ public final class BenchCommand {
         result.put("ref_peak_physical_bytes", offHeap.peakPhysical.get());
       }
 
-      // (b) train step; the model is rebuilt from the updated parameters after each step (see rebuild)
+      // (b) train step: forward, DPO loss, backward into a flat gradient vector, AdamW on the parameters in place
       if (!noTrain) {
         DpoConfig dpo = DpoConfig.of(0.1, 0.0, LossType.SIGMOID);
         AdamW opt = AdamW.defaults();
-        double[] phase = new double[4]; // forward+loss, backward, optimizer, rebuild
-        double loss = Double.NaN;
+        GptTraining training = new GptTraining(gpt);
+        GptParams grads = GptParams.zeros(cfg, DataType.FLOAT);
+        double[] phase = new double[2]; // forward+loss+backward, optimizer
+        double[] loss = {Double.NaN};
         for (int i = 0; i < warmup + steps; i++) {
           if (i == warmup) Arrays.fill(phase, 0);
           long a = System.nanoTime();
-          GptTraining training = new GptTraining(gpt);
-          GptTraining.Forward f = training.forward(tokens, promptLengths);
-          double[] logps = f.logps();
-          PairLogps pl = new PairLogps(Arrays.copyOfRange(logps, 0, PAIRS),
-              Arrays.copyOfRange(logps, PAIRS, rows), refChosen, refRejected, responseTokens, responseTokens);
-          DpoResult res = DpoLoss.compute(dpo, pl);
-          loss = res.loss();
-          double[] dSeq = new double[rows];
-          System.arraycopy(res.dPolicyChosen(), 0, dSeq, 0, PAIRS);
-          System.arraycopy(res.dPolicyRejected(), 0, dSeq, PAIRS, PAIRS);
+          training.step(tokens, promptLengths, logps -> {
+            PairLogps pl = new PairLogps(Arrays.copyOfRange(logps, 0, PAIRS),
+                Arrays.copyOfRange(logps, PAIRS, rows), refChosen, refRejected, responseTokens, responseTokens);
+            DpoResult res = DpoLoss.compute(dpo, pl);
+            loss[0] = res.loss();
+            double[] dSeq = new double[rows];
+            System.arraycopy(res.dPolicyChosen(), 0, dSeq, 0, PAIRS);
+            System.arraycopy(res.dPolicyRejected(), 0, dSeq, PAIRS, PAIRS);
+            return dSeq;
+          }, grads);
           long b = System.nanoTime();
-          Map<String, Tensor> grads = training.backward(f, dSeq);
+          opt.step(params.views(), grads.views(), LR);
           long c = System.nanoTime();
-          opt.step(params, grads, LR);
-          long d = System.nanoTime();
-          gpt = rebuild(cfg, params);
-          long e = System.nanoTime();
           phase[0] += (b - a) / 1e9;
           phase[1] += (c - b) / 1e9;
-          phase[2] += (d - c) / 1e9;
-          phase[3] += (e - d) / 1e9;
         }
-        double trainSeconds = (phase[0] + phase[1] + phase[2] + phase[3]) / steps;
+        double trainSeconds = (phase[0] + phase[1]) / steps;
         result.put("train_tokens_per_s", Math.round(tokensPerStep / trainSeconds));
         result.put("train_step_s", round(trainSeconds));
-        result.put("train_forward_loss_s", round(phase[0] / steps));
-        result.put("train_backward_s", round(phase[1] / steps));
-        result.put("train_adamw_s", round(phase[2] / steps));
-        result.put("train_model_rebuild_s", round(phase[3] / steps));
-        result.put("train_loss", loss);
+        result.put("train_forward_backward_s", round(phase[0] / steps));
+        result.put("train_adamw_s", round(phase[1] / steps));
+        result.put("train_loss", loss[0]);
       }
       result.put("peak_heap_bytes", heapPeak());
       result.put("javacpp_total_bytes", Pointer.totalBytes());
@@ -277,27 +276,6 @@ public final class BenchCommand {
       System.out.println(json);
       if (jsonOut != null) Files.writeString(jsonOut.toPath(), json);
       return 0;
-    }
-
-    /**
-     * Caps every thread pool the CPU backend uses: libnd4j's own threads (Environment.setMaxThreads / master
-     * threads, which also bound its OpenMP loops) and OpenBLAS's (Blas.setMaxThreads -> openblas_set_num_threads).
-     * OMP_NUM_THREADS in the environment also works but must be set before the JVM starts.
-     */
-    private static void setThreads(int n) {
-      Nd4j.getEnvironment().setMaxThreads(n);
-      Nd4j.getEnvironment().setMaxMasterThreads(n);
-      Nd4j.factory().blas().setMaxThreads(n);
-    }
-
-    /**
-     * Gpt keeps its weights private and has no way to update them, so after each optimizer step the model is built
-     * again from the parameters (two copies of every weight: INDArray -> Tensor -> INDArray). Timed on its own.
-     */
-    private static Gpt rebuild(GptConfig cfg, Map<String, INDArray> params) {
-      Map<String, Tensor> weights = new LinkedHashMap<>();
-      params.forEach((name, p) -> weights.put(name, new Tensor(p.shape(), p.dup('c').reshape(p.length()).toFloatVector())));
-      return Gpt.from(new GptCheckpoint(cfg, weights));
     }
 
     private static void resetHeapPeaks() {

@@ -12,6 +12,7 @@ import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
 import org.nd4j.linalg.api.memory.enums.LearningPolicy;
 import org.nd4j.linalg.api.memory.enums.SpillPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.ops.transforms.Transforms;
@@ -152,8 +153,10 @@ public final class Gpt {
     return causalMask;
   }
 
-  long logitsChunkBytes() {
-    return logitsChunkBytes;
+  /** Rows of [rows, V] logits that fit the chunk budget (at least one). */
+  int logitsChunkRows() {
+    long rowBytes = (long) dataType().width() * config.vocabSize();
+    return (int) Math.max(1, Math.min(Integer.MAX_VALUE, logitsChunkBytes / rowBytes));
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -161,10 +164,21 @@ public final class Gpt {
 
   /** Final hidden states after ln_f, [B*T, D]. */
   INDArray hidden(Batch batch) {
+    return hidden(batch, 0);
+  }
+
+  /**
+   * Final hidden states after ln_f of positions from..T-1 of every row, [B*(T-from), D]. Earlier positions still
+   * feed the attention of every layer; only the last layer's queries, MLP and ln_f skip them, which is all the
+   * work log-probs of a response need (from = the first position that predicts a response token).
+   */
+  INDArray hidden(Batch batch, int from) {
     INDArray x = embed(batch);
-    for (Block block : blocks) {
+    for (int l = 0; l < blocks.size(); l++) {
       INDArray in = x;
-      x = scoped("gpt-block", () -> block(block, in, batch));
+      Block block = blocks.get(l);
+      int queriesFrom = l == blocks.size() - 1 ? from : 0;
+      x = scoped("gpt-block", () -> block(block, in, batch, queriesFrom));
     }
     return layerNorm(x, lnFW, lnFB);
   }
@@ -174,35 +188,62 @@ public final class Gpt {
     return Nd4j.pullRows(wte, 1, batch.ids()).addi(Nd4j.pullRows(wpe, 1, batch.positions()));
   }
 
-  /** Pre-LN residual block: x + attn(ln_1(x)), then + mlp(ln_2(.)). */
-  INDArray block(Block w, INDArray x, Batch batch) {
-    INDArray afterAttn = x.add(attention(w, layerNorm(x, w.ln1W(), w.ln1B()), batch));
+  /**
+   * Pre-LN residual block: x + attn(ln_1(x)), then + mlp(ln_2(.)), for query positions from..T-1 ([B*T, D] in,
+   * [B*(T-from), D] out).
+   */
+  INDArray block(Block w, INDArray x, Batch batch, int from) {
+    INDArray afterAttn = attention(w, layerNorm(x, w.ln1W(), w.ln1B()), batch, from).addi(positionsFrom(x, batch, from));
     return afterAttn.add(mlp(w, layerNorm(afterAttn, w.ln2W(), w.ln2B())));
   }
 
   /**
-   * Causal multi-head self-attention on [B*T, D] rows.
+   * Causal multi-head self-attention of query positions from..T-1 over all positions, on [B*T, D] rows.
    * Padding needs no mask of its own: rows are right-padded, so every padding position comes after all of its row's
    * real positions, and the causal mask already hides later positions from earlier ones. Padding rows compute
    * garbage that no real position ever reads (and whose log-probs are never taken).
    */
-  INDArray attention(Block w, INDArray x, Batch batch) {
+  INDArray attention(Block w, INDArray x, Batch batch, int from) {
     int b = batch.b(), t = batch.t(), h = config.nHead(), hs = config.headSize();
     INDArray qkv = linear(x, w.attnW(), w.attnB());                                         // [B*T, 3D]
     INDArray heads = qkv.reshape('c', b, t, 3, h, hs).permute(2, 0, 3, 1, 4).dup('c'); // [3, B, H, T, hs]
-    INDArray q = heads.slice(0), k = heads.slice(1), v = heads.slice(2);                    // [B, H, T, hs]
+    INDArray q = queriesFrom(heads.slice(0), from), k = heads.slice(1), v = heads.slice(2);  // q [B, H, T-from, hs]
     q.muli(1.0 / Math.sqrt(hs));                              // scale q rather than the 4x larger scores
-    INDArray mask = causalMask.get(NDArrayIndex.interval(0, t), NDArrayIndex.interval(0, t));
-    INDArray att = Nd4j.matmul(q, k, false, true, false).addi(mask);                       // [B, H, T, T]
+    INDArray att = Nd4j.matmul(q, k, false, true, false).addi(maskFrom(t, from));          // [B, H, T-from, T]
     Transforms.softmax(att, false);                                                         // over the last dim
-    INDArray y = Nd4j.matmul(att, v);                                                       // [B, H, T, hs]
-    y = y.permute(0, 2, 1, 3).dup('c').reshape('c', (long) b * t, config.nEmbd());   // heads side by side
-    return linear(y, w.attnProjW(), w.attnProjB());
+    INDArray y = Nd4j.matmul(att, v);                                                       // [B, H, T-from, hs]
+    return linear(mergeHeads(y, b, t - from), w.attnProjW(), w.attnProjB());
   }
 
   /** Feed-forward: c_proj(gelu_new(c_fc(x))). */
   INDArray mlp(Block w, INDArray x) {
     return linear(geluNew(linear(x, w.fcW(), w.fcB())), w.mlpProjW(), w.mlpProjB());
+  }
+
+  /** Rows of positions from..T-1 of every batch row of a [B*T, D] array, as a new [B*(T-from), D] array. */
+  static INDArray positionsFrom(INDArray x, Batch batch, int from) {
+    if (from == 0) return x;
+    long d = x.size(1);
+    return x.reshape('c', batch.b(), batch.t(), d)
+        .get(NDArrayIndex.all(), NDArrayIndex.interval(from, batch.t()), NDArrayIndex.all())
+        .dup('c').reshape('c', (long) batch.b() * (batch.t() - from), d);
+  }
+
+  /** Query heads [B, H, T, hs] of positions from..T-1, contiguous. */
+  static INDArray queriesFrom(INDArray q, int from) {
+    if (from == 0) return q;
+    return q.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(from, q.size(2)), NDArrayIndex.all())
+        .dup('c');
+  }
+
+  /** Causal mask rows of queries from..t-1 over keys 0..t-1: [t-from, t]. */
+  INDArray maskFrom(int t, int from) {
+    return causalMask.get(NDArrayIndex.interval(from, t), NDArrayIndex.interval(0, t));
+  }
+
+  /** [B, H, T, hs] heads to [B*T, D] rows with the heads side by side. */
+  INDArray mergeHeads(INDArray y, int b, int t) {
+    return y.permute(0, 2, 1, 3).dup('c').reshape('c', (long) b * t, config.nEmbd());
   }
 
   /** Logits of the tied lm_head: h @ wte^T, [rows, V]. */
@@ -255,7 +296,12 @@ public final class Gpt {
   /** Next-token log-probs of positions from[b] <= t < len_b - 1 (others left 0); rows of length len_b - 1. */
   double[][] nextTokenLogProbs(int[][] tokens, int[] from) {
     Batch batch = Batch.of(tokens, config);
-    INDArray h = hidden(batch);
+    return inWorkspace("gpt-forward", () -> nextTokenLogProbs(batch, tokens, from));
+  }
+
+  private double[][] nextTokenLogProbs(Batch batch, int[][] tokens, int[] from) {
+    int first = firstQuery(batch, from);
+    INDArray h = hidden(batch, first); // positions first..T-1 of each row
     // the (row, position) pairs wanted, as rows of h, and the token each one predicts
     int n = 0;
     for (int i = 0; i < batch.b(); i++) n += Math.max(0, batch.lengths()[i] - 1 - from[i]);
@@ -263,7 +309,7 @@ public final class Gpt {
     int k = 0;
     for (int i = 0; i < batch.b(); i++) {
       for (int t = from[i]; t < batch.lengths()[i] - 1; t++, k++) {
-        rows[k] = i * batch.t() + t;
+        rows[k] = i * (batch.t() - first) + t - first;
         targets[k] = tokens[i][t + 1];
       }
     }
@@ -277,13 +323,22 @@ public final class Gpt {
     return out;
   }
 
+  /** The earliest position whose next-token log-prob is wanted (from[i] for rows with any), capped at T - 1. */
+  static int firstQuery(Batch batch, int[] from) {
+    int first = batch.t() - 1;
+    for (int i = 0; i < batch.b(); i++) {
+      if (batch.lengths()[i] - 1 > from[i]) first = Math.min(first, from[i]);
+    }
+    return first;
+  }
+
   /**
    * log softmax(h[row] @ wte^T)[target] for each (row, target), computed chunk by chunk so that only
    * [chunk, V] logits exist at a time: log-prob = target logit - logsumexp over V.
    */
   double[] logProbsOf(INDArray h, int[] rows, int[] targets) {
     double[] out = new double[rows.length];
-    int chunk = (int) Math.max(1, Math.min(Integer.MAX_VALUE, logitsChunkBytes / (4L * config.vocabSize())));
+    int chunk = logitsChunkRows();
     for (int start = 0; start < rows.length; start += chunk) {
       int end = Math.min(rows.length, start + chunk);
       int[] chunkRows = Arrays.copyOfRange(rows, start, end), chunkTargets = Arrays.copyOfRange(targets, start, end);
@@ -309,15 +364,38 @@ public final class Gpt {
       .policyLearning(LearningPolicy.FIRST_LOOP).policySpill(SpillPolicy.REALLOCATE)
       .build();
 
-  /** f's result, computed inside the workspace and detached from it (the only array that outlives the scope). */
-  private static INDArray scoped(String workspaceId, Supplier<INDArray> f) {
+  /**
+   * f's result, computed inside the workspace; the only array that outlives the scope, moved into the enclosing
+   * workspace if there is one (see {@link #inWorkspace}), else detached to ordinary memory.
+   */
+  static INDArray scoped(String workspaceId, Supplier<INDArray> f) {
+    MemoryWorkspace parent = Nd4j.getMemoryManager().getCurrentWorkspace();
     try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(WORKSPACE, workspaceId)) {
-      return f.get().detach();
+      INDArray result = f.get();
+      return parent == null ? result.detach() : result.leverageTo(parent.getId());
     }
   }
 
+  /** Runs f with every ND4J array it allocates in a reused per-thread workspace; f must return plain Java data. */
+  static <T> T inWorkspace(String workspaceId, Supplier<T> f) {
+    try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(WORKSPACE, workspaceId)) {
+      return f.get();
+    }
+  }
+
+  /** x W + b. Nd4j.gemm calls BLAS directly; INDArray.mmul goes through the MatMul op at twice the cost. */
   static INDArray linear(INDArray x, INDArray w, INDArray b) {
-    return x.mmul(w).addiRowVector(b);
+    return Nd4j.gemm(x, w, false, false).addiRowVector(b);
+  }
+
+  /**
+   * Adds the rows of {@code updates} into {@code target} at {@code indices} (repeated indices accumulate): libnd4j's
+   * scatter_add with its lock flag, which runs the updates one after another (without it, repeated indices race).
+   */
+  static void scatterAddRows(INDArray target, int[] indices, INDArray updates) {
+    Nd4j.exec(DynamicCustomOp.builder("scatter_add")
+        .addInputs(target, Nd4j.createFromArray(indices), updates).addOutputs(target)
+        .addBooleanArguments(true).build());
   }
 
   INDArray layerNorm(INDArray x, INDArray w, INDArray b) {
@@ -332,9 +410,14 @@ public final class Gpt {
    * since 0.5 (1 + tanh z) = sigmoid(2z) (fewer passes). ND4J's GELU / PreciseGELU ops are different approximations.
    */
   static INDArray geluNew(INDArray x) {
+    return geluSigmoid(x).muli(x);
+  }
+
+  /** sigmoid(2c (x + 0.044715 x^3)), the factor of x in gelu_new (the backward reuses it). */
+  static INDArray geluSigmoid(INDArray x) {
     double c2 = 2 * Math.sqrt(2.0 / Math.PI);
     INDArray z = x.mul(x).muli(c2 * 0.044715).addi(c2).muli(x);
-    return Transforms.sigmoid(z, false).muli(x);
+    return Transforms.sigmoid(z, false);
   }
 
   /**

@@ -2,9 +2,9 @@ package dev.sparkdpo.model;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
@@ -20,17 +20,22 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  *
  * <p>Sequence log-prob of row b = sum over response positions t of log softmax(h_t wte^T)[y_{t+1}], so
  * d/dlogits_t = dseq_b (onehot(y_{t+1}) - softmax(logits_t)) at those positions and 0 elsewhere. The [rows, V] logits
- * are recomputed in chunks in the backward (never [B, T, V] at once). No ND4J workspaces: cached activations must
- * outlive each layer, and everything is allocated outside any workspace the caller may have open.
+ * are recomputed in chunks in the backward (never [B, T, V] at once). Parameter gradients are written straight into
+ * a {@link GptParams} gradient vector (BLAS gemm into its views); {@link #step} runs forward and backward with every
+ * temporary and cached activation in one reused ND4J workspace, which is what makes it fast: fresh off-heap buffers
+ * cost more than the arithmetic at these sizes.
  */
 public final class GptTraining {
 
   /** Layer-norm output with what its backward needs: normalised input xhat = (x - mean) * rstd and rstd [N, 1]. */
   record Norm(INDArray out, INDArray xhat, INDArray rstd) {}
 
-  /** Activations of one block kept for its backward. */
-  record BlockCache(Norm ln1, INDArray q, INDArray k, INDArray v, INDArray att, INDArray y, Norm ln2,
-      INDArray fcPre, INDArray fcAct) {}
+  /**
+   * Activations of one block kept for its backward; queries (and the block's output rows) are positions from..T-1
+   * (from > 0 only in the last block, see Gpt#hidden(Batch, int)). out is the block's output (the residual stream).
+   */
+  record BlockCache(int from, Norm ln1, INDArray q, INDArray k, INDArray v, INDArray att, INDArray y, Norm ln2,
+      INDArray fcPre, INDArray fcSigmoid, INDArray fcAct, INDArray out) {}
 
   /** One forward pass: the sequence log-probs and the cache its backward reads. */
   public static final class Forward {
@@ -57,6 +62,8 @@ public final class GptTraining {
     }
   }
 
+  private static final String STEP_WORKSPACE = "gpt-train-step";
+
   private final Gpt gpt;
   private final GptConfig config;
 
@@ -65,7 +72,27 @@ public final class GptTraining {
     this.config = gpt.config();
   }
 
-  /** Forward with cached activations for the right-padded batch; promptLengths as in {@link Gpt#responseLogProbs}. */
+  /**
+   * One training step's gradients: forward, then {@code lossGradient} maps the rows' sequence log-probs to
+   * d(loss)/d(log-prob) per row, then the backward overwrites {@code out} with d(loss)/d(params). All activations
+   * and temporaries live in one per-thread workspace reused from step to step. Returns the sequence log-probs.
+   */
+  public double[] step(int[][] tokens, int[] promptLengths, Function<double[], double[]> lossGradient,
+      GptParams out) {
+    checkGradientVector(out);
+    return Gpt.inWorkspace(STEP_WORKSPACE, () -> {
+      Forward f = forwardImpl(tokens, promptLengths);
+      double[] dSeq = lossGradient.apply(f.logps());
+      if (dSeq.length != f.batch.b()) throw new IllegalArgumentException("one gradient per batch row");
+      backwardImpl(f, dSeq, out);
+      return f.logps;
+    });
+  }
+
+  /**
+   * Forward with cached activations for the right-padded batch; promptLengths as in {@link Gpt#responseLogProbs}.
+   * The cache is ordinary (garbage-collected) memory: prefer {@link #step} in loops.
+   */
   public Forward forward(int[][] tokens, int[] promptLengths) {
     try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
       return forwardImpl(tokens, promptLengths);
@@ -77,10 +104,9 @@ public final class GptTraining {
    * {@link GptCheckpoint#parameterNames} order; wte holds both the embedding and the tied lm_head contribution.
    */
   public Map<String, Tensor> backward(Forward f, double[] dLossDSeqLogp) {
-    if (dLossDSeqLogp.length != f.batch.b()) throw new IllegalArgumentException("one gradient per batch row");
-    try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-      return toTensors(backwardImpl(f, dLossDSeqLogp));
-    }
+    GptParams g = GptParams.zeros(config, gpt.dataType());
+    backward(f, dLossDSeqLogp, g);
+    return g.toCheckpoint().weights();
   }
 
   /**
@@ -89,16 +115,22 @@ public final class GptTraining {
    */
   public void backward(Forward f, double[] dLossDSeqLogp, GptParams out) {
     if (dLossDSeqLogp.length != f.batch.b()) throw new IllegalArgumentException("one gradient per batch row");
-    if (!out.config().equals(config)) throw new IllegalArgumentException("gradient vector of another model config");
+    checkGradientVector(out);
     try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-      Map<String, INDArray> g = backwardImpl(f, dLossDSeqLogp);
-      out.views().forEach((name, view) -> view.assign(g.get(name)));
+      backwardImpl(f, dLossDSeqLogp, out);
     }
   }
 
   /** Forward then backward in one call. */
   public Map<String, Tensor> backward(int[][] tokens, int[] promptLengths, double[] dLossDSeqLogp) {
     return backward(forward(tokens, promptLengths), dLossDSeqLogp);
+  }
+
+  private void checkGradientVector(GptParams out) {
+    if (!out.config().equals(config)) throw new IllegalArgumentException("gradient vector of another model config");
+    if (out.dataType() != gpt.dataType()) {
+      throw new IllegalArgumentException("gradient vector is " + out.dataType() + ", the model " + gpt.dataType());
+    }
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -116,11 +148,15 @@ public final class GptTraining {
       }
       n += tokens[i].length - promptLengths[i];
     }
+    int[] from = new int[tokens.length];
+    for (int i = 0; i < tokens.length; i++) from[i] = promptLengths[i] - 1;
+    int first = Gpt.firstQuery(batch, from); // the last block computes positions first..T-1 only
+    int tq = batch.t() - first;
     int[] rows = new int[n], targets = new int[n], rowOfSeq = new int[n];
     int k = 0;
     for (int i = 0; i < tokens.length; i++) {
       for (int t = promptLengths[i] - 1; t < tokens[i].length - 1; t++, k++) {
-        rows[k] = i * batch.t() + t;
+        rows[k] = i * tq + t - first;
         targets[k] = tokens[i][t + 1];
         rowOfSeq[k] = i;
       }
@@ -128,11 +164,11 @@ public final class GptTraining {
 
     INDArray x = gpt.embed(batch);
     List<BlockCache> caches = new ArrayList<>();
-    for (Gpt.Block w : gpt.blocks()) {
-      BlockCache c = block(w, x, batch);
+    for (int l = 0; l < config.nLayer(); l++) {
+      BlockCache c = block(gpt.blocks().get(l), x, batch, l == config.nLayer() - 1 ? first : 0);
       caches.add(c);
+      x = c.out();
     }
-    // block() adds into x in place: x is now the last block's output
     Norm lnF = layerNorm(x, gpt.lnFW(), gpt.lnFB());
 
     double[] tokenLogps = gpt.logProbsOf(lnF.out(), rows, targets);
@@ -141,27 +177,29 @@ public final class GptTraining {
     return new Forward(batch, rows, targets, rowOfSeq, List.copyOf(caches), lnF, logps);
   }
 
-  /** As Gpt.block + Gpt.attention + Gpt.mlp, keeping activations; the residual stream x is updated in place. */
-  private BlockCache block(Gpt.Block w, INDArray x, Gpt.Batch batch) {
-    int b = batch.b(), t = batch.t(), h = config.nHead(), hs = config.headSize();
-    long rows = (long) b * t;
+  /**
+   * As Gpt.block + Gpt.attention + Gpt.mlp for query positions from..T-1, keeping activations. With from = 0 the
+   * residual stream x is updated in place and is the output.
+   */
+  private BlockCache block(Gpt.Block w, INDArray x, Gpt.Batch batch, int from) {
+    int b = batch.b(), t = batch.t(), hs = config.headSize();
 
     Norm ln1 = layerNorm(x, w.ln1W(), w.ln1B());
     INDArray qkv = Gpt.linear(ln1.out(), w.attnW(), w.attnB());                               // [B*T, 3D]
-    INDArray heads = qkv.reshape('c', b, t, 3, h, hs).permute(2, 0, 3, 1, 4).dup('c');   // [3, B, H, T, hs]
-    INDArray q = heads.slice(0), k = heads.slice(1), v = heads.slice(2);                      // [B, H, T, hs]
+    INDArray heads = qkv.reshape('c', b, t, 3, config.nHead(), hs).permute(2, 0, 3, 1, 4).dup('c'); // [3,B,H,T,hs]
+    INDArray q = Gpt.queriesFrom(heads.slice(0), from), k = heads.slice(1), v = heads.slice(2);
     q.muli(1.0 / Math.sqrt(hs));
-    INDArray mask = gpt.causalMask().get(NDArrayIndex.interval(0, t), NDArrayIndex.interval(0, t));
-    INDArray att = Nd4j.matmul(q, k, false, true, false).addi(mask);                         // [B, H, T, T]
+    INDArray att = Nd4j.matmul(q, k, false, true, false).addi(gpt.maskFrom(t, from));        // [B, H, T-from, T]
     Transforms.softmax(att, false);
-    INDArray y = Nd4j.matmul(att, v).permute(0, 2, 1, 3).dup('c').reshape('c', rows, config.nEmbd());
-    x.addi(Gpt.linear(y, w.attnProjW(), w.attnProjB()));
+    INDArray y = gpt.mergeHeads(Nd4j.matmul(att, v), b, t - from);                           // [B*(T-from), D]
+    INDArray out = Gpt.positionsFrom(x, batch, from).addi(Gpt.linear(y, w.attnProjW(), w.attnProjB()));
 
-    Norm ln2 = layerNorm(x, w.ln2W(), w.ln2B());
-    INDArray fcPre = Gpt.linear(ln2.out(), w.fcW(), w.fcB());                                 // [B*T, 4D]
-    INDArray fcAct = Gpt.geluNew(fcPre);
-    x.addi(Gpt.linear(fcAct, w.mlpProjW(), w.mlpProjB()));
-    return new BlockCache(ln1, q, k, v, att, y, ln2, fcPre, fcAct);
+    Norm ln2 = layerNorm(out, w.ln2W(), w.ln2B());
+    INDArray fcPre = Gpt.linear(ln2.out(), w.fcW(), w.fcB());                                 // [rows, 4D]
+    INDArray fcSigmoid = Gpt.geluSigmoid(fcPre);                                               // kept for the backward
+    INDArray fcAct = fcSigmoid.mul(fcPre);                                                    // gelu_new(fcPre)
+    out.addi(Gpt.linear(fcAct, w.mlpProjW(), w.mlpProjB()));
+    return new BlockCache(from, ln1, q, k, v, att, y, ln2, fcPre, fcSigmoid, fcAct, out);
   }
 
   private Norm layerNorm(INDArray x, INDArray w, INDArray b) {
@@ -175,25 +213,23 @@ public final class GptTraining {
   // ---------------------------------------------------------------------------------------------------------------
   // backward
 
-  private Map<String, INDArray> backwardImpl(Forward f, double[] dSeq) {
-    Map<String, INDArray> g = new LinkedHashMap<>();
+  private void backwardImpl(Forward f, double[] dSeq, GptParams out) {
     Gpt.Batch batch = f.batch;
-    int d = config.nEmbd(), vocab = config.vocabSize();
-    INDArray wte = gpt.wte();
+    int d = config.nEmbd();
     DataType type = gpt.dataType();
-    INDArray dWte = Nd4j.zeros(type, vocab, d);
-    INDArray dx = Nd4j.zeros(type, (long) batch.b() * batch.t(), d); // d loss / d h (after ln_f)
+    INDArray wte = gpt.wte();
+    INDArray dWte = out.get("transformer.wte.weight").assign(0);
+    INDArray dx = Nd4j.zeros(type, h0Rows(f), d); // d loss / d h (after ln_f), rows of the last block's output
 
     // lm_head + log-softmax, chunk by chunk: dlogits = dseq (onehot(y) - softmax(logits))
     INDArray h = f.lnF.out();
     int n = f.rows.length;
-    int chunk = (int) Math.max(1, Math.min(Integer.MAX_VALUE, gpt.logitsChunkBytes() / (4L * vocab)));
+    int chunk = gpt.logitsChunkRows();
     for (int start = 0; start < n; start += chunk) {
-      int end = Math.min(n, start + chunk);
+      int end = Math.min(n, start + chunk), first = start;
       int[] chunkRows = Arrays.copyOfRange(f.rows, start, end);
       double[] scale = new double[end - start];
       for (int i = start; i < end; i++) scale[i - start] = dSeq[f.rowOfSeq[i]];
-      int first = start;
       try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(Gpt.WORKSPACE, "gpt-logits")) {
         INDArray hc = Nd4j.pullRows(h, 1, chunkRows);                                           // [c, D]
         INDArray dLogits = Transforms.softmax(gpt.lmHead(hc), false);                          // [c, V]
@@ -202,76 +238,86 @@ public final class GptTraining {
           int r = i - first, y = f.targets[i];
           dLogits.putScalar(r, y, dLogits.getDouble(r, y) + scale[r]);
         }
-        Nd4j.gemm(dLogits, hc, dWte, true, false, 1.0, 1.0);                                  // dWte += dl^T h
-        INDArray dhc = dLogits.mmul(wte);                                                      // [c, D]
-        for (int r = 0; r < chunkRows.length; r++) dx.getRow(chunkRows[r]).assign(dhc.getRow(r)); // distinct rows
+        gemm(dLogits, hc, dWte, true, false, 1.0);                                           // dWte += dl^T h
+        Gpt.scatterAddRows(dx, chunkRows, Nd4j.gemm(dLogits, wte, false, false));            // rows are distinct
       }
     }
 
-    dx = layerNormBackward(dx, f.lnF, gpt.lnFW(), "transformer.ln_f.", g);
+    dx = layerNormBackward(dx, f.lnF, gpt.lnFW(), out, "transformer.ln_f.");
     for (int l = config.nLayer() - 1; l >= 0; l--) {
-      // a block's temporaries live in a reused workspace; its input gradient and parameter gradients are detached
-      Map<String, INDArray> blockGrads = new LinkedHashMap<>();
-      try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(Gpt.WORKSPACE, "gpt-backward")) {
-        dx = blockBackward(gpt.blocks().get(l), f.blocks.get(l), dx, batch, "transformer.h." + l + ".", blockGrads)
-            .detach();
-        blockGrads.forEach((name, grad) -> g.put(name, grad.detach()));
-      }
+      // a block's temporaries live in a reused workspace; only its input gradient leaves it
+      INDArray dOut = dx;
+      int layer = l;
+      dx = Gpt.scoped("gpt-backward", () -> blockBackward(gpt.blocks().get(layer), f.blocks.get(layer), dOut, batch,
+          out, "transformer.h." + layer + "."));
     }
 
     // embeddings: index-add of dx at token ids; positions are j for row i * T + j, so dWpe[j] = sum_i dx[i, j]
-    for (int r = 0; r < batch.ids().length; r++) dWte.getRow(batch.ids()[r]).addi(dx.getRow(r));
-    INDArray dWpe = Nd4j.zeros(type, config.nPositions(), d);
+    Gpt.scatterAddRows(dWte, batch.ids(), dx);
+    INDArray dWpe = out.get("transformer.wpe.weight").assign(0);
     dWpe.get(NDArrayIndex.interval(0, batch.t()), NDArrayIndex.all())
         .assign(dx.reshape('c', batch.b(), batch.t(), d).sum(0));
-    g.put("transformer.wte.weight", dWte);
-    g.put("transformer.wpe.weight", dWpe);
-    return g;
   }
 
-  /** d loss / d block input, given d loss / d block output; adds the block's parameter gradients to g. */
-  private INDArray blockBackward(Gpt.Block w, BlockCache c, INDArray dOut, Gpt.Batch batch, String p,
-      Map<String, INDArray> g) {
+  /** d loss / d block input, given d loss / d block output; writes the block's parameter gradients into g. */
+  private INDArray blockBackward(Gpt.Block w, BlockCache c, INDArray dOut, Gpt.Batch batch, GptParams g, String p) {
     int b = batch.b(), t = batch.t(), h = config.nHead(), hs = config.headSize();
     long rows = (long) b * t;
 
     // MLP: out = x2 + proj(gelu(fc(ln_2(x2))))
-    INDArray dAct = linearBackward(c.fcAct(), dOut, w.mlpProjW(), p + "mlp.c_proj.", g);
-    INDArray dFcPre = dAct.muli(geluNewGrad(c.fcPre()));
-    INDArray dLn2 = linearBackward(c.ln2().out(), dFcPre, w.fcW(), p + "mlp.c_fc.", g);
-    INDArray dx2 = layerNormBackward(dLn2, c.ln2(), w.ln2W(), p + "ln_2.", g).addi(dOut);
+    INDArray dAct = linearBackward(c.fcAct(), dOut, w.mlpProjW(), g, p + "mlp.c_proj.");
+    INDArray dFcPre = dAct.muli(geluNewGrad(c.fcPre(), c.fcSigmoid()));
+    INDArray dLn2 = linearBackward(c.ln2().out(), dFcPre, w.fcW(), g, p + "mlp.c_fc.");
+    INDArray dx2 = layerNormBackward(dLn2, c.ln2(), w.ln2W(), g, p + "ln_2.").addi(dOut);
 
-    // attention: x2 = x + proj(att v), att = softmax(q k^T / sqrt(hs) + mask), q k v from c_attn(ln_1(x))
-    INDArray dy = linearBackward(c.y(), dx2, w.attnProjW(), p + "attn.c_proj.", g);
-    INDArray dyHeads = dy.reshape('c', b, t, h, hs).permute(0, 2, 1, 3).dup('c');            // [B, H, T, hs]
-    INDArray dAtt = Nd4j.matmul(dyHeads, c.v(), false, true, false);                          // [B, H, T, T]
-    INDArray dv = Nd4j.matmul(c.att(), dyHeads, true, false, false);
+    // attention: x2 = x[from:] + proj(att v), att = softmax(q k^T / sqrt(hs) + mask), q k v from c_attn(ln_1(x))
+    int from = c.from(), tq = t - from;
+    INDArray dy = linearBackward(c.y(), dx2, w.attnProjW(), g, p + "attn.c_proj.");
+    INDArray dyHeads = dy.reshape('c', b, tq, h, hs).permute(0, 2, 1, 3).dup('c');           // [B, H, Tq, hs]
+    INDArray dAtt = Nd4j.matmul(dyHeads, c.v(), false, true, false);                          // [B, H, Tq, T]
+    INDArray dv = Nd4j.matmul(c.att(), dyHeads, true, false, false);                          // [B, H, T, hs]
     // softmax backward along keys: dscore = att * (datt - sum_j datt_j att_j)
-    INDArray dotRow = dAtt.mul(c.att()).sum(true, 3);                                         // [B, H, T, 1]
+    INDArray dotRow = dAtt.mul(c.att()).sum(true, 3);                                         // [B, H, Tq, 1]
     INDArray dScore = dAtt.subi(dotRow).muli(c.att());
     // q was scaled before the product: dk = dscore^T q_scaled, dq = dscore k / sqrt(hs)
-    INDArray dq = Nd4j.matmul(dScore, c.k()).muli(1.0 / Math.sqrt(hs));
-    INDArray dk = Nd4j.matmul(dScore, c.q(), true, false, false);
+    INDArray dq = Nd4j.matmul(dScore, c.k()).muli(1.0 / Math.sqrt(hs));                      // [B, H, Tq, hs]
+    INDArray dk = Nd4j.matmul(dScore, c.q(), true, false, false);                            // [B, H, T, hs]
+    if (from > 0) { // positions before from asked no queries
+      INDArray full = Nd4j.zeros(dq.dataType(), b, h, t, hs);
+      full.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(from, t), NDArrayIndex.all()).assign(dq);
+      dq = full;
+    }
     INDArray dqkv = Nd4j.stack(0, dq, dk, dv)                                                 // [3, B, H, T, hs]
         .permute(1, 3, 0, 2, 4).dup('c').reshape('c', rows, 3L * config.nEmbd());
-    INDArray dLn1 = linearBackward(c.ln1().out(), dqkv, w.attnW(), p + "attn.c_attn.", g);
-    return layerNormBackward(dLn1, c.ln1(), w.ln1W(), p + "ln_1.", g).addi(dx2);
+    INDArray dLn1 = linearBackward(c.ln1().out(), dqkv, w.attnW(), g, p + "attn.c_attn.");
+    INDArray dx = layerNormBackward(dLn1, c.ln1(), w.ln1W(), g, p + "ln_1.");
+    // the residual: x[from:] feeds x2 directly
+    if (from == 0) return dx.addi(dx2);
+    dx.reshape('c', b, t, config.nEmbd())
+        .get(NDArrayIndex.all(), NDArrayIndex.interval(from, t), NDArrayIndex.all())
+        .addi(dx2.reshape('c', b, tq, config.nEmbd()));
+    return dx;
   }
 
-  /** y = x W + b (W [in, out]): dW = x^T dy, db = sum_rows dy; returns dx = dy W^T. */
-  private static INDArray linearBackward(INDArray x, INDArray dy, INDArray w, String p, Map<String, INDArray> g) {
-    g.put(p + "weight", Nd4j.gemm(x, dy, true, false));
-    g.put(p + "bias", dy.sum(0));
+  /** Rows of the last block's output (and of ln_f): B * (T - from). */
+  private static long h0Rows(Forward f) {
+    return (long) f.batch.b() * (f.batch.t() - f.blocks.get(f.blocks.size() - 1).from());
+  }
+
+  /** y = x W + b (W [in, out]): dW = x^T dy, db = sum_rows dy into g; returns dx = dy W^T. */
+  private static INDArray linearBackward(INDArray x, INDArray dy, INDArray w, GptParams g, String p) {
+    gemm(x, dy, g.get(p + "weight"), true, false, 0.0);
+    dy.sum(g.get(p + "bias"), 0);
     return Nd4j.gemm(dy, w, false, true);
   }
 
   /**
-   * y = xhat w + b, xhat = (x - mean) rstd: dw = sum_rows dy xhat, db = sum_rows dy, and with g = dy w,
+   * y = xhat w + b, xhat = (x - mean) rstd: dw = sum_rows dy xhat, db = sum_rows dy into g, and with g = dy w,
    * dx = rstd (g - mean(g) - xhat mean(g xhat)), means over the row.
    */
-  private static INDArray layerNormBackward(INDArray dy, Norm n, INDArray w, String p, Map<String, INDArray> g) {
-    g.put(p + "weight", dy.mul(n.xhat()).sum(0));
-    g.put(p + "bias", dy.sum(0));
+  private static INDArray layerNormBackward(INDArray dy, Norm n, INDArray w, GptParams g, String p) {
+    dy.mul(n.xhat()).sum(g.get(p + "weight"), 0);
+    dy.sum(g.get(p + "bias"), 0);
     INDArray dxhat = dy.mulRowVector(w);
     INDArray meanG = dxhat.mean(true, 1);
     INDArray meanGx = dxhat.mul(n.xhat()).mean(true, 1);
@@ -279,25 +325,20 @@ public final class GptTraining {
   }
 
   /**
-   * d gelu_new / dx. With gelu_new(x) = x s(z), s the logistic function, z = c2 (x + 0.044715 x^3), c2 = 2 sqrt(2/pi)
-   * (see Gpt.geluNew): s + x s (1 - s) c2 (1 + 3 * 0.044715 x^2).
+   * c = op(a) op(b) + beta c through BLAS into c, which may be a view (a gradient tensor inside the flat gradient
+   * vector); Nd4j.gemm refuses views.
    */
-  static INDArray geluNewGrad(INDArray x) {
-    double c2 = 2 * Math.sqrt(2.0 / Math.PI);
-    INDArray x2 = x.mul(x);
-    INDArray s = Transforms.sigmoid(x2.mul(c2 * 0.044715).addi(c2).muli(x), false);
-    INDArray dz = x2.muli(3 * c2 * 0.044715).addi(c2);
-    return s.rsub(1.0).muli(s).muli(dz).muli(x).addi(s);
+  private static void gemm(INDArray a, INDArray b, INDArray c, boolean transposeA, boolean transposeB, double beta) {
+    Nd4j.getBlasWrapper().level3().gemm(a, b, c, transposeA, transposeB, 1.0, beta);
   }
 
-  private Map<String, Tensor> toTensors(Map<String, INDArray> g) {
-    Map<String, Tensor> out = new LinkedHashMap<>();
-    for (Map.Entry<String, long[]> e : GptCheckpoint.parameterShapes(config).entrySet()) {
-      INDArray a = g.get(e.getKey());
-      if (a == null) throw new IllegalStateException("no gradient for " + e.getKey());
-      float[] data = a.dup('c').reshape(a.length()).toFloatVector();
-      out.put(e.getKey(), new Tensor(e.getValue(), data));
-    }
-    return out;
+  /**
+   * d gelu_new / dx from x and s = the sigmoid Gpt.geluSigmoid(x) of the forward. With gelu_new(x) = x s(z),
+   * z = c2 (x + 0.044715 x^3), c2 = 2 sqrt(2/pi): s + x s (1 - s) c2 (1 + 3 * 0.044715 x^2).
+   */
+  static INDArray geluNewGrad(INDArray x, INDArray s) {
+    double c2 = 2 * Math.sqrt(2.0 / Math.PI);
+    INDArray dz = x.mul(x).muli(3 * c2 * 0.044715).addi(c2);
+    return s.rsub(1.0).muli(s).muli(dz).muli(x).addi(s);
   }
 }

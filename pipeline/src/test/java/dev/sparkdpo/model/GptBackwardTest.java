@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * GptTraining's backward against HF transformers: grads.safetensors holds d(mean over the 4 golden pairs of the
@@ -115,6 +116,37 @@ class GptBackwardTest {
       assertTrue(rel <= REL_TOL, name + ": max abs diff " + maxDiff + " > " + REL_TOL + " * " + maxAbs);
     }
     System.out.printf("GptBackwardTest worst relative error %.2e (%s)%n", worst, worstName);
+  }
+
+  @Test
+  void stepWritesTheSameGradientsIntoAFlatVectorEveryTime() {
+    Map<String, Tensor> expected = gradients(gpt);
+    GptTraining training = new GptTraining(gpt);
+    GptParams grads = GptParams.zeros(gpt.config(), DataType.FLOAT);
+    for (int round = 0; round < 3; round++) { // the step workspace is reused from round to round
+      grads.flat().assign(Float.NaN);           // every element must be overwritten
+      double[] logps = training.step(tokens, prompts, GptBackwardTest::dpoGradient, grads);
+      assertArrayEquals(gpt.responseLogProbs(tokens, prompts), logps, 1e-5);
+      Map<String, Tensor> got = grads.toCheckpoint().weights();
+      for (String name : expected.keySet()) {
+        assertArrayEquals(expected.get(name).data(), got.get(name).data(), 1e-7f, "round " + round + " " + name);
+      }
+    }
+  }
+
+  @Test
+  void float64ModelGivesTheSameGradients() {
+    Gpt model64 = Gpt.of(GptParams.from(gpt.params().toCheckpoint(), DataType.DOUBLE));
+    Map<String, Tensor> g32 = gradients(gpt), g64 = gradients(model64);
+    for (String name : g32.keySet()) {
+      float[] a = g32.get(name).data(), b = g64.get(name).data();
+      double maxAbs = 0, maxDiff = 0;
+      for (int i = 0; i < a.length; i++) {
+        maxAbs = Math.max(maxAbs, Math.abs(b[i]));
+        maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+      }
+      assertTrue(maxDiff <= 1e-4 * maxAbs, name + ": float32 vs float64 max diff " + maxDiff + " of " + maxAbs);
+    }
   }
 
   @Test
