@@ -1,0 +1,144 @@
+package dev.sparkdpo.reference;
+
+import dev.sparkdpo.data.PairSchema;
+import dev.sparkdpo.model.Gpt;
+import dev.sparkdpo.model.NativeThreads;
+import dev.sparkdpo.io.HadoopConf;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+import org.apache.spark.TaskContext;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.util.LongAccumulator;
+
+/**
+ * The executor side of the reference stage: scores a partition's pairs with the frozen model, a buffer of pairs at
+ * a time (sorted by length and packed into batches under a token budget, chosen and rejected of a pair in the
+ * same batch), and returns each input row with the two log-probs appended.
+ */
+public final class ReferenceScorer implements Serializable {
+  /** Pairs buffered, sorted and packed together; bounds the partition's memory. */
+  static final int BUFFER_PAIRS = 4096;
+
+  private final String modelDir;
+  private final String modelFingerprint;
+  private final HadoopConf hadoopConf;
+  private final long batchTokens;
+  private final Progress progress;
+
+  /** Counters the driver reads for progress and reference.json. */
+  public record Progress(LongAccumulator pairs, LongAccumulator realTokens, LongAccumulator paddedTokens,
+      LongAccumulator batches, LongAccumulator modelLoads) implements Serializable {}
+
+  public ReferenceScorer(String modelDir, String modelFingerprint, HadoopConf hadoopConf, long batchTokens,
+      Progress progress) {
+    if (batchTokens < 1) throw new IllegalArgumentException("--batch-tokens must be >= 1, got " + batchTokens);
+    this.modelDir = modelDir;
+    this.modelFingerprint = modelFingerprint;
+    this.hadoopConf = hadoopConf;
+    this.batchTokens = batchTokens;
+    this.progress = progress;
+  }
+
+  /** The rows of one partition with ref_chosen_logp and ref_rejected_logp appended (in length order per buffer). */
+  public Iterator<Row> score(Iterator<Row> rows) {
+    TaskContext task = TaskContext.get();
+    if (task != null) NativeThreads.set(Math.max(1, task.cpus()), 1); // this task's cores, not the machine's
+    Gpt gpt = ExecutorModels.get(modelDir, modelFingerprint, hadoopConf.get(), progress.modelLoads());
+    return new Iterator<>() {
+      private Iterator<Row> scored = List.<Row>of().iterator();
+
+      @Override
+      public boolean hasNext() {
+        while (!scored.hasNext() && rows.hasNext()) {
+          List<Row> buffer = new ArrayList<>(BUFFER_PAIRS);
+          while (buffer.size() < BUFFER_PAIRS && rows.hasNext()) buffer.add(rows.next());
+          scored = scoreBuffer(gpt, buffer).iterator();
+        }
+        return scored.hasNext();
+      }
+
+      @Override
+      public Row next() {
+        if (!hasNext()) throw new NoSuchElementException();
+        return scored.next();
+      }
+    };
+  }
+
+  List<Row> scoreBuffer(Gpt gpt, List<Row> buffer) {
+    int n = buffer.size();
+    int[][] prompt = new int[n][], chosen = new int[n][], rejected = new int[n][];
+    int[] chosenLengths = new int[n], rejectedLengths = new int[n];
+    for (int i = 0; i < n; i++) {
+      Row r = buffer.get(i);
+      prompt[i] = ids(r, PairSchema.PROMPT_IDS);
+      chosen[i] = ids(r, PairSchema.CHOSEN_IDS);
+      rejected[i] = ids(r, PairSchema.REJECTED_IDS);
+      String id = r.getAs(PairSchema.ID);
+      if (prompt[i].length < 1) {
+        throw new IllegalArgumentException("pair " + id + ": empty prompt, so the first response token has no context"
+            + " to be scored in; re-ingest with a non-empty prompt (or a BOS token)");
+      }
+      chosenLengths[i] = prompt[i].length + chosen[i].length;
+      rejectedLengths[i] = prompt[i].length + rejected[i].length;
+      int longest = Math.max(chosenLengths[i], rejectedLengths[i]);
+      if (longest > gpt.config().nPositions()) {
+        throw new IllegalArgumentException("pair " + id + ": " + longest + " tokens > the model's context of "
+            + gpt.config().nPositions() + "; re-ingest with --max-length " + gpt.config().nPositions());
+      }
+    }
+    List<Row> out = new ArrayList<>(n);
+    for (LengthBatches.Batch batch : LengthBatches.pack(chosenLengths, rejectedLengths, batchTokens)) {
+      int m = batch.pairs().length;
+      int[][] tokens = new int[2 * m][];
+      int[] promptLengths = new int[2 * m];
+      for (int j = 0; j < m; j++) {
+        int i = batch.pairs()[j];
+        tokens[j] = concat(prompt[i], chosen[i]);
+        tokens[m + j] = concat(prompt[i], rejected[i]);
+        promptLengths[j] = promptLengths[m + j] = prompt[i].length;
+      }
+      double[] logps = gpt.responseLogProbs(tokens, promptLengths);
+      for (int j = 0; j < m; j++) {
+        Row r = buffer.get(batch.pairs()[j]);
+        double c = logps[j], rj = logps[m + j];
+        if (!Double.isFinite(c) || !Double.isFinite(rj)) {
+          throw new ArithmeticException("pair " + r.getAs(PairSchema.ID) + ": reference log-prob is not finite"
+              + " (chosen " + c + ", rejected " + rj + "); the model at " + modelDir + " gives NaN/inf on this input"
+              + " (check its weights, e.g. an fp16 overflow when it was saved)");
+        }
+        out.add(withLogps(r, c, rj));
+      }
+      progress.pairs().add(m);
+      progress.realTokens().add(batch.realTokens());
+      progress.paddedTokens().add(batch.paddedTokens());
+      progress.batches().add(1);
+    }
+    return out;
+  }
+
+  private static Row withLogps(Row r, double chosen, double rejected) {
+    Object[] values = new Object[r.length() + 2];
+    for (int k = 0; k < r.length(); k++) values[k] = r.get(k);
+    values[r.length()] = chosen;
+    values[r.length() + 1] = rejected;
+    return RowFactory.create(values);
+  }
+
+  private static int[] ids(Row r, String column) {
+    List<Integer> list = r.getList(r.fieldIndex(column));
+    int[] out = new int[list.size()];
+    for (int i = 0; i < out.length; i++) out[i] = list.get(i);
+    return out;
+  }
+
+  private static int[] concat(int[] a, int[] b) {
+    int[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+}

@@ -1,0 +1,233 @@
+package dev.sparkdpo.reference;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.sparkdpo.data.PairSchema;
+import dev.sparkdpo.io.AtomicOutput;
+import dev.sparkdpo.io.HadoopConf;
+import dev.sparkdpo.model.GptConfig;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.Metadata;
+import org.apache.spark.sql.types.MetadataBuilder;
+import org.apache.spark.sql.types.StructType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The reference stage: the frozen reference model's summed response log-probs of every pair of an ingest output,
+ * computed across executors and stored beside the pair's columns, so that training never runs the reference model.
+ *
+ * <p>Output: {@code pairs/} (Parquet, partitioned by split: the ingest columns + {@value #REF_CHOSEN} and
+ * {@value #REF_REJECTED}; chosen_len / rejected_len give the response lengths for length-normalised losses),
+ * {@code reference.json} (fingerprints, counts, padding, throughput) and {@code _SUCCESS}, committed atomically.
+ * The combined fingerprint is also in the Parquet footer (Spark's schema metadata of the two columns).
+ */
+public final class ReferenceStage {
+  private static final Logger LOG = LoggerFactory.getLogger(ReferenceStage.class);
+
+  public static final String REF_CHOSEN = "ref_chosen_logp";
+  public static final String REF_REJECTED = "ref_rejected_logp";
+  public static final String FINGERPRINT_KEY = "spark_dpo.reference.fingerprint";
+  public static final String REFERENCE_JSON = "reference.json";
+
+  private ReferenceStage() {}
+
+  /** What {@code bin/spark-dpo reference} asks for. */
+  public record Options(String data, String model, String output, long batchTokens, int partitions, boolean force,
+      long progressSeconds) {}
+
+  /** What a run did; {@code skipped} when a complete output with the same fingerprint existed. */
+  public record Result(boolean skipped, String fingerprint, long pairs, long realTokens, long paddedTokens,
+      long batches, long modelLoads, double seconds) {
+    public double paddingFraction() {
+      return paddedTokens == 0 ? 0 : 1 - (double) realTokens / paddedTokens;
+    }
+
+    public double tokensPerSecond() {
+      return seconds == 0 ? 0 : realTokens / seconds;
+    }
+  }
+
+  /** The output schema: the input columns, then the two log-probs, which carry the fingerprint as metadata. */
+  public static StructType outputSchema(StructType input, String fingerprint) {
+    Metadata md = new MetadataBuilder().putString(FINGERPRINT_KEY, fingerprint).build();
+    return input.add(REF_CHOSEN, DataTypes.DoubleType, false, md).add(REF_REJECTED, DataTypes.DoubleType, false, md);
+  }
+
+  public static Result run(SparkSession spark, Options opts) {
+    long t0 = System.nanoTime();
+    Configuration conf = spark.sparkContext().hadoopConfiguration();
+    checkIngestOutput(opts.data(), conf);
+    GptConfig modelConfig = readModelConfig(opts.model(), conf);
+    ModelFingerprint fp = ModelFingerprint.of(opts.model(), opts.data(), conf);
+    String fingerprint = fp.combined();
+    if (!opts.force() && completeWithFingerprint(opts.output(), fingerprint, conf)) {
+      LOG.info("reference: {} is complete with the same fingerprint {}: nothing to do (--force recomputes)",
+          opts.output(), fingerprint.substring(0, 12));
+      return new Result(true, fingerprint, 0, 0, 0, 0, 0, 0);
+    }
+
+    Dataset<Row> pairs = spark.read().parquet(new Path(opts.data(), "pairs").toString());
+    for (String column : List.of(PairSchema.ID, PairSchema.PROMPT_IDS, PairSchema.CHOSEN_IDS, PairSchema.REJECTED_IDS)) {
+      if (!List.of(pairs.columns()).contains(column)) {
+        throw new IllegalArgumentException(opts.data() + "/pairs has no " + column + " column: run ingest with"
+            + " --tokenizer (the model's tokenizer.json) first");
+      }
+    }
+    if (opts.partitions() > 0) pairs = pairs.repartition(opts.partitions());
+    long total = pairs.count();
+    LOG.info("reference: {} pairs in {} partitions, model {} ({} layers, d {}, context {}), batches of <= {} tokens",
+        total, pairs.rdd().getNumPartitions(), opts.model(), modelConfig.nLayer(), modelConfig.nEmbd(),
+        modelConfig.nPositions(), opts.batchTokens());
+
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    ReferenceScorer.Progress progress = new ReferenceScorer.Progress(jsc.sc().longAccumulator("reference pairs"),
+        jsc.sc().longAccumulator("reference real tokens"), jsc.sc().longAccumulator("reference padded tokens"),
+        jsc.sc().longAccumulator("reference batches"), jsc.sc().longAccumulator("reference model loads"));
+    ReferenceScorer scorer = new ReferenceScorer(opts.model(), fp.model(), new HadoopConf(conf), opts.batchTokens(),
+        progress);
+    StructType schema = outputSchema(pairs.schema(), fingerprint);
+    Dataset<Row> scored = pairs.mapPartitions((MapPartitionsFunction<Row, Row>) scorer::score, Encoders.row(schema));
+
+    AtomicOutput out = AtomicOutput.begin(opts.output(), true, conf);
+    ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "reference-progress");
+      t.setDaemon(true);
+      return t;
+    });
+    long started = System.nanoTime();
+    ticker.scheduleAtFixedRate(() -> logProgress(progress, total, started), opts.progressSeconds(),
+        opts.progressSeconds(), TimeUnit.SECONDS);
+    try {
+      jsc.setJobDescription("reference: score " + total + " pairs with " + opts.model());
+      scored.write().mode(SaveMode.ErrorIfExists).partitionBy(PairSchema.SPLIT).parquet(out.path("pairs"));
+      double seconds = (System.nanoTime() - started) / 1e9;
+      Result result = new Result(false, fingerprint, progress.pairs().value(), progress.realTokens().value(),
+          progress.paddedTokens().value(), progress.batches().value(), progress.modelLoads().value(), seconds);
+      if (result.pairs() != total) {
+        throw new IllegalStateException("scored " + result.pairs() + " pairs of " + total);
+      }
+      out.writeText(REFERENCE_JSON, json(opts, fp, result, modelConfig));
+      out.commit();
+      LOG.info("reference: {} pairs, {} tokens in {} batches ({}% padding), {} s, {} tokens/s → {}", result.pairs(),
+          result.realTokens(), result.batches(), String.format("%.1f", 100 * result.paddingFraction()),
+          String.format("%.1f", seconds), Math.round(result.tokensPerSecond()), opts.output());
+      return result;
+    } finally {
+      ticker.shutdownNow();
+      jsc.setJobDescription(null);
+      if (!out.committed()) out.abort();
+      LOG.debug("reference stage took {} s", (System.nanoTime() - t0) / 1e9);
+    }
+  }
+
+  /** The fingerprint a complete reference output was made with, or null when there is no complete output. */
+  public static String fingerprintOf(String outputDir, Configuration conf) {
+    try {
+      Path dir = new Path(outputDir);
+      FileSystem fs = dir.getFileSystem(conf);
+      if (!fs.exists(dir) || !AtomicOutput.isComplete(fs, dir)) return null;
+      try (InputStream in = fs.open(new Path(dir, REFERENCE_JSON))) {
+        JsonNode node = new ObjectMapper().readTree(in);
+        return node.path("fingerprint").asText(null);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("reading " + outputDir + "/" + REFERENCE_JSON + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static boolean completeWithFingerprint(String outputDir, String fingerprint, Configuration conf) {
+    String existing = fingerprintOf(outputDir, conf);
+    if (existing != null && !existing.equals(fingerprint)) {
+      LOG.info("reference: {} was made from other inputs (fingerprint {} != {}): recomputing", outputDir,
+          existing.substring(0, 12), fingerprint.substring(0, 12));
+    }
+    return fingerprint.equals(existing);
+  }
+
+  private static void checkIngestOutput(String dataDir, Configuration conf) {
+    try {
+      Path dir = new Path(dataDir);
+      FileSystem fs = dir.getFileSystem(conf);
+      if (!fs.exists(dir)) throw new IllegalArgumentException("--data " + dataDir + " does not exist");
+      if (!AtomicOutput.isComplete(fs, dir)) {
+        throw new IllegalArgumentException("--data " + dataDir + " is not a complete ingest output (no _SUCCESS):"
+            + " re-run ingest");
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("checking " + dataDir + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static GptConfig readModelConfig(String modelDir, Configuration conf) {
+    Path file = new Path(modelDir, "config.json");
+    try (InputStream in = file.getFileSystem(conf).open(file)) {
+      java.nio.file.Path tmp = java.nio.file.Files.createTempFile("spark-dpo-config", ".json");
+      try {
+        java.nio.file.Files.copy(in, tmp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        return GptConfig.read(tmp);
+      } finally {
+        java.nio.file.Files.deleteIfExists(tmp);
+      }
+    } catch (IOException e) {
+      throw new IllegalArgumentException("--model " + modelDir + ": cannot read config.json (" + e.getMessage()
+          + "); expected a Hugging Face model directory (config.json, model.safetensors)", e);
+    }
+  }
+
+  private static void logProgress(ReferenceScorer.Progress p, long total, long started) {
+    long done = p.pairs().value();
+    double seconds = (System.nanoTime() - started) / 1e9;
+    double rate = done / Math.max(seconds, 1e-9);
+    String eta = done == 0 ? "?" : String.format("%.0f s", (total - done) / rate);
+    LOG.info("reference: {} / {} pairs ({}%), {} tokens/s, ETA {}", done, total,
+        total == 0 ? 100 : 100 * done / total, Math.round(p.realTokens().value() / Math.max(seconds, 1e-9)), eta);
+  }
+
+  private static String json(Options opts, ModelFingerprint fp, Result r, GptConfig c) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("fingerprint", r.fingerprint());
+    m.put("model_fingerprint", fp.model());
+    m.put("tokenizer_fingerprint", fp.tokenizer());
+    m.put("data_fingerprint", fp.data());
+    m.put("model", opts.model());
+    m.put("data", opts.data());
+    m.put("n_layer", c.nLayer());
+    m.put("n_embd", c.nEmbd());
+    m.put("vocab_size", c.vocabSize());
+    m.put("pairs", r.pairs());
+    m.put("real_tokens", r.realTokens());
+    m.put("padded_tokens", r.paddedTokens());
+    m.put("padding_fraction", r.paddingFraction());
+    m.put("batches", r.batches());
+    m.put("model_loads", r.modelLoads()); // JVMs (executors) that loaded the model during this run
+    m.put("batch_tokens", opts.batchTokens());
+    m.put("seconds", r.seconds());
+    m.put("tokens_per_second", r.tokensPerSecond());
+    try {
+      return new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m) + "\n";
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}
