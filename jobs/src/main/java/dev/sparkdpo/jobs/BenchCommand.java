@@ -47,7 +47,7 @@ import picocli.CommandLine.Option;
 
 /** Benchmarks that print JSON (and optionally write it to a file). Speed is measured here, never in unit tests. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks; each prints a JSON result.",
-    subcommands = {BenchCommand.IngestBench.class, BenchCommand.ModelBench.class})
+    subcommands = {BenchCommand.IngestBench.class, BenchCommand.ModelBench.class, ReferenceBench.class})
 public final class BenchCommand {
 
   @Command(name = "ingest", mixinStandardHelpOptions = true, sortOptions = false,
