@@ -107,7 +107,7 @@ public final class ReferenceScorer implements Serializable {
         Row r = buffer.get(batch.pairs()[j]);
         double c = logps[j], rj = logps[m + j];
         if (!Double.isFinite(c) || !Double.isFinite(rj)) {
-          throw new ArithmeticException("pair " + r.getAs(PairSchema.ID) + ": reference log-prob is not finite"
+          throw new IllegalArgumentException("pair " + r.getAs(PairSchema.ID) + ": reference log-prob is not finite"
               + " (chosen " + c + ", rejected " + rj + "); the model at " + modelDir + " gives NaN/inf on this input"
               + " (check its weights, e.g. an fp16 overflow when it was saved)");
         }

@@ -74,6 +74,13 @@ public final class ReferenceStage {
     return input.add(REF_CHOSEN, DataTypes.DoubleType, false, md).add(REF_REJECTED, DataTypes.DoubleType, false, md);
   }
 
+  /** The row encoder of mapPartitions drops column metadata: puts the fingerprint back on the two columns. */
+  static Dataset<Row> withFingerprint(Dataset<Row> scored, String fingerprint) {
+    Metadata md = new MetadataBuilder().putString(FINGERPRINT_KEY, fingerprint).build();
+    return scored.withColumn(REF_CHOSEN, scored.col(REF_CHOSEN).as(REF_CHOSEN, md))
+        .withColumn(REF_REJECTED, scored.col(REF_REJECTED).as(REF_REJECTED, md));
+  }
+
   public static Result run(SparkSession spark, Options opts) {
     long t0 = System.nanoTime();
     Configuration conf = spark.sparkContext().hadoopConfiguration();
@@ -107,7 +114,8 @@ public final class ReferenceStage {
     ReferenceScorer scorer = new ReferenceScorer(opts.model(), fp.model(), new HadoopConf(conf), opts.batchTokens(),
         progress);
     StructType schema = outputSchema(pairs.schema(), fingerprint);
-    Dataset<Row> scored = pairs.mapPartitions((MapPartitionsFunction<Row, Row>) scorer::score, Encoders.row(schema));
+    Dataset<Row> scored = withFingerprint(
+        pairs.mapPartitions((MapPartitionsFunction<Row, Row>) scorer::score, Encoders.row(schema)), fingerprint);
 
     AtomicOutput out = AtomicOutput.begin(opts.output(), true, conf);
     ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {

@@ -600,7 +600,7 @@ public final class StandaloneCluster implements AutoCloseable {
      * This JVM's classpath as absolute paths. Under Maven surefire/failsafe {@code java.class.path} may be a
      * single manifest-only "surefirebooter" jar: its manifest Class-Path is expanded (and the booter dropped).
      */
-    static List<String> currentClasspath() {
+    public static List<String> currentClasspath() {
         Set<String> entries = new LinkedHashSet<>();
         String testCp = System.getProperty("surefire.test.class.path");
         List<String> raw = new ArrayList<>();
