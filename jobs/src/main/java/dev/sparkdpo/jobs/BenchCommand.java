@@ -146,12 +146,17 @@ public final class BenchCommand {
         + " (default ${DEFAULT-VALUE}).", defaultValue = "tiny")
     String config;
 
-    @Option(names = "--threads", description = "OpenBLAS threads for matrix products (default: ND4J's own choice).",
+    @Option(names = "--threads", description = "Cores to use (default: ND4J's own choice of BLAS threads).",
         defaultValue = "0")
     int threads;
 
-    @Option(names = "--op-threads", description = "libnd4j threads for the other ops (default: 1 when --threads is"
-        + " set, the fastest measured on 2 cores; see NativeThreads).", defaultValue = "1")
+    @Option(names = "--split", description = "How --threads cores share the work: rows (default: the batch's rows"
+        + " split over threads, single-threaded BLAS each; fastest measured) or blas (one thread, multi-threaded"
+        + " BLAS).", defaultValue = "rows")
+    String split;
+
+    @Option(names = "--op-threads", description = "With --split blas: libnd4j threads for the other ops (default"
+        + " ${DEFAULT-VALUE}, the fastest measured on 2 cores; see NativeThreads).", defaultValue = "1")
     int opThreads;
 
     @Option(names = "--steps", description = "Timed steps of each kind (default ${DEFAULT-VALUE}).", defaultValue = "3")
@@ -180,11 +185,16 @@ public final class BenchCommand {
         default -> throw new IllegalArgumentException("--config must be tiny or gpt2, got " + config);
       }
       if (steps < 1 || warmup < 0) throw new IllegalArgumentException("--steps must be >= 1 and --warmup >= 0");
-      if (threads > 0) NativeThreads.set(threads, opThreads);
+      if (!split.equals("rows") && !split.equals("blas")) {
+        throw new IllegalArgumentException("--split must be rows or blas, got " + split);
+      }
+      boolean rowSplit = threads > 1 && split.equals("rows");
+      if (rowSplit) NativeThreads.set(1, 1);
+      else if (threads > 0) NativeThreads.set(threads, opThreads);
 
       GptCheckpoint init = GptInit.init(cfg, 1234);
       GptParams params = GptParams.from(init, DataType.FLOAT);
-      Gpt gpt = Gpt.of(params); // reads the parameters in place: the optimizer's updates need no rebuild
+      Gpt gpt = Gpt.of(params).withRowThreads(rowSplit ? threads : 1); // reads the parameters in place
 
       // 16 random sequences: rows 0..7 chosen, 8..15 rejected; prompt = first half
       Random r = new Random(7);
@@ -212,6 +222,8 @@ public final class BenchCommand {
       result.put("pairs", PAIRS);
       result.put("seq", t);
       result.put("threads", threads);
+      result.put("split", rowSplit ? "rows" : "blas");
+      result.put("row_threads", gpt.rowThreadsCount());
       result.put("nd4j_op_threads", NativeThreads.opThreads());
       result.put("blas_threads", NativeThreads.blasThreads());
       result.put("openblas_thread_timeout_env", NativeThreads.openBlasThreadTimeout());

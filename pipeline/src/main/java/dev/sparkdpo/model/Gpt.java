@@ -68,8 +68,9 @@ public final class Gpt {
   private final INDArray lnFW, lnFB;
   private final INDArray causalMask; // [nPositions, nPositions]
   private final long logitsChunkBytes;
+  private final int rowThreads;
 
-  private Gpt(GptParams params, INDArray causalMask, long logitsChunkBytes) {
+  private Gpt(GptParams params, INDArray causalMask, long logitsChunkBytes, int rowThreads) {
     GptConfig c = params.config();
     this.config = c;
     this.params = params;
@@ -91,6 +92,7 @@ public final class Gpt {
     this.lnFB = params.get("transformer.ln_f.bias");
     this.causalMask = causalMask;
     this.logitsChunkBytes = logitsChunkBytes;
+    this.rowThreads = rowThreads;
   }
 
   /** A float32 model with a copy of the checkpoint's weights. */
@@ -105,14 +107,28 @@ public final class Gpt {
   public static Gpt of(GptParams params) {
     // the model's arrays must not live in a caller's workspace
     try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-      return new Gpt(params, causalMask(params.config().nPositions(), params.dataType()), DEFAULT_LOGITS_CHUNK_BYTES);
+      return new Gpt(params, causalMask(params.config().nPositions(), params.dataType()), DEFAULT_LOGITS_CHUNK_BYTES, 1);
     }
   }
 
   /** The same model (weights shared) with another memory budget per chunk of logits; at least one row per chunk. */
   public Gpt withLogitsChunkBytes(long bytes) {
     if (bytes <= 0) throw new IllegalArgumentException("chunk bytes must be > 0");
-    return new Gpt(params, causalMask, bytes);
+    return new Gpt(params, causalMask, bytes, rowThreads);
+  }
+
+  /**
+   * The same model (weights shared) running the rows of a batch on this many threads, each with its share of the
+   * rows (see RowThreads; set BLAS to 1 thread with NativeThreads.set(1, 1)). 1 = the calling thread only.
+   */
+  public Gpt withRowThreads(int threads) {
+    if (threads < 1) throw new IllegalArgumentException("row threads must be >= 1");
+    return new Gpt(params, causalMask, logitsChunkBytes, threads);
+  }
+
+  /** Threads the rows of a batch are split over (see withRowThreads). */
+  public int rowThreadsCount() {
+    return rowThreads;
   }
 
   public GptConfig config() {
@@ -285,7 +301,13 @@ public final class Gpt {
       }
       from[i] = promptLengths[i] - 1; // position promptLen - 1 predicts the first response token
     }
-    double[][] logps = nextTokenLogProbs(tokens, from);
+    int[][] parts = RowThreads.split(tokens.length, rowThreads);
+    List<double[][]> partLogps = RowThreads.run(parts.length,
+        i -> nextTokenLogProbs(RowThreads.rows(tokens, parts[i]), RowThreads.rows(from, parts[i])));
+    double[][] logps = new double[tokens.length][];
+    for (int i = 0; i < parts.length; i++) {
+      System.arraycopy(partLogps.get(i), 0, logps, parts[i][0], parts[i][1] - parts[i][0]);
+    }
     double[] out = new double[tokens.length];
     for (int i = 0; i < tokens.length; i++) {
       for (int t = from[i]; t < tokens[i].length - 1; t++) out[i] += logps[i][t];

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
 
 import org.nd4j.linalg.api.buffer.DataType;
@@ -66,6 +67,7 @@ public final class GptTraining {
 
   private final Gpt gpt;
   private final GptConfig config;
+  private final List<GptParams> partGradients = new ArrayList<>();
 
   public GptTraining(Gpt gpt) {
     this.gpt = gpt;
@@ -80,13 +82,61 @@ public final class GptTraining {
   public double[] step(int[][] tokens, int[] promptLengths, Function<double[], double[]> lossGradient,
       GptParams out) {
     checkGradientVector(out);
-    return Gpt.inWorkspace(STEP_WORKSPACE, () -> {
-      Forward f = forwardImpl(tokens, promptLengths);
-      double[] dSeq = lossGradient.apply(f.logps());
-      if (dSeq.length != f.batch.b()) throw new IllegalArgumentException("one gradient per batch row");
-      backwardImpl(f, dSeq, out);
-      return f.logps;
+    if (promptLengths.length != tokens.length) throw new IllegalArgumentException("one prompt length per row");
+    int[][] parts = RowThreads.split(tokens.length, gpt.rowThreadsCount());
+    if (parts.length == 1) {
+      return Gpt.inWorkspace(STEP_WORKSPACE, () -> {
+        Forward f = forwardImpl(tokens, promptLengths);
+        backwardImpl(f, checkedGradient(lossGradient.apply(f.logps()), tokens.length), out);
+        return f.logps;
+      });
+    }
+    // rows split over threads (Gpt#withRowThreads): each forwards its rows, the loss sees all rows' log-probs, each
+    // backward writes its own gradient vector, and the vectors are summed into out
+    List<CompletableFuture<double[]>> logps = new ArrayList<>();
+    for (int i = 0; i < parts.length; i++) logps.add(new CompletableFuture<>());
+    CompletableFuture<double[]> dSeq = new CompletableFuture<>();
+    GptParams[] grads = new GptParams[parts.length];
+    grads[0] = out;
+    for (int i = 1; i < parts.length; i++) grads[i] = partGradients(i);
+    RowThreads.run(parts.length, i -> {
+      try {
+        return Gpt.inWorkspace(STEP_WORKSPACE, () -> {
+          Forward f = forwardImpl(RowThreads.rows(tokens, parts[i]), RowThreads.rows(promptLengths, parts[i]));
+          logps.get(i).complete(f.logps);
+          if (i == 0) {
+            double[] all = new double[tokens.length];
+            for (int j = 0; j < parts.length; j++) {
+              System.arraycopy(logps.get(j).join(), 0, all, parts[j][0], parts[j][1] - parts[j][0]);
+            }
+            dSeq.complete(checkedGradient(lossGradient.apply(all), tokens.length));
+          }
+          backwardImpl(f, Arrays.copyOfRange(dSeq.join(), parts[i][0], parts[i][1]), grads[i]);
+          return f.logps;
+        });
+      } catch (RuntimeException | Error e) { // never leave the other parts waiting
+        logps.get(i).completeExceptionally(e);
+        dSeq.completeExceptionally(e);
+        throw e;
+      }
     });
+    for (int i = 1; i < parts.length; i++) out.flat().addi(grads[i].flat());
+    double[] all = new double[tokens.length];
+    for (int j = 0; j < parts.length; j++) {
+      System.arraycopy(logps.get(j).join(), 0, all, parts[j][0], parts[j][1] - parts[j][0]);
+    }
+    return all;
+  }
+
+  private static double[] checkedGradient(double[] dSeq, int rows) {
+    if (dSeq.length != rows) throw new IllegalArgumentException("one gradient per batch row");
+    return dSeq;
+  }
+
+  /** The gradient vector of row part i > 0, allocated once per GptTraining (outside any workspace). */
+  private synchronized GptParams partGradients(int i) {
+    while (partGradients.size() < i) partGradients.add(GptParams.zeros(config, gpt.dataType()));
+    return partGradients.get(i - 1);
   }
 
   /**

@@ -2,6 +2,7 @@ package dev.sparkdpo.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -132,6 +133,33 @@ class GptBackwardTest {
         assertArrayEquals(expected.get(name).data(), got.get(name).data(), 1e-7f, "round " + round + " " + name);
       }
     }
+  }
+
+  @Test
+  void rowsSplitOverThreadsGiveTheSameLogProbsAndGradients() {
+    Map<String, Tensor> expected = gradients(gpt);
+    for (int threads : new int[] {2, 3, 8}) {
+      Gpt parallel = gpt.withRowThreads(threads);
+      assertArrayEquals(gpt.responseLogProbs(tokens, prompts), parallel.responseLogProbs(tokens, prompts), 1e-5);
+      GptParams grads = GptParams.zeros(gpt.config(), DataType.FLOAT);
+      for (int round = 0; round < 2; round++) {
+        grads.flat().assign(Float.NaN);
+        double[] logps = new GptTraining(parallel).step(tokens, prompts, GptBackwardTest::dpoGradient, grads);
+        assertArrayEquals(gpt.responseLogProbs(tokens, prompts), logps, 1e-5);
+        Map<String, Tensor> got = grads.toCheckpoint().weights();
+        for (String name : expected.keySet()) {
+          assertArrayEquals(expected.get(name).data(), got.get(name).data(), 1e-6f, threads + " threads: " + name);
+        }
+      }
+    }
+  }
+
+  @Test
+  void aFailingLossInARowSplitStepFailsTheStepWithoutHanging() {
+    GptParams grads = GptParams.zeros(gpt.config(), DataType.FLOAT);
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> new GptTraining(gpt.withRowThreads(2))
+        .step(tokens, prompts, logps -> { throw new IllegalStateException("loss failed"); }, grads));
+    assertEquals("loss failed", e.getMessage());
   }
 
   @Test
