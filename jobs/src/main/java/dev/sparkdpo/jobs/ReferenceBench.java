@@ -32,7 +32,7 @@ import picocli.CommandLine.Option;
 @Command(name = "reference", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Times the reference stage on the tiny benchmark shape (vocab 4096, d 256, 4 layers, 4 heads; pairs",
         "of 128 prompt + 128 response tokens, random ids) for each --masters entry, against the model's own",
-        "single-process reference forward on the same pairs (2 BLAS threads, as bench model --threads 2).",
+        "single-process reference forward on the same pairs (as bench model --threads 2: rows over 2 threads).",
         "On a spark:// master, --cores-max 1,2 runs once per value (spark.cores.max: 1 vs 2 one-core workers).",
         "Spark start-up, data generation and the model's first load are not in the stage's tokens/s."})
 final class ReferenceBench implements Callable<Integer> {
@@ -131,9 +131,10 @@ final class ReferenceBench implements Callable<Integer> {
     return o.session(c);
   }
 
-  /** Reference forward in this process, batches as the stage packs them, 2 BLAS threads: tokens/s. */
-  private double singleProcess(Gpt gpt, int[][][] data) {
-    NativeThreads.set(2, 1);
+  /** Reference forward in this process as bench model --threads 2 runs it (rows over 2 threads), same batches: tokens/s. */
+  private double singleProcess(Gpt model, int[][][] data) {
+    NativeThreads.set(1, 1);
+    Gpt gpt = model.withRowThreads(2);
     int[] lengths = new int[data.length];
     Arrays.fill(lengths, PROMPT + RESPONSE);
     List<LengthBatches.Batch> batches = LengthBatches.pack(lengths, lengths, batchTokens);

@@ -149,15 +149,53 @@ public final class ReferenceStage {
     }
   }
 
+  /**
+   * What training checks before its first step: that the reference log-probs in {@code referenceDir} were computed
+   * with the model whose weights the policy starts from (DPO compares the policy against exactly that model).
+   * Returns reference.json's model fingerprint; throws a clear error on a mismatch unless {@code allowMismatch}
+   * (then it only logs a warning).
+   */
+  public static String checkPolicy(String referenceDir, String policyModelDir, boolean allowMismatch,
+      Configuration conf) {
+    JsonNode json = referenceJson(referenceDir, conf);
+    if (json == null) {
+      throw new IllegalArgumentException(referenceDir + " is not a complete reference output (no _SUCCESS or no "
+          + REFERENCE_JSON + "): run bin/spark-dpo reference first");
+    }
+    String stored = json.path("model_fingerprint").asText("");
+    String policy = ModelFingerprint.ofModel(policyModelDir, conf);
+    if (!stored.equals(policy)) {
+      String message = "the reference log-probs in " + referenceDir + " were computed with model "
+          + json.path("model").asText("?") + " (fingerprint " + abbrev(stored) + "), but the policy starts from "
+          + policyModelDir + " (fingerprint " + abbrev(policy) + "): DPO would measure the policy against another"
+          + " model. Run bin/spark-dpo reference --model " + policyModelDir + ", or pass --allow-ref-mismatch if"
+          + " the reference model is meant to differ";
+      if (!allowMismatch) throw new IllegalArgumentException(message);
+      LOG.warn("{} (allowed by --allow-ref-mismatch)", message);
+    }
+    return stored;
+  }
+
+  private static String abbrev(String fingerprint) {
+    return fingerprint.length() > 12 ? fingerprint.substring(0, 12) + "…" : fingerprint;
+  }
+
   /** The fingerprint a complete reference output was made with, or null when there is no complete output. */
   public static String fingerprintOf(String outputDir, Configuration conf) {
+    JsonNode json = referenceJson(outputDir, conf);
+    return json == null ? null : json.path("fingerprint").asText(null);
+  }
+
+  /** reference.json of a complete reference output, or null when there is none. */
+  private static JsonNode referenceJson(String outputDir, Configuration conf) {
     try {
       Path dir = new Path(outputDir);
       FileSystem fs = dir.getFileSystem(conf);
-      if (!fs.exists(dir) || !AtomicOutput.isComplete(fs, dir)) return null;
+      if (!fs.exists(dir) || !AtomicOutput.isComplete(fs, dir) || !fs.exists(new Path(dir, REFERENCE_JSON))) {
+        return null;
+      }
       try (InputStream in = fs.open(new Path(dir, REFERENCE_JSON))) {
-        JsonNode node = new ObjectMapper().readTree(in);
-        return node.path("fingerprint").asText(null);
+        return new ObjectMapper().readTree(in);
       }
     } catch (IOException e) {
       throw new UncheckedIOException("reading " + outputDir + "/" + REFERENCE_JSON + ": " + e.getMessage(), e);
