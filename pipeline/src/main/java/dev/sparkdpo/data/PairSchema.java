@@ -61,6 +61,14 @@ public final class PairSchema {
       .add(RESPONSE_TRUNCATED, BooleanType, false)
       .add(SPLIT, StringType, false);
 
+  /** A token-id column of a pairs/ row as an int array. */
+  public static int[] ids(org.apache.spark.sql.Row row, String column) {
+    java.util.List<Integer> list = row.getList(row.fieldIndex(column));
+    int[] out = new int[list.size()];
+    for (int i = 0; i < out.length; i++) out[i] = list.get(i);
+    return out;
+  }
+
   public static final String REASON = "reason";
   public static final String DETAIL = "detail";
   public static final String LINE = "line";

@@ -75,9 +75,9 @@ public final class ReferenceScorer implements Serializable {
     int[] chosenLengths = new int[n], rejectedLengths = new int[n];
     for (int i = 0; i < n; i++) {
       Row r = buffer.get(i);
-      prompt[i] = ids(r, PairSchema.PROMPT_IDS);
-      chosen[i] = ids(r, PairSchema.CHOSEN_IDS);
-      rejected[i] = ids(r, PairSchema.REJECTED_IDS);
+      prompt[i] = PairSchema.ids(r, PairSchema.PROMPT_IDS);
+      chosen[i] = PairSchema.ids(r, PairSchema.CHOSEN_IDS);
+      rejected[i] = PairSchema.ids(r, PairSchema.REJECTED_IDS);
       String id = r.getAs(PairSchema.ID);
       if (prompt[i].length < 1) {
         throw new IllegalArgumentException("pair " + id + ": empty prompt, so the first response token has no context"
@@ -129,12 +129,6 @@ public final class ReferenceScorer implements Serializable {
     return RowFactory.create(values);
   }
 
-  private static int[] ids(Row r, String column) {
-    List<Integer> list = r.getList(r.fieldIndex(column));
-    int[] out = new int[list.size()];
-    for (int i = 0; i < out.length; i++) out[i] = list.get(i);
-    return out;
-  }
 
   private static int[] concat(int[] a, int[] b) {
     int[] out = java.util.Arrays.copyOf(a, a.length + b.length);
