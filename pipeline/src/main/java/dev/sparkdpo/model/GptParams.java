@@ -48,13 +48,13 @@ public final class GptParams {
       throw new IllegalArgumentException("flat parameters must be a contiguous [1, n] or [n] vector, got shape "
           + Arrays.toString(flat.shape()) + " stride " + Arrays.toString(flat.stride()));
     }
-    INDArray row = flat.rank() == 2 ? flat : flat.reshape('c', 1, n);
+    INDArray row = flat.rank() == 2 ? flat : flat.reshape('c', true, 1, n); // enforceView: a copy would lose writes
     Map<String, INDArray> views = new LinkedHashMap<>();
     long offset = 0;
     for (Map.Entry<String, long[]> e : GptCheckpoint.parameterShapes(config).entrySet()) {
       long len = Tensor.numel(e.getValue());
       views.put(e.getKey(), row.get(NDArrayIndex.interval(0, 1), NDArrayIndex.interval(offset, offset + len))
-          .reshape('c', e.getValue()));
+          .reshape('c', true, e.getValue()));
       offset += len;
     }
     return new GptParams(config, row, Collections.unmodifiableMap(views));

@@ -83,6 +83,7 @@ public final class GptTraining {
       GptParams out) {
     checkGradientVector(out);
     if (promptLengths.length != tokens.length) throw new IllegalArgumentException("one prompt length per row");
+    checkPromptLengths(tokens, promptLengths); // here, so that errors name the row of the whole batch
     int[][] parts = RowThreads.split(tokens.length, gpt.rowThreadsCount());
     if (parts.length == 1) {
       return Gpt.inWorkspace(STEP_WORKSPACE, () -> {
@@ -128,12 +129,24 @@ public final class GptTraining {
     return all;
   }
 
+  private static void checkPromptLengths(int[][] tokens, int[] promptLengths) {
+    for (int i = 0; i < tokens.length; i++) {
+      if (promptLengths[i] < 1 || promptLengths[i] > tokens[i].length) {
+        throw new IllegalArgumentException("row " + i + ": prompt length " + promptLengths[i] + " not in [1, "
+            + tokens[i].length + "]");
+      }
+    }
+  }
+
   private static double[] checkedGradient(double[] dSeq, int rows) {
     if (dSeq.length != rows) throw new IllegalArgumentException("one gradient per batch row");
     return dSeq;
   }
 
-  /** The gradient vector of row part i > 0, allocated once per GptTraining (outside any workspace). */
+  /**
+   * The gradient vector of row part i > 0, allocated once per GptTraining (outside any workspace); so one
+   * GptTraining runs one step at a time (as DL4J and the bench use it).
+   */
   private synchronized GptParams partGradients(int i) {
     while (partGradients.size() < i) partGradients.add(GptParams.zeros(config, gpt.dataType()));
     return partGradients.get(i - 1);
@@ -343,7 +356,7 @@ public final class GptTraining {
     INDArray dx = layerNormBackward(dLn1, c.ln1(), w.ln1W(), g, p + "ln_1.");
     // the residual: x[from:] feeds x2 directly
     if (from == 0) return dx.addi(dx2);
-    dx.reshape('c', b, t, config.nEmbd())
+    dx.reshape('c', true, b, t, config.nEmbd()) // a view: the add must land in dx
         .get(NDArrayIndex.all(), NDArrayIndex.interval(from, t), NDArrayIndex.all())
         .addi(dx2.reshape('c', b, tq, config.nEmbd()));
     return dx;

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.IntFunction;
@@ -33,16 +34,38 @@ final class RowThreads {
     return out;
   }
 
-  /** f(i) for every part, part 0 on the calling thread and the others on pool threads; results in part order. */
+  /**
+   * f(i) for every part, part 0 on the calling thread and the others on pool threads; results in part order. Returns
+   * or throws only once every part has finished (no part keeps running after a failure); a part's exception is
+   * rethrown as thrown (not wrapped), others' are added as suppressed.
+   */
   static <T> List<T> run(int parts, IntFunction<T> f) {
     List<CompletableFuture<T>> others = new ArrayList<>();
-    for (int i = 1; i < parts; i++) {
-      int part = i;
-      others.add(CompletableFuture.supplyAsync(() -> f.apply(part), POOL));
+    Throwable failure = null;
+    T first = null;
+    try {
+      for (int i = 1; i < parts; i++) {
+        int part = i;
+        others.add(CompletableFuture.supplyAsync(() -> f.apply(part), POOL));
+      }
+      first = f.apply(0);
+    } catch (RuntimeException | Error e) {
+      failure = e;
     }
     List<T> out = new ArrayList<>();
-    out.add(f.apply(0));
-    for (CompletableFuture<T> c : others) out.add(c.join());
+    out.add(first);
+    for (CompletableFuture<T> c : others) {
+      try {
+        out.add(c.join());
+      } catch (CompletionException e) {
+        Throwable cause = e.getCause() == null ? e : e.getCause();
+        if (failure == null) failure = cause;
+        else if (failure != cause) failure.addSuppressed(cause);
+      }
+    }
+    if (failure instanceof RuntimeException r) throw r;
+    if (failure instanceof Error err) throw err;
+    if (failure != null) throw new IllegalStateException(failure);
     return out;
   }
 

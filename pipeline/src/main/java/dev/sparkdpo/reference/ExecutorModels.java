@@ -16,8 +16,9 @@ import org.apache.spark.util.LongAccumulator;
 /**
  * The models of this JVM (a Spark executor, or the driver in local mode), loaded once each, on first use, and kept
  * for the JVM's life: tasks share them (Gpt's forward is thread-safe: its temporaries live in per-thread
- * workspaces). A local path (or file:) is read in place, so on a cluster it must exist on every worker (a shared
- * file system); any other Hadoop file system (hdfs:, s3a:, ...) is copied to a local temporary directory first.
+ * workspaces). {@code modelDir} is a qualified path: {@code file:} is read in place, so on a cluster it must exist on
+ * every worker (a shared file system); any other Hadoop file system (hdfs:, s3a:, ...) is copied to a local
+ * temporary directory, loaded, and the copy deleted. The loaded bytes must have the fingerprint the driver computed.
  */
 public final class ExecutorModels {
   private static final Map<String, Gpt> MODELS = new ConcurrentHashMap<>();
@@ -31,9 +32,10 @@ public final class ExecutorModels {
    */
   public static Gpt get(String modelDir, String modelFingerprint, Configuration conf, LongAccumulator loads) {
     return MODELS.computeIfAbsent(modelDir + "#" + modelFingerprint, key -> {
+      Gpt gpt = load(modelDir, modelFingerprint, conf);
       LOADS.incrementAndGet();
       if (loads != null) loads.add(1);
-      return Gpt.from(GptCheckpoint.load(localCopy(modelDir, conf)));
+      return gpt;
     });
   }
 
@@ -42,20 +44,41 @@ public final class ExecutorModels {
     return LOADS.get();
   }
 
-  private static java.nio.file.Path localCopy(String modelDir, Configuration conf) {
+  private static Gpt load(String modelDir, String expectedFingerprint, Configuration conf) {
     Path src = new Path(modelDir);
-    String scheme = src.toUri().getScheme();
-    if (scheme == null || scheme.equals("file")) return java.nio.file.Path.of(src.toUri().getPath());
+    if ("file".equals(src.toUri().getScheme())) {
+      return checkedLoad(java.nio.file.Path.of(src.toUri().getPath()), modelDir, expectedFingerprint);
+    }
+    java.nio.file.Path dst = null;
     try {
-      java.nio.file.Path dst = Files.createTempDirectory("spark-dpo-model-");
+      dst = Files.createTempDirectory("spark-dpo-model-");
       FileSystem fs = src.getFileSystem(conf);
       for (String name : new String[] {GptCheckpoint.CONFIG, GptCheckpoint.WEIGHTS}) {
         fs.copyToLocalFile(false, new Path(src, name), new Path(dst.resolve(name).toUri()), true);
       }
-      dst.toFile().deleteOnExit();
-      return dst;
+      return checkedLoad(dst, modelDir, expectedFingerprint);
     } catch (IOException e) {
       throw new UncheckedIOException("copying model " + modelDir + " to local disk: " + e.getMessage(), e);
+    } finally {
+      if (dst != null) deleteQuietly(dst); // the weights are in memory now
+    }
+  }
+
+  private static Gpt checkedLoad(java.nio.file.Path local, String modelDir, String expectedFingerprint) {
+    String actual = ModelFingerprint.ofModel(local.toUri().toString(), new Configuration(false));
+    if (!actual.equals(expectedFingerprint)) {
+      throw new IllegalStateException("model " + modelDir + " as this executor reads it (" + local + ") has"
+          + " fingerprint " + actual + ", not the driver's " + expectedFingerprint + ": it differs between machines"
+          + " or changed during the run; put it on a file system every executor reads the same way (hdfs:, s3a:)");
+    }
+    return Gpt.from(GptCheckpoint.load(local));
+  }
+
+  private static void deleteQuietly(java.nio.file.Path dir) {
+    try (var files = Files.walk(dir)) {
+      files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException ignored) {
+      // a leftover temporary copy is harmless
     }
   }
 }

@@ -22,6 +22,12 @@ public final class LengthBatches {
    * @param tokenBudget     max padded tokens per batch (a longer single pair still gets a batch of its own)
    */
   public static List<Batch> pack(int[] chosenLengths, int[] rejectedLengths, long tokenBudget) {
+    return pack(chosenLengths, rejectedLengths, tokenBudget, longest -> Integer.MAX_VALUE);
+  }
+
+  /** As above, with at most {@code maxPairs.applyAsInt(longest)} pairs in a batch padded to {@code longest}. */
+  public static List<Batch> pack(int[] chosenLengths, int[] rejectedLengths, long tokenBudget,
+      java.util.function.IntUnaryOperator maxPairs) {
     if (chosenLengths.length != rejectedLengths.length) throw new IllegalArgumentException("one length each");
     if (tokenBudget < 1) throw new IllegalArgumentException("token budget must be >= 1, got " + tokenBudget);
     int n = chosenLengths.length;
@@ -33,7 +39,8 @@ public final class LengthBatches {
     int start = 0;
     while (start < n) {
       int longest = Math.max(chosenLengths[order[start]], rejectedLengths[order[start]]); // sorted: the first
-      int count = (int) Math.max(1, Math.min(n - start, tokenBudget / (2L * longest)));
+      long fit = Math.min(tokenBudget / (2L * longest), maxPairs.applyAsInt(longest));
+      int count = (int) Math.max(1, Math.min(n - start, fit));
       int[] pairs = new int[count];
       long real = 0;
       for (int j = 0; j < count; j++) {

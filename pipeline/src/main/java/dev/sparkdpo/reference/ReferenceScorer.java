@@ -13,6 +13,7 @@ import org.apache.spark.TaskContext;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.util.LongAccumulator;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The executor side of the reference stage: scores a partition's pairs with the frozen model, a buffer of pairs at
@@ -22,11 +23,17 @@ import org.apache.spark.util.LongAccumulator;
 public final class ReferenceScorer implements Serializable {
   /** Pairs buffered, sorted and packed together; bounds the partition's memory. */
   static final int BUFFER_PAIRS = 4096;
+  /**
+   * Budget of one batch's attention probabilities [rows, heads, T, T] (float32, off-heap): long sequences get fewer
+   * rows than the token budget alone allows (GPT-2 at T = 1024 and 16,384 tokens would need 0.8 GB).
+   */
+  public static final long DEFAULT_ATTENTION_BYTES = 256L << 20;
 
   private final String modelDir;
   private final String modelFingerprint;
   private final HadoopConf hadoopConf;
   private final long batchTokens;
+  private final long attentionBytes;
   private final Progress progress;
 
   /** Counters the driver reads for progress and reference.json. */
@@ -34,19 +41,25 @@ public final class ReferenceScorer implements Serializable {
       LongAccumulator batches, LongAccumulator modelLoads) implements Serializable {}
 
   public ReferenceScorer(String modelDir, String modelFingerprint, HadoopConf hadoopConf, long batchTokens,
-      Progress progress) {
+      long attentionBytes, Progress progress) {
     if (batchTokens < 1) throw new IllegalArgumentException("--batch-tokens must be >= 1, got " + batchTokens);
     this.modelDir = modelDir;
     this.modelFingerprint = modelFingerprint;
     this.hadoopConf = hadoopConf;
     this.batchTokens = batchTokens;
+    this.attentionBytes = attentionBytes;
     this.progress = progress;
   }
 
   /** The rows of one partition with ref_chosen_logp and ref_rejected_logp appended (in length order per buffer). */
   public Iterator<Row> score(Iterator<Row> rows) {
     TaskContext task = TaskContext.get();
-    if (task != null) NativeThreads.set(Math.max(1, task.cpus()), 1); // this task's cores, not the machine's
+    if (task != null) {
+      NativeThreads.set(Math.max(1, task.cpus()), 1); // this task's cores, not the machine's
+      // this thread's ND4J workspaces grew to its largest batch: give the memory back when the task ends
+      task.addTaskCompletionListener(
+          (org.apache.spark.util.TaskCompletionListener) c -> Nd4j.getWorkspaceManager().destroyAllWorkspacesForCurrentThread());
+    }
     Gpt gpt = ExecutorModels.get(modelDir, modelFingerprint, hadoopConf.get(), progress.modelLoads());
     return new Iterator<>() {
       private Iterator<Row> scored = List.<Row>of().iterator();
@@ -92,7 +105,10 @@ public final class ReferenceScorer implements Serializable {
       }
     }
     List<Row> out = new ArrayList<>(n);
-    for (LengthBatches.Batch batch : LengthBatches.pack(chosenLengths, rejectedLengths, batchTokens)) {
+    int heads = gpt.config().nHead();
+    java.util.function.IntUnaryOperator maxPairs = longest ->
+        (int) Math.max(1, Math.min(Integer.MAX_VALUE, attentionBytes / (2L * heads * longest * longest * 4)));
+    for (LengthBatches.Batch batch : LengthBatches.pack(chosenLengths, rejectedLengths, batchTokens, maxPairs)) {
       int m = batch.pairs().length;
       int[][] tokens = new int[2 * m][];
       int[] promptLengths = new int[2 * m];

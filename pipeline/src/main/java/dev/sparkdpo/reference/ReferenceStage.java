@@ -81,10 +81,15 @@ public final class ReferenceStage {
         .withColumn(REF_REJECTED, scored.col(REF_REJECTED).as(REF_REJECTED, md));
   }
 
-  public static Result run(SparkSession spark, Options opts) {
+  public static Result run(SparkSession spark, Options given) {
     long t0 = System.nanoTime();
     Configuration conf = spark.sparkContext().hadoopConfiguration();
-    checkIngestOutput(opts.data(), conf);
+    if (given.progressSeconds() < 1) throw new IllegalArgumentException("reference.progress-seconds must be >= 1");
+    checkIngestOutput(given.data(), conf); // errors name the path as given
+    // one meaning for every path on the driver and the executors: qualified against the default file system
+    Options opts = new Options(qualified(given.data(), conf), qualified(given.model(), conf),
+        qualified(given.output(), conf), given.batchTokens(), given.partitions(), given.force(), given.progressSeconds());
+    checkOutputIsSafeToReplace(opts, conf);
     GptConfig modelConfig = readModelConfig(opts.model(), conf);
     ModelFingerprint fp = ModelFingerprint.of(opts.model(), opts.data(), conf);
     String fingerprint = fp.combined();
@@ -101,8 +106,8 @@ public final class ReferenceStage {
             + " --tokenizer (the model's tokenizer.json) first");
       }
     }
+    long total = pairs.count(); // before repartitioning: counting needs no shuffle
     if (opts.partitions() > 0) pairs = pairs.repartition(opts.partitions());
-    long total = pairs.count();
     LOG.info("reference: {} pairs in {} partitions, model {} ({} layers, d {}, context {}), batches of <= {} tokens",
         total, pairs.rdd().getNumPartitions(), opts.model(), modelConfig.nLayer(), modelConfig.nEmbd(),
         modelConfig.nPositions(), opts.batchTokens());
@@ -112,7 +117,7 @@ public final class ReferenceStage {
         jsc.sc().longAccumulator("reference real tokens"), jsc.sc().longAccumulator("reference padded tokens"),
         jsc.sc().longAccumulator("reference batches"), jsc.sc().longAccumulator("reference model loads"));
     ReferenceScorer scorer = new ReferenceScorer(opts.model(), fp.model(), new HadoopConf(conf), opts.batchTokens(),
-        progress);
+        ReferenceScorer.DEFAULT_ATTENTION_BYTES, progress);
     StructType schema = outputSchema(pairs.schema(), fingerprint);
     Dataset<Row> scored = withFingerprint(
         pairs.mapPartitions((MapPartitionsFunction<Row, Row>) scorer::score, Encoders.row(schema)), fingerprint);
@@ -124,9 +129,9 @@ public final class ReferenceStage {
       return t;
     });
     long started = System.nanoTime();
-    ticker.scheduleAtFixedRate(() -> logProgress(progress, total, started), opts.progressSeconds(),
-        opts.progressSeconds(), TimeUnit.SECONDS);
     try {
+      ticker.scheduleAtFixedRate(() -> logProgress(progress, total, started), opts.progressSeconds(),
+          opts.progressSeconds(), TimeUnit.SECONDS);
       jsc.setJobDescription("reference: score " + total + " pairs with " + opts.model());
       scored.write().mode(SaveMode.ErrorIfExists).partitionBy(PairSchema.SPLIT).parquet(out.path("pairs"));
       double seconds = (System.nanoTime() - started) / 1e9;
@@ -209,6 +214,40 @@ public final class ReferenceStage {
           existing.substring(0, 12), fingerprint.substring(0, 12));
     }
     return fingerprint.equals(existing);
+  }
+
+  private static String qualified(String path, Configuration conf) {
+    try {
+      Path p = new Path(path);
+      return p.getFileSystem(conf).makeQualified(p).toString();
+    } catch (IOException e) {
+      throw new UncheckedIOException("resolving " + path + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * The output is replaced on commit: refuse a directory that is (or contains) the data or the model, or that exists
+   * and is neither empty nor an earlier reference output (one with reference.json; an aborted run never leaves its
+   * files at the output path, only in a temporary sibling).
+   */
+  private static void checkOutputIsSafeToReplace(Options opts, Configuration conf) {
+    String out = opts.output().endsWith("/") ? opts.output() : opts.output() + "/";
+    for (String[] input : new String[][] {{"--data", opts.data()}, {"--model", opts.model()}}) {
+      String in = input[1].endsWith("/") ? input[1] : input[1] + "/";
+      if (in.startsWith(out)) {
+        throw new IllegalArgumentException("--output " + opts.output() + " would replace " + input[0] + " "
+            + input[1] + ": choose another output directory");
+      }
+    }
+    try {
+      Path dir = new Path(opts.output());
+      FileSystem fs = dir.getFileSystem(conf);
+      if (!fs.exists(dir) || fs.listStatus(dir).length == 0 || fs.exists(new Path(dir, REFERENCE_JSON))) return;
+      throw new IllegalArgumentException("--output " + opts.output() + " exists and is not a reference output (no "
+          + REFERENCE_JSON + "): choose another output directory, or delete it first");
+    } catch (IOException e) {
+      throw new UncheckedIOException("checking " + opts.output() + ": " + e.getMessage(), e);
+    }
   }
 
   private static void checkIngestOutput(String dataDir, Configuration conf) {
