@@ -50,6 +50,14 @@ import picocli.CommandLine.Option;
     subcommands = {BenchCommand.IngestBench.class, BenchCommand.ModelBench.class, ReferenceBench.class})
 public final class BenchCommand {
 
+  /** Deletes a directory tree (the benches' temporary work directories). */
+  static void deleteRecursively(Path dir) throws IOException {
+    if (!Files.exists(dir)) return;
+    try (var walk = Files.walk(dir)) {
+      walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    }
+  }
+
   @Command(name = "ingest", mixinStandardHelpOptions = true, sortOptions = false,
       description = {"Generates a synthetic flat JSONL corpus and times ingest (parse -> validate -> dedup -> write)",
           "without and with tokenization. Spark start-up and corpus generation are not timed."})
@@ -110,7 +118,7 @@ public final class BenchCommand {
         if (jsonOut != null) Files.writeString(jsonOut.toPath(), json);
         return 0;
       } finally {
-        if (cleanup) deleteRecursively(dir);
+        if (cleanup) BenchCommand.deleteRecursively(dir);
       }
     }
 
@@ -126,13 +134,6 @@ public final class BenchCommand {
       m.put("quarantined", stats.quarantined());
       if (stats.tokenization() != null) m.put("tokenization", stats.tokenization());
       return m;
-    }
-
-    private static void deleteRecursively(Path dir) throws IOException {
-      if (!Files.exists(dir)) return;
-      try (var walk = Files.walk(dir)) {
-        walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      }
     }
   }
 

@@ -118,7 +118,7 @@ final class ReferenceBench implements Callable<Integer> {
       if (jsonOut != null) Files.writeString(jsonOut.toPath(), json);
       return 0;
     } finally {
-      if (workDir == null) deleteRecursively(dir);
+      if (workDir == null) BenchCommand.deleteRecursively(dir);
     }
   }
 
@@ -192,10 +192,4 @@ final class ReferenceBench implements Callable<Integer> {
     return out;
   }
 
-  private static void deleteRecursively(Path dir) throws IOException {
-    if (!Files.exists(dir)) return;
-    try (var walk = Files.walk(dir)) {
-      walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    }
-  }
 }
