@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.typesafe.config.Config;
 import dev.sparkdpo.data.PairSchema;
+import dev.sparkdpo.dpo.DpoBatch;
 import dev.sparkdpo.model.Gpt;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptConfig;
@@ -145,8 +146,8 @@ final class ReferenceBench implements Callable<Integer> {
         int[] prompts = new int[2 * m];
         for (int j = 0; j < m; j++) {
           int[][] p = data[b.pairs()[j]];
-          tokens[j] = concat(p[0], p[1]);
-          tokens[m + j] = concat(p[0], p[2]);
+          tokens[j] = DpoBatch.sequence(p[0], p[1]);
+          tokens[m + j] = DpoBatch.sequence(p[0], p[2]);
           prompts[j] = prompts[m + j] = PROMPT;
         }
         gpt.responseLogProbs(tokens, prompts);
@@ -186,10 +187,5 @@ final class ReferenceBench implements Callable<Integer> {
     return Arrays.stream(a).boxed().toList();
   }
 
-  private static int[] concat(int[] a, int[] b) {
-    int[] out = Arrays.copyOf(a, a.length + b.length);
-    System.arraycopy(b, 0, out, a.length, b.length);
-    return out;
-  }
 
 }

@@ -85,6 +85,11 @@ public record DpoBatch(int width, int[] promptLengths, int[][] chosen, int[][] r
     return new DpoBatch(width, prompts, chosen, rejected, refChosen, refRejected);
   }
 
+  /** A model input row: prompt ids followed by response ids. */
+  public static int[] sequence(int[] prompt, int[] response) {
+    return concat(prompt, response);
+  }
+
   private static int[] concat(int[] a, int[] b) {
     int[] out = Arrays.copyOf(a, a.length + b.length);
     System.arraycopy(b, 0, out, a.length, b.length);

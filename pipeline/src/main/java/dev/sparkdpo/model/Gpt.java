@@ -292,15 +292,9 @@ public final class Gpt {
    * the DPO sequence log-prob. Chosen and rejected of a pair go through the same batch.
    */
   public double[] responseLogProbs(int[][] tokens, int[] promptLengths) {
-    if (promptLengths.length != tokens.length) throw new IllegalArgumentException("one prompt length per row");
+    checkPromptLengths(tokens, promptLengths);
     int[] from = new int[tokens.length];
-    for (int i = 0; i < tokens.length; i++) {
-      if (promptLengths[i] < 1 || promptLengths[i] > tokens[i].length) {
-        throw new IllegalArgumentException("row " + i + ": prompt length " + promptLengths[i] + " not in [1, "
-            + tokens[i].length + "]");
-      }
-      from[i] = promptLengths[i] - 1; // position promptLen - 1 predicts the first response token
-    }
+    for (int i = 0; i < tokens.length; i++) from[i] = promptLengths[i] - 1; // predicts the first response token
     int[][] parts = RowThreads.split(tokens.length, rowThreads);
     List<double[][]> partLogps = RowThreads.run(parts.length,
         i -> nextTokenLogProbs(RowThreads.rows(tokens, parts[i]), RowThreads.rows(from, parts[i])));
@@ -343,6 +337,17 @@ public final class Gpt {
       for (int t = from[i]; t < batch.lengths()[i] - 1; t++) out[i][t] = logps[k++];
     }
     return out;
+  }
+
+  /** One prompt length per row, each in [1, row length] (the first response token needs a position before it). */
+  static void checkPromptLengths(int[][] tokens, int[] promptLengths) {
+    if (promptLengths.length != tokens.length) throw new IllegalArgumentException("one prompt length per row");
+    for (int i = 0; i < tokens.length; i++) {
+      if (promptLengths[i] < 1 || promptLengths[i] > tokens[i].length) {
+        throw new IllegalArgumentException("row " + i + ": prompt length " + promptLengths[i] + " not in [1, "
+            + tokens[i].length + "]");
+      }
+    }
   }
 
   /** The earliest position whose next-token log-prob is wanted (from[i] for rows with any), capped at T - 1. */

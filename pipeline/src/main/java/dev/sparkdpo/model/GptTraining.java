@@ -82,8 +82,7 @@ public final class GptTraining {
   public double[] step(int[][] tokens, int[] promptLengths, Function<double[], double[]> lossGradient,
       GptParams out) {
     checkGradientVector(out);
-    if (promptLengths.length != tokens.length) throw new IllegalArgumentException("one prompt length per row");
-    checkPromptLengths(tokens, promptLengths); // here, so that errors name the row of the whole batch
+    Gpt.checkPromptLengths(tokens, promptLengths); // here, so that errors name the row of the whole batch
     int[][] parts = RowThreads.split(tokens.length, gpt.rowThreadsCount());
     if (parts.length == 1) {
       return Gpt.inWorkspace(STEP_WORKSPACE, () -> {
@@ -127,15 +126,6 @@ public final class GptTraining {
       System.arraycopy(logps.get(j).join(), 0, all, parts[j][0], parts[j][1] - parts[j][0]);
     }
     return all;
-  }
-
-  private static void checkPromptLengths(int[][] tokens, int[] promptLengths) {
-    for (int i = 0; i < tokens.length; i++) {
-      if (promptLengths[i] < 1 || promptLengths[i] > tokens[i].length) {
-        throw new IllegalArgumentException("row " + i + ": prompt length " + promptLengths[i] + " not in [1, "
-            + tokens[i].length + "]");
-      }
-    }
   }
 
   private static double[] checkedGradient(double[] dSeq, int rows) {
@@ -200,17 +190,11 @@ public final class GptTraining {
   // forward
 
   private Forward forwardImpl(int[][] tokens, int[] promptLengths) {
-    if (promptLengths.length != tokens.length) throw new IllegalArgumentException("one prompt length per row");
+    Gpt.checkPromptLengths(tokens, promptLengths);
     Gpt.Batch batch = Gpt.Batch.of(tokens, config);
     // response positions: promptLen - 1 .. len - 2 predict tokens promptLen .. len - 1
     int n = 0;
-    for (int i = 0; i < tokens.length; i++) {
-      if (promptLengths[i] < 1 || promptLengths[i] > tokens[i].length) {
-        throw new IllegalArgumentException("row " + i + ": prompt length " + promptLengths[i] + " not in [1, "
-            + tokens[i].length + "]");
-      }
-      n += tokens[i].length - promptLengths[i];
-    }
+    for (int i = 0; i < tokens.length; i++) n += tokens[i].length - promptLengths[i];
     int[] from = new int[tokens.length];
     for (int i = 0; i < tokens.length; i++) from[i] = promptLengths[i] - 1;
     int first = Gpt.firstQuery(batch, from); // the last block computes positions first..T-1 only

@@ -1,6 +1,7 @@
 package dev.sparkdpo.reference;
 
 import dev.sparkdpo.data.PairSchema;
+import dev.sparkdpo.dpo.DpoBatch;
 import dev.sparkdpo.model.Gpt;
 import dev.sparkdpo.model.NativeThreads;
 import dev.sparkdpo.io.HadoopConf;
@@ -114,8 +115,8 @@ public final class ReferenceScorer implements Serializable {
       int[] promptLengths = new int[2 * m];
       for (int j = 0; j < m; j++) {
         int i = batch.pairs()[j];
-        tokens[j] = concat(prompt[i], chosen[i]);
-        tokens[m + j] = concat(prompt[i], rejected[i]);
+        tokens[j] = DpoBatch.sequence(prompt[i], chosen[i]);
+        tokens[m + j] = DpoBatch.sequence(prompt[i], rejected[i]);
         promptLengths[j] = promptLengths[m + j] = prompt[i].length;
       }
       double[] logps = gpt.responseLogProbs(tokens, promptLengths);
@@ -143,12 +144,5 @@ public final class ReferenceScorer implements Serializable {
     values[r.length()] = chosen;
     values[r.length() + 1] = rejected;
     return RowFactory.create(values);
-  }
-
-
-  private static int[] concat(int[] a, int[] b) {
-    int[] out = java.util.Arrays.copyOf(a, a.length + b.length);
-    System.arraycopy(b, 0, out, a.length, b.length);
-    return out;
   }
 }
