@@ -9,7 +9,8 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "spark-dpo", mixinStandardHelpOptions = true, version = "spark-dpo 0.1.0",
     description = "Direct Preference Optimization on Apache Spark.",
-    subcommands = {IngestCommand.class, ReferenceCommand.class, BenchCommand.class, InitModelCommand.class})
+    subcommands = {IngestCommand.class, ReferenceCommand.class, TrainCommand.class, BenchCommand.class,
+        InitModelCommand.class})
 public final class SparkDpo {
 
   /** Runs a command line and returns its exit code: 0 ok, 2 bad usage or input (message, no stack trace), 1 failure. */

@@ -3,6 +3,7 @@ package dev.sparkdpo.dpo;
 import dev.sparkdpo.model.Gpt;
 import dev.sparkdpo.model.GptParams;
 import dev.sparkdpo.model.GptTraining;
+import java.util.Arrays;
 import java.util.List;
 
 import org.deeplearning4j.nn.api.layers.IOutputLayer;
@@ -27,7 +28,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * <ul>
  *   <li>activations: per pair the policy's summed response log-probs {@code [n, 2]} (chosen, rejected), in the
  *       network's data type. Running a network before training gives exactly the reference log-probs the labels
- *       hold.</li>
+ *       hold. With the SFT loss alone only chosen sequences run (rejected reads 0).</li>
  *   <li>score: the mean DPO loss over the minibatch plus DL4J's regularization term, as DL4J's output layers report
  *       it (the sum over pairs if the network is configured with {@code miniBatch(false)}).</li>
  *   <li>gradient: d(sum over pairs of the loss)/d(params), written into the layer's slice of the network's gradient
@@ -55,6 +56,7 @@ public class GptDpoLayer extends BaseLayer<GptDpoOutputLayer> implements IOutput
   // former serves the latter once, sparing a forward pass (any new input, labels or parameters discard it)
   private transient Pending pending;
   private transient DpoResult lastResult;
+  private transient long lastTokens;
 
   private record Pending(INDArray input, INDArray labels, DpoResult result) {}
 
@@ -68,6 +70,11 @@ public class GptDpoLayer extends BaseLayer<GptDpoOutputLayer> implements IOutput
    */
   public DpoResult lastResult() {
     return lastResult;
+  }
+
+  /** Tokens the model ran on (forward and backward) in the last training step: its rows' sequence lengths summed. */
+  public long lastTokens() {
+    return lastTokens;
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -118,8 +125,30 @@ public class GptDpoLayer extends BaseLayer<GptDpoOutputLayer> implements IOutput
 
   /** Forward pass only (inference path), loss and metrics. */
   private DpoResult evaluate(DpoBatch b) {
-    double[] logps = gpt().responseLogProbs(b.sequences(), b.sequencePromptLengths());
-    return DpoLoss.compute(layerConf().dpoConfig(), b.pairLogps(logps));
+    return DpoLoss.compute(layerConf().dpoConfig(), b.pairLogps(policyLogps(b)));
+  }
+
+  /**
+   * The loss reads only the chosen sequences when it is SFT alone (next-token cross-entropy on prompt + chosen):
+   * then the rejected sequences are not run at all.
+   */
+  private boolean chosenOnly() {
+    List<LossType> losses = layerConf().getLossTypes();
+    return losses.size() == 1 && losses.get(0) == LossType.SFT;
+  }
+
+  /** The model's rows: chosen then rejected sequences, or only the chosen ones ({@link #chosenOnly()}). */
+  private int[][] modelRows(DpoBatch b) {
+    return chosenOnly() ? b.chosen() : b.sequences();
+  }
+
+  private int[] modelRowPromptLengths(DpoBatch b) {
+    return chosenOnly() ? b.promptLengths() : b.sequencePromptLengths();
+  }
+
+  /** The policy's log-prob of each of b.sequences() (rejected ones 0 when {@link #chosenOnly()}). */
+  private double[] policyLogps(DpoBatch b) {
+    return Arrays.copyOf(gpt().responseLogProbs(modelRows(b), modelRowPromptLengths(b)), 2 * b.size());
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -129,7 +158,7 @@ public class GptDpoLayer extends BaseLayer<GptDpoOutputLayer> implements IOutput
   public INDArray activate(boolean training, LayerWorkspaceMgr workspaceMgr) {
     assertInputSet(false);
     DpoBatch b = batch(false);
-    double[] logps = gpt().responseLogProbs(b.sequences(), b.sequencePromptLengths());
+    double[] logps = policyLogps(b);
     int n = b.size();
     INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, n, 2);
     for (int i = 0; i < n; i++) {
@@ -146,13 +175,17 @@ public class GptDpoLayer extends BaseLayer<GptDpoOutputLayer> implements IOutput
     // DpoLoss differentiates the mean over the n pairs; DL4J wants the sum (its updater divides by n)
     int n = b.size();
     DpoResult[] result = new DpoResult[1];
-    training().step(b.sequences(), b.sequencePromptLengths(), logps -> {
-      DpoResult r = DpoLoss.compute(layerConf().dpoConfig(), b.pairLogps(logps));
+    int[][] rows = modelRows(b);
+    long tokens = 0;
+    for (int[] row : rows) tokens += row.length;
+    lastTokens = tokens;
+    training().step(rows, modelRowPromptLengths(b), logps -> {
+      DpoResult r = DpoLoss.compute(layerConf().dpoConfig(), b.pairLogps(Arrays.copyOf(logps, 2 * n)));
       result[0] = r;
-      double[] dSum = new double[2 * n];
+      double[] dSum = new double[rows.length];
       for (int i = 0; i < n; i++) {
         dSum[i] = n * r.dPolicyChosen()[i];
-        dSum[n + i] = n * r.dPolicyRejected()[i];
+        if (rows.length > n) dSum[n + i] = n * r.dPolicyRejected()[i];
       }
       return dSum;
     }, gradients());

@@ -18,7 +18,8 @@ import java.nio.file.Path;
  * embeddings, MLP width 4 * n_embd, attention scaled by 1/sqrt(head size) and not by layer index, no cross-attention.
  * Dropout settings are ignored (training here uses none).
  */
-public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, int nHead, double layerNormEpsilon) {
+public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, int nHead, double layerNormEpsilon)
+    implements java.io.Serializable {
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
   public GptConfig {

@@ -86,40 +86,17 @@ public final class ReferenceScorer implements Serializable {
   List<Row> scoreBuffer(Gpt gpt, List<Row> buffer) {
     int n = buffer.size();
     int[][] prompt = new int[n][], chosen = new int[n][], rejected = new int[n][];
-    int[] chosenLengths = new int[n], rejectedLengths = new int[n];
+    String[] ids = new String[n];
     for (int i = 0; i < n; i++) {
       Row r = buffer.get(i);
+      ids[i] = r.getAs(PairSchema.ID);
       prompt[i] = PairSchema.ids(r, PairSchema.PROMPT_IDS);
       chosen[i] = PairSchema.ids(r, PairSchema.CHOSEN_IDS);
       rejected[i] = PairSchema.ids(r, PairSchema.REJECTED_IDS);
-      String id = r.getAs(PairSchema.ID);
-      if (prompt[i].length < 1) {
-        throw new IllegalArgumentException("pair " + id + ": empty prompt, so the first response token has no context"
-            + " to be scored in; re-ingest with a non-empty prompt (or a BOS token)");
-      }
-      chosenLengths[i] = prompt[i].length + chosen[i].length;
-      rejectedLengths[i] = prompt[i].length + rejected[i].length;
-      int longest = Math.max(chosenLengths[i], rejectedLengths[i]);
-      if (longest > gpt.config().nPositions()) {
-        throw new IllegalArgumentException("pair " + id + ": " + longest + " tokens > the model's context of "
-            + gpt.config().nPositions() + "; re-ingest with --max-length " + gpt.config().nPositions());
-      }
     }
     List<Row> out = new ArrayList<>(n);
-    int heads = gpt.config().nHead();
-    java.util.function.IntUnaryOperator maxPairs = longest ->
-        (int) Math.max(1, Math.min(Integer.MAX_VALUE, attentionBytes / (2L * heads * longest * longest * 4)));
-    for (LengthBatches.Batch batch : LengthBatches.pack(chosenLengths, rejectedLengths, batchTokens, maxPairs)) {
+    pairLogps(gpt, ids, prompt, chosen, rejected, batchTokens, attentionBytes, (batch, logps) -> {
       int m = batch.pairs().length;
-      int[][] tokens = new int[2 * m][];
-      int[] promptLengths = new int[2 * m];
-      for (int j = 0; j < m; j++) {
-        int i = batch.pairs()[j];
-        tokens[j] = DpoBatch.sequence(prompt[i], chosen[i]);
-        tokens[m + j] = DpoBatch.sequence(prompt[i], rejected[i]);
-        promptLengths[j] = promptLengths[m + j] = prompt[i].length;
-      }
-      double[] logps = gpt.responseLogProbs(tokens, promptLengths);
       for (int j = 0; j < m; j++) {
         Row r = buffer.get(batch.pairs()[j]);
         double c = logps[j], rj = logps[m + j];
@@ -134,8 +111,52 @@ public final class ReferenceScorer implements Serializable {
       progress.realTokens().add(batch.realTokens());
       progress.paddedTokens().add(batch.paddedTokens());
       progress.batches().add(1);
-    }
+    });
     return out;
+  }
+
+  /** Receives each packed batch with its log-probs: chosen of the batch's pairs, then rejected. */
+  public interface BatchScores {
+    void accept(LengthBatches.Batch batch, double[] logps);
+  }
+
+  /**
+   * Summed response log-probs of the pairs (prompt i + chosen i, prompt i + rejected i) under {@code gpt}: pairs sorted
+   * by length and packed into batches of at most {@code batchTokens} padded tokens and {@code attentionBytes} of
+   * attention, chosen and rejected of a pair in one batch. Checks each pair first (an error names its id).
+   */
+  public static void pairLogps(Gpt gpt, String[] ids, int[][] prompt, int[][] chosen, int[][] rejected,
+      long batchTokens, long attentionBytes, BatchScores scores) {
+    int n = prompt.length;
+    int[] chosenLengths = new int[n], rejectedLengths = new int[n];
+    for (int i = 0; i < n; i++) {
+      if (prompt[i].length < 1) {
+        throw new IllegalArgumentException("pair " + ids[i] + ": empty prompt, so the first response token has no"
+            + " context to be scored in; re-ingest with a non-empty prompt (or a BOS token)");
+      }
+      chosenLengths[i] = prompt[i].length + chosen[i].length;
+      rejectedLengths[i] = prompt[i].length + rejected[i].length;
+      int longest = Math.max(chosenLengths[i], rejectedLengths[i]);
+      if (longest > gpt.config().nPositions()) {
+        throw new IllegalArgumentException("pair " + ids[i] + ": " + longest + " tokens > the model's context of "
+            + gpt.config().nPositions() + "; re-ingest with --max-length " + gpt.config().nPositions());
+      }
+    }
+    int heads = gpt.config().nHead();
+    java.util.function.IntUnaryOperator maxPairs = longest ->
+        (int) Math.max(1, Math.min(Integer.MAX_VALUE, attentionBytes / (2L * heads * longest * longest * 4)));
+    for (LengthBatches.Batch batch : LengthBatches.pack(chosenLengths, rejectedLengths, batchTokens, maxPairs)) {
+      int m = batch.pairs().length;
+      int[][] tokens = new int[2 * m][];
+      int[] promptLengths = new int[2 * m];
+      for (int j = 0; j < m; j++) {
+        int i = batch.pairs()[j];
+        tokens[j] = DpoBatch.sequence(prompt[i], chosen[i]);
+        tokens[m + j] = DpoBatch.sequence(prompt[i], rejected[i]);
+        promptLengths[j] = promptLengths[m + j] = prompt[i].length;
+      }
+      scores.accept(batch, gpt.responseLogProbs(tokens, promptLengths));
+    }
   }
 
   private static Row withLogps(Row r, double chosen, double rejected) {

@@ -1,0 +1,222 @@
+package dev.sparkdpo.train;
+
+import dev.sparkdpo.data.PairSchema;
+import dev.sparkdpo.data.tokenize.PairTokenizer;
+import dev.sparkdpo.data.tokenize.TokenizerSpec;
+import dev.sparkdpo.data.tokenize.Truncation;
+import dev.sparkdpo.reference.ReferenceStage;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Objects;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.LocatedFileStatus;
+import org.apache.hadoop.fs.RemoteIterator;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.storage.StorageLevel;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import scala.Tuple2;
+
+/**
+ * A run's training and eval pairs (persisted), and where they came from:
+ * <ul>
+ *   <li>DPO: a reference output ({@code pairs/} with ref_chosen_logp, ref_rejected_logp, split=train|eval), whose
+ *       reference model must be the policy's starting model ({@link ReferenceStage#checkPolicy}).</li>
+ *   <li>SFT on prompt + chosen: an ingest or reference output (reference log-probs are not used).</li>
+ *   <li>SFT on raw text: text files (a file, directory or glob), tokenized with the model's tokenizer and cut into
+ *       chunks of the model's context; a chunk's first token is its "prompt" and the rest is learned.</li>
+ * </ul>
+ */
+final class TrainData {
+  private static final Logger LOG = LoggerFactory.getLogger(TrainData.class);
+
+  private final JavaRDD<TrainPair> train;
+  private final JavaRDD<TrainPair> eval;
+  private final long trainCount;
+  private final long evalCount;
+  private final String fingerprint;
+
+  private TrainData(JavaRDD<TrainPair> train, JavaRDD<TrainPair> eval, String fingerprint) {
+    this.train = train.persist(StorageLevel.MEMORY_AND_DISK_SER());
+    this.eval = eval.persist(StorageLevel.MEMORY_AND_DISK_SER());
+    this.trainCount = this.train.count();
+    this.evalCount = this.eval.count();
+    this.fingerprint = fingerprint;
+    if (trainCount == 0) throw new IllegalArgumentException("the training data has no train pairs");
+  }
+
+  JavaRDD<TrainPair> train() {
+    return train;
+  }
+
+  JavaRDD<TrainPair> eval() {
+    return eval;
+  }
+
+  long trainCount() {
+    return trainCount;
+  }
+
+  long evalCount() {
+    return evalCount;
+  }
+
+  /** Identifies the data: the reference stage's fingerprint, or a digest of the input files' names, sizes and times. */
+  String fingerprint() {
+    return fingerprint;
+  }
+
+  static TrainData read(SparkSession spark, TrainOptions opts, Path model, Configuration conf) {
+    String data = opts.data();
+    boolean pairsDir = exists(data + "/pairs", conf);
+    if (opts.objective() == TrainOptions.Objective.DPO) {
+      ReferenceStage.checkPolicy(data, model.toString(), opts.allowRefMismatch(), conf);
+      return fromPairs(spark, data, true, ReferenceStage.fingerprintOf(data, conf), opts);
+    }
+    if (pairsDir) {
+      if (!isComplete(data, conf)) {
+        throw new IllegalArgumentException("--data " + data + " is not a complete ingest/reference output (no _SUCCESS)");
+      }
+      return fromPairs(spark, data, false, filesFingerprint(data + "/pairs", conf), opts);
+    }
+    return fromText(spark, opts, model, conf);
+  }
+
+  private static TrainData fromPairs(SparkSession spark, String data, boolean withReference, String fingerprint,
+      TrainOptions opts) {
+    Dataset<Row> frame = spark.read().parquet(data + "/pairs");
+    if (!List.of(frame.columns()).contains(PairSchema.SPLIT)) {
+      throw new IllegalArgumentException(data + "/pairs has no " + PairSchema.SPLIT + " column: give --data an ingest or"
+          + " reference output");
+    }
+    JavaRDD<TrainPair> train = TrainingPairs.pairs(frame.filter(frame.col(PairSchema.SPLIT).equalTo(PairSchema.TRAIN)),
+        withReference);
+    JavaRDD<TrainPair> eval = TrainingPairs.pairs(frame.filter(frame.col(PairSchema.SPLIT).equalTo(PairSchema.EVAL)),
+        withReference);
+    return new TrainData(train, limitEval(eval, opts), fingerprint);
+  }
+
+  /** At most max-eval-pairs eval pairs: the first by a seeded hash of their ids (the same ones every run). */
+  private static JavaRDD<TrainPair> limitEval(JavaRDD<TrainPair> eval, TrainOptions opts) {
+    long max = opts.schedule().maxEvalPairs();
+    if (max == 0) return eval;
+    long seed = opts.seed();
+    return eval.mapToPair(p -> new Tuple2<>(DataOrder.orderKey(seed, -1, p.id), p)).sortByKey().values()
+        .zipWithIndex().filter(t -> t._2() < max).keys();
+  }
+
+  // ---------------------------------------------------------------------------------------------------------- text
+
+  private static TrainData fromText(SparkSession spark, TrainOptions opts, Path model, Configuration conf) {
+    TrainOptions.Text text = opts.text();
+    String tokenizer = text.tokenizer() != null ? text.tokenizer() : model.toString();
+    int context = dev.sparkdpo.model.GptConfig.read(model.resolve(dev.sparkdpo.model.GptCheckpoint.CONFIG)).nPositions();
+    int chunk = text.chunkTokens() > 0 ? Math.min(text.chunkTokens(), context) : context;
+    if (chunk < 2) throw new IllegalArgumentException("chunk-tokens must be >= 2");
+    double evalFraction = text.evalFraction();
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    JavaRDD<TrainPair> chunks = jsc.wholeTextFiles(opts.data()).flatMap(file -> {
+      PairTokenizer tok = PairTokenizer.open(new TokenizerSpec(tokenizer, 0, 0, Truncation.KEEP_END, false));
+      return chunks(file._1(), tok.encodeText(file._2()), chunk).iterator();
+    });
+    JavaRDD<TrainPair> train = chunks.filter(p -> !heldOut(p.id, evalFraction));
+    JavaRDD<TrainPair> eval = chunks.filter(p -> heldOut(p.id, evalFraction));
+    LOG.info("train: SFT on text {} in chunks of {} tokens ({} held out)", opts.data(), chunk, evalFraction);
+    return new TrainData(train, limitEval(eval, opts), filesFingerprint(opts.data(), conf) + ":" + chunk);
+  }
+
+  /** A file's tokens in chunks of {@code chunk} (the last may be shorter, >= 2 tokens): first token = prompt. */
+  static List<TrainPair> chunks(String file, int[] ids, int chunk) {
+    List<TrainPair> out = new ArrayList<>();
+    for (int from = 0, i = 0; from + 1 < ids.length; from += chunk, i++) {
+      int to = Math.min(ids.length, from + chunk);
+      int[] rest = Arrays.copyOfRange(ids, from + 1, to);
+      out.add(new TrainPair(file + "#" + i, new int[] {ids[from]}, rest, rest, 0, 0));
+    }
+    return out;
+  }
+
+  /** Deterministic held-out choice: the chunk's id hashed to [0, 1). */
+  static boolean heldOut(String id, double fraction) {
+    if (fraction == 0) return false;
+    long h = Long.parseUnsignedLong(DataOrder.orderKey(0, -2, id).substring(0, 15), 16);
+    return (double) h / (1L << 60) < fraction;
+  }
+
+  // -------------------------------------------------------------------------------------------------- checks
+
+  /**
+   * The input checks before the first step, across the executors: every pair (train and eval) has a prompt,
+   * non-empty responses, finite reference log-probs and fits the model's context. Returns the longest sequence
+   * (the DataSets' width). Throws naming up to 5 bad pairs and the fix.
+   */
+  int checkAndMeasure(int context) {
+    JavaRDD<TrainPair> all = train.union(eval);
+    List<String> problems = all.map(p -> p.problem(context)).filter(Objects::nonNull).take(5);
+    if (!problems.isEmpty()) {
+      throw new IllegalArgumentException("the training data has pairs the model cannot train on:\n  "
+          + String.join("\n  ", problems));
+    }
+    return all.map(TrainPair::longestSequence).reduce(Math::max);
+  }
+
+  // -------------------------------------------------------------------------------------------------- files
+
+  private static boolean exists(String path, Configuration conf) {
+    try {
+      org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
+      return p.getFileSystem(conf).exists(p);
+    } catch (IOException e) {
+      throw new UncheckedIOException("checking " + path + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static boolean isComplete(String dir, Configuration conf) {
+    try {
+      org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(dir);
+      return dev.sparkdpo.io.AtomicOutput.isComplete(p.getFileSystem(conf), p);
+    } catch (IOException e) {
+      throw new UncheckedIOException("checking " + dir + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** SHA-256 over the names, sizes and modification times of the files under {@code path} (a glob works too). */
+  static String filesFingerprint(String path, Configuration conf) {
+    try {
+      org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
+      FileSystem fs = p.getFileSystem(conf);
+      FileStatus[] matched = fs.globStatus(p);
+      if (matched == null || matched.length == 0) throw new IllegalArgumentException("--data " + path + " does not exist");
+      List<String> entries = new ArrayList<>();
+      for (FileStatus m : matched) {
+        RemoteIterator<LocatedFileStatus> it = fs.listFiles(m.getPath(), true);
+        while (it.hasNext()) {
+          LocatedFileStatus f = it.next();
+          entries.add(f.getPath() + "\t" + f.getLen() + "\t" + f.getModificationTime());
+        }
+      }
+      entries.sort(null);
+      MessageDigest sha = MessageDigest.getInstance("SHA-256");
+      for (String e : entries) sha.update((e + "\n").getBytes(StandardCharsets.UTF_8));
+      return HexFormat.of().formatHex(sha.digest());
+    } catch (IOException e) {
+      throw new UncheckedIOException("listing " + path + ": " + e.getMessage(), e);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

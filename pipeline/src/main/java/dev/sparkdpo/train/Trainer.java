@@ -1,0 +1,526 @@
+package dev.sparkdpo.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.sparkdpo.data.PairSchema;
+import dev.sparkdpo.io.AtomicOutput;
+import dev.sparkdpo.model.GptCheckpoint;
+import dev.sparkdpo.model.GptConfig;
+import dev.sparkdpo.reference.ModelFingerprint;
+import dev.sparkdpo.reference.ReferenceStage;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.storage.StorageLevel;
+import org.apache.spark.util.CollectionAccumulator;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.spark.api.RDDTrainingApproach;
+import org.deeplearning4j.spark.api.Repartition;
+import org.deeplearning4j.spark.impl.graph.SparkComputationGraph;
+import org.deeplearning4j.spark.impl.paramavg.ParameterAveragingTrainingMaster;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The training stage: DPO (or SFT) of a GPT-2 policy with DL4J Spark's {@link ParameterAveragingTrainingMaster}.
+ *
+ * <p>A run is a sequence of averaging rounds. Each round, the driver broadcasts the network (weights and optimizer
+ * state), W Spark tasks each take up to k minibatches of their share of the round's pairs ({@link DataOrder}), and
+ * the driver averages their weights and optimizer states. A step is one minibatch on every worker (a global batch of
+ * W x batch-size-per-worker pairs); with k = 1 and SGD that is exactly synchronous data-parallel SGD. Between rounds
+ * the driver writes the steps' metrics, logs progress, evaluates and checkpoints.
+ */
+public final class Trainer {
+  private static final Logger LOG = LoggerFactory.getLogger(Trainer.class);
+  private static final ObjectMapper JSON = new ObjectMapper();
+  public static final String TRAIN_JSON = "train.json";
+  public static final String MODEL = "model";
+
+  private Trainer() {}
+
+  public record Result(boolean skipped, long steps, long pairs, int workers, Map<String, Double> eval, double seconds,
+      long tokens, Path model) {
+    public double tokensPerSecond() {
+      return seconds > 0 ? tokens / seconds : 0;
+    }
+  }
+
+  public static Result run(SparkSession spark, TrainOptions opts) {
+    long started = System.nanoTime();
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    Configuration hadoop = spark.sparkContext().hadoopConfiguration();
+    Path output = localPath(opts.output(), "--output");
+    Path model = localPath(opts.model(), "--model");
+    checkOutputIsSeparate(output, model, opts.data());
+
+    // ------------------------------------------------------------------------------------- data and settings
+    String modelFingerprint = ModelFingerprint.ofModel(model.toString(), hadoop);
+    TrainData data = TrainData.read(spark, opts, model, hadoop);
+    ObjectNode settings = settings(opts, modelFingerprint, data.fingerprint());
+
+    Optional<Result> done = prepareOutput(output, opts, settings);
+    if (done.isPresent()) return done.get();
+
+    GptCheckpoint start = GptCheckpoint.load(model);
+    GptConfig gpt = start.config();
+    Integer eos = eosTokenId(model);
+    int workers = opts.parallelism().workers() > 0 ? opts.parallelism().workers() : jsc.defaultParallelism();
+    int width = data.checkAndMeasure(gpt.nPositions());
+    DataOrder.Plan plan = new DataOrder.Plan(data.trainCount(), workers, opts.parallelism().batchSizePerWorker(),
+        opts.parallelism().averagingFrequency());
+    long totalSteps = plan.stepsPerEpoch() * opts.schedule().epochs();
+    if (opts.schedule().maxSteps() > 0) totalSteps = Math.min(totalSteps, opts.schedule().maxSteps());
+    LOG.info("train: {} {} pairs ({} eval), {} workers x {} pairs per step (global batch {}), averaging every {}"
+            + " steps, {} steps per epoch, {} steps in all; model {} ({} params), sequences <= {} tokens",
+        data.trainCount(), opts.objective().cliName(), data.evalCount(), workers,
+        opts.parallelism().batchSizePerWorker(), plan.globalBatch(), plan.averagingFrequency(), plan.stepsPerEpoch(),
+        totalSteps, model, start.parameterCount(), width);
+
+    ComputationGraph net = PolicyNetwork.build(start, opts.loss(), width, opts.optimizer(), totalSteps, opts.seed());
+    start = null; // the network holds the weights now
+
+    // ------------------------------------------------------------------------------------- resume
+    long step = 0;
+    int epoch = 0;
+    long epochStep = 0;
+    double secondsBefore = 0;
+    long tokensBefore = 0;
+    if (opts.resume()) {
+      Optional<Path> newest = Checkpoints.newest(output);
+      if (newest.isPresent()) {
+        Checkpoints.State s = Checkpoints.readState(newest.get());
+        checkSameSettings(newest.get(), s.settings(), settings);
+        Checkpoints.restore(newest.get(), net);
+        step = s.step();
+        epoch = s.epoch();
+        epochStep = s.epochStep();
+        secondsBefore = s.seconds();
+        tokensBefore = s.tokens();
+        LOG.info("train: resuming from {} (step {}, epoch {}, step {} of the epoch)", newest.get(), step, epoch,
+            epochStep);
+      } else {
+        LOG.info("train: --resume but no complete checkpoint in {}: starting from step 0", output.resolve(Checkpoints.DIR));
+      }
+    }
+    if (epochStep == plan.stepsPerEpoch()) {
+      epoch++;
+      epochStep = 0;
+    }
+
+    CollectionAccumulator<WorkerStep> stepAccumulator = jsc.sc().collectionAccumulator("train steps");
+    WorkerHooks hooks = new WorkerHooks(stepAccumulator);
+    ParameterAveragingTrainingMaster master = new ParameterAveragingTrainingMaster.Builder(workers, 1)
+        .batchSizePerWorker(opts.parallelism().batchSizePerWorker())
+        .averagingFrequency(opts.parallelism().averagingFrequency())
+        .workerPrefetchNumBatches(0)
+        .saveUpdater(true) // average the optimizer state too (DL4J's default is false: workers restart it each round)
+        .repartionData(Repartition.Never) // DataOrder already made one partition per worker
+        .rddTrainingApproach(RDDTrainingApproach.Direct) // no export directory: works without a shared file system
+        .storageLevel(null) // a round's RDD is read twice (count, fit) from the persisted epoch: no extra cache
+        .rngSeed(opts.seed())
+        .trainingHooks(hooks)
+        .build();
+    SparkComputationGraph sparkNet = new SparkComputationGraph(jsc, net, master);
+    sparkNet.setListeners(List.of(hooks));
+
+    WarmupSchedule schedule = PolicyNetwork.schedule(opts.optimizer(), totalSteps);
+    Progress progress = new Progress(totalSteps, step, opts.schedule().progressSeconds());
+    Map<String, Double> lastEval = Map.of();
+    Path lastCheckpoint = Checkpoints.newest(output).orElse(null);
+    try (MetricsLog metrics = MetricsLog.open(output, opts.resume() ? step : -1)) {
+      if (step == 0 && data.evalCount() > 0) {
+        lastEval = evaluate(jsc, data, net, opts, step, 0.0, metrics);
+      }
+      long lastEvalStep = step;
+      long lastCheckpointStep = lastCheckpoint == null ? -1 : Checkpoints.stepOf(lastCheckpoint);
+      while (step < totalSteps) {
+        jsc.setJobDescription("train: order the pairs of epoch " + epoch);
+        JavaPairRDD<Long, TrainPair> epochPairs = DataOrder.epoch(data.train(), plan, opts.seed(), epoch);
+        try {
+          while (step < totalSteps && epochStep < plan.stepsPerEpoch()) {
+            long round = epochStep / plan.averagingFrequency();
+            long steps = Math.min(Math.min(plan.averagingFrequency(), plan.stepsPerEpoch() - epochStep),
+                totalSteps - step);
+            long firstPosition = epochStep * plan.globalBatch();
+            long endPosition = Math.min((epochStep + steps) * plan.globalBatch(), plan.pairs());
+            hooks.setFirstStep(step);
+            stepAccumulator.reset();
+            jsc.setJobDescription("train: steps " + (step + 1) + "-" + (step + steps) + " of " + totalSteps);
+            long t0 = System.nanoTime();
+            try {
+              sparkNet.fit(DataOrder.round(epochPairs, plan, round, endPosition, width));
+            } catch (RuntimeException e) {
+              throw failure(e, step, steps, epoch, DataOrder.ids(epochPairs, firstPosition, endPosition),
+                  lastCheckpoint);
+            }
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            List<Map<String, Object>> records = stepRecords(WorkerHooks.sorted(stepAccumulator.value()), step, steps,
+                epoch, epochStep, plan, seconds, progress.elapsedSeconds() + secondsBefore, opts, schedule);
+            for (Map<String, Object> r : records) metrics.write(r);
+            String bad = nonFinite(records, net);
+            if (bad != null) {
+              throw failure(new IllegalStateException(bad), step, steps, epoch,
+                  DataOrder.ids(epochPairs, firstPosition, endPosition), lastCheckpoint);
+            }
+            step += steps;
+            epochStep += steps;
+            net.getConfiguration().setIterationCount((int) step);
+            long roundTokens = records.stream().mapToLong(r -> ((Number) r.get("tokens")).longValue()).sum();
+            progress.done(step, roundTokens, records.isEmpty() ? null : records.get(records.size() - 1), epoch,
+                (double) epochStep / plan.stepsPerEpoch());
+            boolean last = step >= totalSteps;
+            if (data.evalCount() > 0 && (last || crossed(lastEvalStep, step, opts.schedule().evalSteps()))) {
+              lastEval = evaluate(jsc, data, net, opts, step, epoch + (double) epochStep / plan.stepsPerEpoch(),
+                  metrics);
+              lastEvalStep = step;
+            }
+            if (last || crossed(lastCheckpointStep, step, opts.schedule().checkpointSteps())) {
+              int stateEpoch = epoch;
+              lastCheckpoint = Checkpoints.save(output, net, new Checkpoints.State(step, stateEpoch, epochStep,
+                  secondsBefore + progress.elapsedSeconds(), tokensBefore + progress.tokens(), settings), eos, model);
+              lastCheckpointStep = step;
+              LOG.info("train: checkpoint {}", lastCheckpoint);
+            }
+            // DL4J broadcasts the network every round and never destroys the broadcast: a GC lets Spark's
+            // ContextCleaner drop the old ones (their weights live off-heap, invisible to the heap's GC pressure)
+            System.gc();
+          }
+        } finally {
+          epochPairs.unpersist(false);
+        }
+        if (epochStep >= plan.stepsPerEpoch()) {
+          epoch++;
+          epochStep = 0;
+        }
+      }
+    } finally {
+      jsc.setJobDescription(null);
+    }
+
+    Path finalModel = output.resolve(MODEL);
+    Checkpoints.saveModel(finalModel, net, eos, model);
+    double seconds = secondsBefore + progress.elapsedSeconds();
+    long tokens = tokensBefore + progress.tokens();
+    Result result = new Result(false, step, data.trainCount(), workers, lastEval, seconds, tokens, finalModel);
+    writeSummary(output, settings, result, plan, totalSteps, lastCheckpoint);
+    LOG.info("train: done, {} steps in {} s ({} tokens/s); model {}", step, String.format("%.1f", seconds),
+        Math.round(result.tokensPerSecond()), finalModel);
+    return result;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // per-step metrics
+
+  /**
+   * One metrics line per step of the round: the workers' minibatch results averaged with their pair counts as
+   * weights (so 2 workers x b pairs report what 1 worker x 2b pairs would), grad_norm the workers' mean (each the
+   * norm of its minibatch's mean-loss gradient, before clipping), tokens/s over the round's wall time.
+   */
+  static List<Map<String, Object>> stepRecords(List<WorkerStep> reported, long firstStep, long steps, int epoch,
+      long epochStep, DataOrder.Plan plan, double roundSeconds, double wallSeconds, TrainOptions opts,
+      WarmupSchedule schedule) {
+    TreeMap<Long, List<WorkerStep>> byStep = new TreeMap<>();
+    for (WorkerStep w : reported) byStep.computeIfAbsent(w.step, k -> new ArrayList<>()).add(w);
+    long roundTokens = reported.stream().mapToLong(w -> w.tokens).sum();
+    List<Map<String, Object>> out = new ArrayList<>();
+    for (long s = firstStep; s < firstStep + steps; s++) {
+      List<WorkerStep> ws = byStep.getOrDefault(s, List.of());
+      Map<String, Object> r = new LinkedHashMap<>();
+      r.put("step", s + 1);
+      r.put("epoch", epoch + (double) (epochStep + (s - firstStep) + 1) / plan.stepsPerEpoch());
+      long pairs = ws.stream().mapToLong(w -> w.pairs).sum();
+      Map<String, Double> mean = new LinkedHashMap<>();
+      for (WorkerStep w : ws) {
+        w.metrics.forEach((k, v) -> mean.merge(k, v * w.pairs / pairs, Double::sum));
+      }
+      if (opts.objective() == TrainOptions.Objective.SFT) {
+        r.put("loss", mean.getOrDefault("loss", Double.NaN));
+      } else {
+        r.putAll(mean);
+      }
+      r.put("learning_rate", schedule.valueAt((int) s, 0));
+      r.put("grad_norm", ws.stream().mapToDouble(w -> w.gradNorm).average().orElse(Double.NaN));
+      r.put("pairs", pairs);
+      long tokens = ws.stream().mapToLong(w -> w.tokens).sum();
+      r.put("tokens", tokens);
+      r.put("tokens_per_second", roundSeconds > 0 ? roundTokens / roundSeconds : 0);
+      r.put("workers", ws.size());
+      r.put("wall_time", wallSeconds);
+      out.add(r);
+    }
+    return out;
+  }
+
+  /** What is not finite after a round (loss, gradient or weights), or null. */
+  private static String nonFinite(List<Map<String, Object>> records, ComputationGraph net) {
+    for (Map<String, Object> r : records) {
+      for (String k : List.of("loss", "grad_norm")) {
+        Object v = r.get(k);
+        if (v instanceof Double d && !Double.isFinite(d)) return k + " is " + d + " at step " + r.get("step");
+      }
+    }
+    INDArray params = net.params();
+    if (params.isNaN().any() || params.isInfinite().any()) return "the averaged weights are not finite";
+    return null;
+  }
+
+  /** A round's failure as an error naming the steps, the pairs, the last good checkpoint and what to do. */
+  private static RuntimeException failure(RuntimeException e, long firstStep, long steps, int epoch, List<String> ids,
+      Path lastCheckpoint) {
+    Throwable root = e;
+    while (root.getCause() != null && root.getCause() != root) root = root.getCause();
+    String cause = root.getMessage() == null ? root.toString() : root.getMessage();
+    boolean nonFinite = cause.contains("NaN") || cause.contains("Infinity") || cause.contains("not finite")
+        || cause.contains("must be finite");
+    List<String> shown = ids.size() > 20 ? ids.subList(0, 20) : ids;
+    String message = (nonFinite ? "training diverged (NaN/inf loss or gradients)" : "training failed") + " in steps "
+        + (firstStep + 1) + "-" + (firstStep + steps) + " (epoch " + epoch + "): " + cause + "\n  pairs in these steps ("
+        + ids.size() + "): " + String.join(", ", shown) + (ids.size() > shown.size() ? ", ..." : "")
+        + "\n  last good checkpoint: " + (lastCheckpoint == null ? "none" : lastCheckpoint.toString())
+        + (nonFinite ? "\n  lower --learning-rate, keep --max-grad-norm on, or check these pairs; then --resume" : "");
+    return nonFinite ? new IllegalArgumentException(message, e) : new IllegalStateException(message, e);
+  }
+
+  /** Whether (from, to] contains a multiple of {@code every} (0 = never). */
+  static boolean crossed(long from, long to, long every) {
+    return every > 0 && to / every > Math.max(from, 0) / every;
+  }
+
+  private static Map<String, Double> evaluate(JavaSparkContext jsc, TrainData data, ComputationGraph net,
+      TrainOptions opts, long step, double epoch, MetricsLog metrics) {
+    jsc.setJobDescription("train: evaluate at step " + step);
+    long t0 = System.nanoTime();
+    Map<String, Double> eval = PolicyEval.evaluate(jsc, data.eval(), net.params().toFloatVector(),
+        PolicyNetwork.gptConfig(net), opts.loss(), opts.objective() == TrainOptions.Objective.SFT);
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    Map<String, Object> r = new LinkedHashMap<>();
+    r.put("step", step);
+    r.put("epoch", epoch);
+    r.putAll(eval);
+    r.put("eval_seconds", seconds);
+    metrics.write(r);
+    LOG.info("train: eval at step {}: loss {}{}, perplexity {} ({} pairs, {} s)", step,
+        fmt(eval.get("eval_loss")), eval.containsKey("eval_rewards/accuracies")
+            ? ", accuracy " + fmt(eval.get("eval_rewards/accuracies")) + ", margin " + fmt(eval.get("eval_rewards/margins"))
+            : "", fmt(eval.get("eval_perplexity")), eval.get("eval_pairs").longValue(), String.format("%.1f", seconds));
+    return eval;
+  }
+
+  static String fmt(Double v) {
+    return v == null ? "-" : String.format("%.4f", v);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // progress
+
+  /** The driver's progress line: steps, epoch, loss, accuracy, tokens/s, elapsed and ETA, every progress-seconds. */
+  static final class Progress {
+    private final long totalSteps;
+    private final long firstStep;
+    private final long everyNanos;
+    private final long started = System.nanoTime();
+    private long lastLog = started;
+    private long tokens;
+
+    Progress(long totalSteps, long firstStep, long everySeconds) {
+      this.totalSteps = totalSteps;
+      this.firstStep = firstStep;
+      this.everyNanos = everySeconds * 1_000_000_000L;
+    }
+
+    double elapsedSeconds() {
+      return (System.nanoTime() - started) / 1e9;
+    }
+
+    long tokens() {
+      return tokens;
+    }
+
+    void done(long step, long roundTokens, Map<String, Object> last, int epoch, double epochFraction) {
+      tokens += roundTokens;
+      long now = System.nanoTime();
+      if (now - lastLog < everyNanos && step < totalSteps) return;
+      lastLog = now;
+      double elapsed = elapsedSeconds();
+      double perStep = elapsed / Math.max(1, step - firstStep);
+      StringBuilder line = new StringBuilder(String.format("train: step %d/%d (%.1f%%), epoch %.2f", step, totalSteps,
+          100.0 * step / totalSteps, epoch + epochFraction));
+      if (last != null) {
+        line.append(", loss ").append(fmt((Double) last.get("loss")));
+        if (last.get("rewards/accuracies") instanceof Double acc) line.append(", accuracy ").append(fmt(acc));
+      }
+      line.append(String.format(", %,.0f tokens/s, elapsed %s, ETA %s", tokens / elapsed, duration(elapsed),
+          duration(perStep * (totalSteps - step))));
+      LOG.info(line.toString());
+    }
+
+    static String duration(double seconds) {
+      long s = Math.round(seconds);
+      return s >= 3600 ? String.format("%dh%02dm%02ds", s / 3600, s / 60 % 60, s % 60)
+          : String.format("%dm%02ds", s / 60, s % 60);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // output directory, settings, summary
+
+  /** The settings a resumed run must share with the run it resumes, and that make a finished run "the same". */
+  static ObjectNode settings(TrainOptions o, String modelFingerprint, String dataFingerprint) {
+    ObjectNode s = JSON.createObjectNode();
+    s.put("data", o.data());
+    s.put("data_fingerprint", dataFingerprint);
+    s.put("model", o.model());
+    s.put("model_fingerprint", modelFingerprint);
+    s.put("objective", o.objective().cliName());
+    ObjectNode loss = s.putObject("loss");
+    loss.put("beta", o.loss().beta());
+    loss.put("label_smoothing", o.loss().labelSmoothing());
+    loss.putPOJO("loss_type", o.loss().losses().stream().map(t -> t.trlName()).toList());
+    loss.putPOJO("loss_weights", o.loss().weights());
+    loss.put("reference_free", o.loss().referenceFree());
+    s.set("optimizer", JSON.valueToTree(o.optimizer()));
+    s.set("parallelism", JSON.valueToTree(o.parallelism()));
+    s.put("epochs", o.schedule().epochs());
+    s.put("max_steps", o.schedule().maxSteps());
+    s.put("max_eval_pairs", o.schedule().maxEvalPairs());
+    s.put("seed", o.seed());
+    if (o.objective() == TrainOptions.Objective.SFT) s.set("text", JSON.valueToTree(o.text()));
+    return s;
+  }
+
+  private static void checkSameSettings(Path checkpoint, JsonNode stored, JsonNode now) {
+    List<String> differ = new ArrayList<>();
+    now.fieldNames().forEachRemaining(k -> {
+      if (!Objects.equals(stored.get(k), now.get(k))) differ.add(k + " (was " + stored.get(k) + ", now " + now.get(k) + ")");
+    });
+    if (!differ.isEmpty()) {
+      throw new IllegalArgumentException("--resume: checkpoint " + checkpoint + " was made with other settings: "
+          + String.join("; ", differ) + ". Resume with the same settings, or --force to start over");
+    }
+  }
+
+  /**
+   * Readies {@code output}: returns the earlier result if it is a finished run with the same settings; clears it for
+   * --force; refuses to mix runs (an unfinished run needs --resume or --force, a finished one with other settings
+   * --force) or to clear a directory that is not a training output.
+   */
+  private static Optional<Result> prepareOutput(Path output, TrainOptions opts, ObjectNode settings) {
+    try {
+      if (!Files.exists(output)) {
+        Files.createDirectories(output);
+        return Optional.empty();
+      }
+      List<String> entries;
+      try (Stream<Path> s = Files.list(output)) {
+        entries = s.map(p -> p.getFileName().toString()).toList();
+      }
+      List<String> ours = List.of(MetricsLog.FILE, Checkpoints.DIR, MODEL, TRAIN_JSON, AtomicOutput.SUCCESS);
+      List<String> foreign = entries.stream().filter(e -> !ours.contains(e) && !e.startsWith(".")).toList();
+      if (!foreign.isEmpty()) {
+        throw new IllegalArgumentException("--output " + output + " has files that are not a training run's ("
+            + String.join(", ", foreign) + "): choose another output directory");
+      }
+      boolean complete = entries.contains(AtomicOutput.SUCCESS) && entries.contains(TRAIN_JSON);
+      if (opts.force()) {
+        for (String e : entries) Checkpoints.deleteTree(output.resolve(e));
+        return Optional.empty();
+      }
+      if (complete) {
+        JsonNode summary = JSON.readTree(output.resolve(TRAIN_JSON).toFile());
+        if (settings.equals(summary.get("settings"))) {
+          LOG.info("train: {} is a finished run with the same settings and data: nothing to do (--force retrains)",
+              output);
+          JsonNode eval = summary.path("eval");
+          Map<String, Double> evalMap = new LinkedHashMap<>();
+          eval.fields().forEachRemaining(f -> evalMap.put(f.getKey(), f.getValue().asDouble()));
+          return Optional.of(new Result(true, summary.path("steps").asLong(), summary.path("pairs").asLong(),
+              summary.path("workers").asInt(), evalMap, 0, 0, output.resolve(MODEL)));
+        }
+        throw new IllegalArgumentException("--output " + output + " holds a finished run with other settings or data:"
+            + " pass --force to replace it, or choose another output directory");
+      }
+      if (!opts.resume() && (entries.contains(Checkpoints.DIR) || entries.contains(MetricsLog.FILE))) {
+        throw new IllegalArgumentException("--output " + output + " holds an unfinished run: pass --resume to continue"
+            + " it from its newest checkpoint, or --force to start over");
+      }
+      Files.deleteIfExists(output.resolve(AtomicOutput.SUCCESS));
+      return Optional.empty();
+    } catch (IOException e) {
+      throw new UncheckedIOException("preparing " + output + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static void writeSummary(Path output, ObjectNode settings, Result r, DataOrder.Plan plan, long totalSteps,
+      Path lastCheckpoint) {
+    ObjectNode j = JSON.createObjectNode();
+    j.set("settings", settings);
+    j.put("steps", r.steps());
+    j.put("total_steps", totalSteps);
+    j.put("pairs", r.pairs());
+    j.put("workers", r.workers());
+    j.put("global_batch", plan.globalBatch());
+    j.put("steps_per_epoch", plan.stepsPerEpoch());
+    j.put("seconds", r.seconds());
+    j.put("tokens", r.tokens());
+    j.put("tokens_per_second", r.tokensPerSecond());
+    j.set("eval", JSON.valueToTree(r.eval()));
+    j.put("model", r.model().toString());
+    j.put("last_checkpoint", lastCheckpoint == null ? null : lastCheckpoint.toString());
+    try {
+      Files.writeString(output.resolve(TRAIN_JSON), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(j));
+      Files.writeString(output.resolve(AtomicOutput.SUCCESS), "");
+    } catch (IOException e) {
+      throw new UncheckedIOException("writing " + output.resolve(TRAIN_JSON) + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** A local (driver-side) directory: the trainer writes checkpoints and the model with the driver's file system. */
+  static Path localPath(String path, String option) {
+    if (path.startsWith("file:")) return Paths.get(java.net.URI.create(path)).toAbsolutePath().normalize();
+    if (path.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*")) {
+      throw new IllegalArgumentException(option + " " + path + ": training reads the model and writes its output on"
+          + " the driver's file system (a local or mounted shared path), not " + path.substring(0, path.indexOf(':')));
+    }
+    return Paths.get(path).toAbsolutePath().normalize();
+  }
+
+  private static void checkOutputIsSeparate(Path output, Path model, String data) {
+    Path dataPath = data.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*") && !data.startsWith("file:") ? null
+        : localPath(data, "--data");
+    for (Path in : new Path[] {model, dataPath}) {
+      if (in != null && (in.startsWith(output) || output.startsWith(in))) {
+        throw new IllegalArgumentException("--output " + output + " overlaps an input (" + in + "): choose another"
+            + " output directory");
+      }
+    }
+  }
+
+  /** eos_token_id of the model's config.json, if it has one (saved models keep it). */
+  private static Integer eosTokenId(Path model) {
+    try {
+      JsonNode config = JSON.readTree(model.resolve(GptCheckpoint.CONFIG).toFile());
+      return config.hasNonNull("eos_token_id") ? config.get("eos_token_id").asInt() : null;
+    } catch (IOException e) {
+      throw new UncheckedIOException("reading " + model.resolve(GptCheckpoint.CONFIG) + ": " + e.getMessage(), e);
+    }
+  }
+}
