@@ -168,7 +168,7 @@ public final class Trainer {
             long t0 = System.nanoTime();
             try {
               sparkNet.fit(DataOrder.round(epochPairs, plan, round, endPosition, width));
-            } catch (RuntimeException e) {
+            } catch (Exception e) { // SparkException is checked, and Scala throws it undeclared
               throw failure(e, step, steps, epoch, DataOrder.ids(epochPairs, firstPosition, endPosition),
                   lastCheckpoint);
             }
@@ -284,7 +284,7 @@ public final class Trainer {
   }
 
   /** A round's failure as an error naming the steps, the pairs, the last good checkpoint and what to do. */
-  private static RuntimeException failure(RuntimeException e, long firstStep, long steps, int epoch, List<String> ids,
+  private static RuntimeException failure(Exception e, long firstStep, long steps, int epoch, List<String> ids,
       Path lastCheckpoint) {
     Throwable root = e;
     while (root.getCause() != null && root.getCause() != root) root = root.getCause();
@@ -404,7 +404,11 @@ public final class Trainer {
     s.put("max_eval_pairs", o.schedule().maxEvalPairs());
     s.put("seed", o.seed());
     if (o.objective() == TrainOptions.Objective.SFT) s.set("text", JSON.valueToTree(o.text()));
-    return s;
+    try { // as it reads back from JSON (number node types), so that stored and current settings compare equal
+      return (ObjectNode) JSON.readTree(JSON.writeValueAsString(s));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   private static void checkSameSettings(Path checkpoint, JsonNode stored, JsonNode now) {

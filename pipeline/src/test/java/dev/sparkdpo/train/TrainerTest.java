@@ -1,0 +1,245 @@
+package dev.sparkdpo.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sparkdpo.data.PairSchema;
+import dev.sparkdpo.dpo.DpoConfig;
+import dev.sparkdpo.dpo.LossType;
+import dev.sparkdpo.model.GptCheckpoint;
+import dev.sparkdpo.model.GptParams;
+import dev.sparkdpo.model.Tensor;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+
+/**
+ * The trainer on local[2] against the theory of parameter averaging and its own contracts: synchronous SGD
+ * equivalence, local SGD with k > 1, learning a task with a known answer, resume equivalence, the reference
+ * fingerprint check and the NaN guard.
+ */
+class TrainerTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  @TempDir static Path tmp;
+  private static SparkSession spark;
+  private static TrainFixture fixture;
+
+  @BeforeAll
+  static void start() {
+    spark = SparkSession.builder().master("local[2]").appName("trainer-test")
+        .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+        .config("spark.serializer", "org.apache.spark.serializer.KryoSerializer")
+        .config("spark.kryo.registrator", "org.nd4j.kryo.Nd4jRegistrator")
+        .getOrCreate();
+    fixture = TrainFixture.create(spark, tmp.resolve("fixture"), 1);
+  }
+
+  @AfterAll
+  static void stop() {
+    spark.stop();
+  }
+
+  private static Trainer.Result train(TrainOptions opts) {
+    return Trainer.run(spark, opts);
+  }
+
+  private static TrainOptions sgd(String name, int workers, int batch, int k, long steps) {
+    return TrainFixture.options(fixture.reference, fixture.model, tmp.resolve(name), "sgd", 0.5, 0, workers, batch, k,
+        1, steps, 0, 0, false);
+  }
+
+  @Test
+  void sgdAveragedEveryStepEqualsOneWorkerWithTheWholeBatch() {
+    train(sgd("sgd-2x2-k1", 2, 2, 1, 4));
+    train(sgd("sgd-1x4-k1", 1, 4, 1, 4));
+    Map<String, Tensor> two = TrainFixture.weights(tmp.resolve("sgd-2x2-k1/model"));
+    Map<String, Tensor> one = TrainFixture.weights(tmp.resolve("sgd-1x4-k1/model"));
+    Map<String, Tensor> start = TrainFixture.weights(fixture.model);
+    double moved = TrainFixture.maxDiff(one, start);
+    double diff = TrainFixture.maxDiff(two, one);
+    System.out.printf("TrainerTest: SGD k=1, 2 workers x 2 vs 1 worker x 4: max |diff| %.2e (weights moved %.2e)%n",
+        diff, moved);
+    assertTrue(moved > 1e-3, "the steps should move the weights, moved " + moved);
+    assertTrue(diff <= 1e-5, "2 workers x b averaged every step must equal 1 worker x 2b: " + diff);
+  }
+
+  /**
+   * With k = 2 each worker takes 2 local SGD steps on its own minibatches, then the weights are averaged: simulated
+   * here with plain DL4J networks on the trainer's data order, and compared with the Spark run.
+   */
+  @Test
+  void averagingEveryKStepsIsLocalSgdThenTheMean() {
+    int workers = 2, batch = 2, k = 2, rounds = 2;
+    train(sgd("sgd-2x2-k2", workers, batch, k, (long) k * rounds));
+    Map<String, Tensor> spark2 = TrainFixture.weights(tmp.resolve("sgd-2x2-k2/model"));
+
+    // the trainer's epoch-0 order: pairs by SHA-256(seed:0:id)
+    Dataset<Row> frame = spark.read().parquet(fixture.reference.resolve("pairs").toString());
+    List<TrainPair> pairs = new ArrayList<>(TrainingPairs.pairs(
+        frame.filter(frame.col(PairSchema.SPLIT).equalTo(PairSchema.TRAIN)), true).collect());
+    pairs.sort(Comparator.comparing(p -> DataOrder.orderKey(42, 0, p.id)));
+
+    TrainOptions.Optimizer sgd = TrainOptions.Optimizer.of("sgd", 0.5, 0, WarmupSchedule.Decay.CONSTANT, 0, 0);
+    DpoConfig loss = DpoConfig.of(0.1, 0, LossType.SIGMOID);
+    int width = TrainFixture.GPT.nPositions();
+    GptCheckpoint start = GptCheckpoint.load(fixture.model);
+    ComputationGraph averaged = PolicyNetwork.build(start, loss, width, sgd, 100, 42);
+    int perRound = workers * batch * k;
+    for (int r = 0; r < rounds; r++) {
+      INDArray sum = null;
+      for (int w = 0; w < workers; w++) {
+        ComputationGraph worker = PolicyNetwork.build(start, loss, width, sgd, 100, 42);
+        worker.setParams(averaged.params().dup());
+        for (int j = 0; j < k; j++) {
+          List<DataSet> minibatch = new ArrayList<>();
+          for (int i = j * batch; i < (j + 1) * batch; i++) {
+            minibatch.add(pairs.get(r * perRound + w + workers * i).toDataSet(width));
+          }
+          worker.fit(DataSet.merge(minibatch));
+        }
+        sum = sum == null ? worker.params().dup() : sum.addi(worker.params());
+      }
+      averaged.setParams(sum.divi(workers));
+    }
+    Map<String, Tensor> simulated = GptParams.over(TrainFixture.GPT, averaged.params()).toCheckpoint().weights();
+    train(sgd("sgd-2x2-k1-4", 2, 2, 1, (long) k * rounds));
+    Map<String, Tensor> synchronous = TrainFixture.weights(tmp.resolve("sgd-2x2-k1-4/model"));
+    double diff = TrainFixture.maxDiff(spark2, simulated);
+    double vsSync = TrainFixture.maxDiff(spark2, synchronous);
+    System.out.printf("TrainerTest: k=2 vs local SGD + mean: %.2e; k=2 vs k=1: %.2e%n", diff, vsSync);
+    assertTrue(diff <= 1e-5, "k=2 must be local SGD then the mean of the workers: " + diff);
+    assertTrue(vsSync > 1e-4, "k=2 should differ from synchronous SGD: " + vsSync);
+  }
+
+  @Test
+  void learnsTheTaskAndLogsEveryStep() throws IOException {
+    Path out = tmp.resolve("learn");
+    Trainer.Result r = train(TrainFixture.options(fixture.reference, fixture.model, out, "adamw", 1e-2, 1.0, 2, 4, 2,
+        4, 0, 10, 20, false));
+    List<JsonNode> lines = metrics(out);
+    List<JsonNode> evals = lines.stream().filter(j -> j.has("eval_loss")).toList();
+    List<JsonNode> steps = lines.stream().filter(j -> j.has("loss")).toList();
+    JsonNode first = evals.get(0), last = evals.get(evals.size() - 1);
+    System.out.printf("TrainerTest: eval loss %.4f -> %.4f, accuracy %.2f -> %.2f over %d steps%n",
+        first.get("eval_loss").asDouble(), last.get("eval_loss").asDouble(),
+        first.get("eval_rewards/accuracies").asDouble(), last.get("eval_rewards/accuracies").asDouble(), r.steps());
+    assertEquals(0, first.get("step").asLong());
+    assertEquals(Math.log(2), first.get("eval_loss").asDouble(), 1e-4);
+    assertTrue(last.get("eval_rewards/accuracies").asDouble() >= 0.9, last.toString());
+    assertTrue(last.get("eval_loss").asDouble() < 0.5 * first.get("eval_loss").asDouble(), last.toString());
+    // one line per step, in order, with TRL's names and the run's settings
+    long expected = 4 * ((128 + 7) / 8); // 4 epochs of ceil(128 train pairs / global batch 8)
+    assertEquals(expected, r.steps());
+    assertEquals(expected, steps.size());
+    for (int i = 0; i < steps.size(); i++) {
+      JsonNode s = steps.get(i);
+      assertEquals(i + 1, s.get("step").asLong());
+      for (String key : List.of("epoch", "loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
+          "rewards/margins", "logps/chosen", "logps/rejected", "learning_rate", "grad_norm", "tokens_per_second",
+          "wall_time")) {
+        assertTrue(s.has(key) && Double.isFinite(s.get(key).asDouble()), "step " + (i + 1) + " has no finite " + key);
+      }
+      assertEquals(1e-2, s.get("learning_rate").asDouble(), 1e-12);
+      assertEquals(2, s.get("workers").asInt());
+    }
+    assertEquals(4.0, steps.get(steps.size() - 1).get("epoch").asDouble(), 1e-9);
+    // checkpoints every 20 steps and at the end; the final model is the last checkpoint's weights
+    List<String> checkpoints;
+    try (Stream<Path> s = Files.list(out.resolve(Checkpoints.DIR))) {
+      checkpoints = s.map(p -> p.getFileName().toString()).sorted().toList();
+    }
+    assertEquals(List.of("step-20", "step-40", "step-60", "step-64"), checkpoints);
+    assertEquals(0, TrainFixture.maxDiff(TrainFixture.weights(out.resolve("model")),
+        TrainFixture.weights(out.resolve("checkpoints/step-64"))));
+    assertTrue(Files.exists(out.resolve("_SUCCESS")) && Files.exists(out.resolve(Trainer.TRAIN_JSON)));
+    // the same run again is a no-op
+    assertTrue(train(TrainFixture.options(fixture.reference, fixture.model, out, "adamw", 1e-2, 1.0, 2, 4, 2, 4, 0, 10,
+        20, true)).skipped());
+  }
+
+  @Test
+  void resumingFromACheckpointGivesTheWeightsOfAnUninterruptedRun() throws IOException {
+    Path whole = tmp.resolve("whole");
+    train(TrainFixture.options(fixture.reference, fixture.model, whole, "adamw", 1e-2, 1.0, 2, 4, 2, 2, 24, 0, 8,
+        false));
+    // what a crash right after checkpoint 16 leaves: later checkpoints, the model and the summary never written,
+    // metrics lines past step 16 (they are dropped on resume)
+    Path crashed = tmp.resolve("crashed");
+    copy(whole, crashed);
+    for (String gone : List.of("checkpoints/step-24", "model", "_SUCCESS", Trainer.TRAIN_JSON)) {
+      Checkpoints.deleteTree(crashed.resolve(gone));
+    }
+    Trainer.Result r = train(TrainFixture.options(fixture.reference, fixture.model, crashed, "adamw", 1e-2, 1.0, 2, 4,
+        2, 2, 24, 0, 8, true));
+    assertEquals(24, r.steps());
+    double diff = TrainFixture.maxDiff(TrainFixture.weights(crashed.resolve("model")),
+        TrainFixture.weights(whole.resolve("model")));
+    System.out.printf("TrainerTest: resumed at step 16 vs uninterrupted: max |diff| %.2e%n", diff);
+    assertTrue(diff <= 1e-6, "resumed run differs by " + diff);
+    List<Long> steps = metrics(crashed).stream().filter(j -> j.has("loss")).map(j -> j.get("step").asLong()).toList();
+    List<Long> expected = new ArrayList<>();
+    for (long s = 1; s <= 24; s++) expected.add(s);
+    assertEquals(expected, steps);
+  }
+
+  @Test
+  void referenceFromAnotherModelIsRefusedUnlessAllowed() {
+    Path other = TrainFixture.saveModel(tmp.resolve("other-model"), 99);
+    TrainOptions opts = TrainFixture.options(fixture.reference, other, tmp.resolve("mismatch"), "adamw", 1e-3, 1.0, 2,
+        2, 1, 1, 1, 0, 0, false);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> train(opts));
+    assertTrue(e.getMessage().contains("--allow-ref-mismatch") && e.getMessage().contains(other.toString()),
+        e.getMessage());
+    TrainOptions allowed = new TrainOptions(opts.data(), opts.model(), opts.output(), opts.objective(), opts.loss(),
+        opts.optimizer(), opts.parallelism(), opts.schedule(), opts.seed(), false, true, true, opts.text());
+    assertEquals(1, train(allowed).steps());
+  }
+
+  @Test
+  void divergenceStopsTheRunNamingTheStepsPairsAndLastCheckpoint() {
+    Path out = tmp.resolve("nan");
+    TrainOptions opts = TrainFixture.options(fixture.reference, fixture.model, out, "sgd", 1e30, 0, 2, 2, 1, 1, 8, 0, 1,
+        false);
+    RuntimeException e = assertThrows(RuntimeException.class, () -> train(opts));
+    System.out.println("TrainerTest: " + e.getMessage());
+    assertTrue(e instanceof IllegalArgumentException, e.toString());
+    assertTrue(e.getMessage().contains("diverged") && e.getMessage().contains("pairs in these steps (4): pair-")
+        && e.getMessage().contains("last good checkpoint: " + out.resolve("checkpoints")), e.getMessage());
+    assertFalse(Files.exists(out.resolve("model")) || Files.exists(out.resolve("_SUCCESS")));
+  }
+
+  private static List<JsonNode> metrics(Path out) throws IOException {
+    List<JsonNode> lines = new ArrayList<>();
+    for (String line : Files.readAllLines(out.resolve(MetricsLog.FILE))) lines.add(JSON.readTree(line));
+    return lines;
+  }
+
+  private static void copy(Path from, Path to) throws IOException {
+    try (Stream<Path> s = Files.walk(from)) {
+      for (Path p : s.toList()) {
+        Path target = to.resolve(from.relativize(p).toString());
+        if (Files.isDirectory(p)) Files.createDirectories(target);
+        else Files.copy(p, target);
+      }
+    }
+  }
+}
