@@ -47,7 +47,8 @@ import picocli.CommandLine.Option;
 
 /** Benchmarks that print JSON (and optionally write it to a file). Speed is measured here, never in unit tests. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks; each prints a JSON result.",
-    subcommands = {BenchCommand.IngestBench.class, BenchCommand.ModelBench.class, ReferenceBench.class})
+    subcommands = {BenchCommand.IngestBench.class, BenchCommand.ModelBench.class, ReferenceBench.class,
+        TrainBench.class})
 public final class BenchCommand {
 
   /** Deletes a directory tree (the benches' temporary work directories). */
@@ -249,37 +250,13 @@ public final class BenchCommand {
 
       // (b) train step: forward, DPO loss, backward into a flat gradient vector, AdamW on the parameters in place
       if (!noTrain) {
-        DpoConfig dpo = DpoConfig.of(0.1, 0.0, LossType.SIGMOID);
-        AdamW opt = AdamW.defaults();
-        GptTraining training = new GptTraining(gpt);
-        GptParams grads = GptParams.zeros(cfg, DataType.FLOAT);
-        double[] phase = new double[2]; // forward+loss+backward, optimizer
-        double[] loss = {Double.NaN};
-        for (int i = 0; i < warmup + steps; i++) {
-          if (i == warmup) Arrays.fill(phase, 0);
-          long a = System.nanoTime();
-          training.step(tokens, promptLengths, logps -> {
-            PairLogps pl = new PairLogps(Arrays.copyOfRange(logps, 0, PAIRS),
-                Arrays.copyOfRange(logps, PAIRS, rows), refChosen, refRejected, responseTokens, responseTokens);
-            DpoResult res = DpoLoss.compute(dpo, pl);
-            loss[0] = res.loss();
-            double[] dSeq = new double[rows];
-            System.arraycopy(res.dPolicyChosen(), 0, dSeq, 0, PAIRS);
-            System.arraycopy(res.dPolicyRejected(), 0, dSeq, PAIRS, PAIRS);
-            return dSeq;
-          }, grads);
-          long b = System.nanoTime();
-          opt.step(params.views(), grads.views(), LR);
-          long c = System.nanoTime();
-          phase[0] += (b - a) / 1e9;
-          phase[1] += (c - b) / 1e9;
-        }
-        double trainSeconds = (phase[0] + phase[1]) / steps;
-        result.put("train_tokens_per_s", Math.round(tokensPerStep / trainSeconds));
-        result.put("train_step_s", round(trainSeconds));
-        result.put("train_forward_backward_s", round(phase[0] / steps));
-        result.put("train_adamw_s", round(phase[1] / steps));
-        result.put("train_loss", loss[0]);
+        TrainStepTiming timing = timeTrainStep(gpt, params, tokens, promptLengths, refChosen, refRejected,
+            responseTokens, warmup, steps);
+        result.put("train_tokens_per_s", Math.round(tokensPerStep / timing.stepSeconds()));
+        result.put("train_step_s", round(timing.stepSeconds()));
+        result.put("train_forward_backward_s", round(timing.forwardBackwardSeconds()));
+        result.put("train_adamw_s", round(timing.adamwSeconds()));
+        result.put("train_loss", timing.loss());
       }
       result.put("peak_heap_bytes", heapPeak());
       result.put("javacpp_total_bytes", Pointer.totalBytes());
@@ -289,6 +266,44 @@ public final class BenchCommand {
       System.out.println(json);
       if (jsonOut != null) Files.writeString(jsonOut.toPath(), json);
       return 0;
+    }
+
+    record TrainStepTiming(double stepSeconds, double forwardBackwardSeconds, double adamwSeconds, double loss) {}
+
+    /**
+     * The model's own single-process DPO train step (GptTraining forward + sigmoid loss + backward, AdamW in place),
+     * rows 0..n-1 chosen and n..2n-1 rejected: mean seconds per step over {@code steps} after {@code warmup}.
+     */
+    static TrainStepTiming timeTrainStep(Gpt gpt, GptParams params, int[][] tokens, int[] promptLengths,
+        double[] refChosen, double[] refRejected, int[] responseTokens, int warmup, int steps) {
+      int pairs = refChosen.length;
+      int rows = tokens.length;
+      DpoConfig dpo = DpoConfig.of(0.1, 0.0, LossType.SIGMOID);
+      AdamW opt = AdamW.defaults();
+      GptTraining training = new GptTraining(gpt);
+      GptParams grads = GptParams.zeros(gpt.config(), params.dataType());
+      double[] phase = new double[2]; // forward+loss+backward, optimizer
+      double[] loss = {Double.NaN};
+      for (int i = 0; i < warmup + steps; i++) {
+        if (i == warmup) Arrays.fill(phase, 0);
+        long a = System.nanoTime();
+        training.step(tokens, promptLengths, logps -> {
+          PairLogps pl = new PairLogps(Arrays.copyOfRange(logps, 0, pairs),
+              Arrays.copyOfRange(logps, pairs, rows), refChosen, refRejected, responseTokens, responseTokens);
+          DpoResult res = DpoLoss.compute(dpo, pl);
+          loss[0] = res.loss();
+          double[] dSeq = new double[rows];
+          System.arraycopy(res.dPolicyChosen(), 0, dSeq, 0, pairs);
+          System.arraycopy(res.dPolicyRejected(), 0, dSeq, pairs, pairs);
+          return dSeq;
+        }, grads);
+        long b = System.nanoTime();
+        opt.step(params.views(), grads.views(), LR);
+        long c = System.nanoTime();
+        phase[0] += (b - a) / 1e9;
+        phase[1] += (c - b) / 1e9;
+      }
+      return new TrainStepTiming((phase[0] + phase[1]) / steps, phase[0] / steps, phase[1] / steps, loss[0]);
     }
 
     private static void resetHeapPeaks() {

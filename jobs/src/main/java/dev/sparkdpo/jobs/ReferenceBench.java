@@ -159,7 +159,7 @@ final class ReferenceBench implements Callable<Integer> {
     return 2.0 * data.length * (PROMPT + RESPONSE) / ((System.nanoTime() - t0) / 1e9);
   }
 
-  private static int[][][] generate(int n, Random r) {
+  static int[][][] generate(int n, Random r) {
     int[][][] out = new int[n][3][];
     for (int i = 0; i < n; i++) {
       out[i][0] = r.ints(PROMPT, 0, TINY.vocabSize()).toArray();
@@ -171,11 +171,18 @@ final class ReferenceBench implements Callable<Integer> {
 
   /** A complete tokenized ingest output of the generated pairs (what the reference stage reads). */
   private void writeIngestOutput(SparkSession session, int[][][] data, Path dir) throws IOException {
+    writeIngestOutput(session, data, dir, partitions, 20);
+  }
+
+  /** Pairs i with i % evalEvery == 0 go to the eval split (evalEvery 0: none). */
+  static void writeIngestOutput(SparkSession session, int[][][] data, Path dir, int partitions, int evalEvery)
+      throws IOException {
     List<Row> rows = new ArrayList<>();
     for (int i = 0; i < data.length; i++) {
       int[][] p = data[i];
       rows.add(RowFactory.create("pair-" + i, "p", "c", "r", "flat", "synthetic", (long) i, boxed(p[0]), boxed(p[1]),
-          boxed(p[2]), PROMPT, RESPONSE, RESPONSE, false, false, i % 20 == 0 ? PairSchema.EVAL : PairSchema.TRAIN));
+          boxed(p[2]), PROMPT, RESPONSE, RESPONSE, false, false,
+          evalEvery > 0 && i % evalEvery == 0 ? PairSchema.EVAL : PairSchema.TRAIN));
     }
     session.createDataFrame(rows, PairSchema.TOKENIZED_PAIRS).repartition(partitions).write()
         .partitionBy(PairSchema.SPLIT).parquet(dir.resolve("pairs").toString());
