@@ -33,7 +33,7 @@ final class PolicyEval {
 
   private static final long BATCH_TOKENS = 16384;
   private static final Object LOCK = new Object();
-  private static long cachedBroadcast = -1;
+  private static String cachedBroadcast;
   private static Gpt cachedModel;
 
   static Map<String, Double> evaluate(JavaSparkContext jsc, JavaRDD<TrainPair> pairs, float[] params, GptConfig config,
@@ -106,13 +106,15 @@ final class PolicyEval {
 
   /** The model over the broadcast weights, built once per executor JVM and broadcast. */
   private static Gpt model(Broadcast<float[]> weights, GptConfig config) {
+    // broadcast ids restart with each SparkContext: the application id tells two runs in one JVM apart
+    String key = org.apache.spark.SparkEnv.get().conf().getAppId() + ":" + weights.id();
     synchronized (LOCK) {
-      if (cachedBroadcast != weights.id()) {
+      if (!key.equals(cachedBroadcast)) {
         float[] w = weights.value();
         try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
           cachedModel = Gpt.of(GptParams.over(config, Nd4j.createFromArray(w).reshape(1, w.length)));
         }
-        cachedBroadcast = weights.id();
+        cachedBroadcast = key;
       }
       return cachedModel;
     }

@@ -54,6 +54,7 @@ public final class Trainer {
   private static final ObjectMapper JSON = new ObjectMapper();
   public static final String TRAIN_JSON = "train.json";
   public static final String MODEL = "model";
+  private static final long GC_INTERVAL_NANOS = 20_000_000_000L;
 
   private Trainer() {}
 
@@ -151,6 +152,7 @@ public final class Trainer {
         lastEval = evaluate(jsc, data, net, opts, step, 0.0, metrics);
       }
       long lastEvalStep = step;
+      long lastGc = System.nanoTime();
       long lastCheckpointStep = lastCheckpoint == null ? -1 : Checkpoints.stepOf(lastCheckpoint);
       while (step < totalSteps) {
         jsc.setJobDescription("train: order the pairs of epoch " + epoch);
@@ -200,9 +202,13 @@ public final class Trainer {
               lastCheckpointStep = step;
               LOG.info("train: checkpoint {}", lastCheckpoint);
             }
-            // DL4J broadcasts the network every round and never destroys the broadcast: a GC lets Spark's
-            // ContextCleaner drop the old ones (their weights live off-heap, invisible to the heap's GC pressure)
-            System.gc();
+            // DL4J broadcasts the network every round and never destroys the broadcast: a driver GC lets Spark's
+            // ContextCleaner drop the old ones on the driver and the executors (whose copies of the weights live
+            // off-heap, invisible to any heap's GC pressure)
+            if (System.nanoTime() - lastGc > GC_INTERVAL_NANOS) {
+              System.gc();
+              lastGc = System.nanoTime();
+            }
           }
         } finally {
           epochPairs.unpersist(false);
@@ -216,6 +222,11 @@ public final class Trainer {
       jsc.setJobDescription(null);
     }
 
+    if (lastEval.isEmpty() && data.evalCount() > 0) { // resumed after the last round (a crash before the model)
+      try (MetricsLog metrics = MetricsLog.open(output, step)) {
+        lastEval = evaluate(jsc, data, net, opts, step, epoch, metrics);
+      }
+    }
     Path finalModel = output.resolve(MODEL);
     Checkpoints.saveModel(finalModel, net, eos, model);
     double seconds = secondsBefore + progress.elapsedSeconds();
