@@ -275,6 +275,9 @@ public final class Trainer {
       r.put("tokens", tokens);
       r.put("tokens_per_second", roundSeconds > 0 ? roundTokens / roundSeconds : 0);
       r.put("workers", ws.size());
+      // the slowest worker's time in this step's fit; a round's wall time minus its steps' is communication
+      r.put("worker_seconds", ws.stream().mapToDouble(w -> w.seconds).max().orElse(0));
+      r.put("round_seconds", roundSeconds);
       r.put("wall_time", wallSeconds);
       out.add(r);
     }

@@ -35,6 +35,7 @@ public final class WorkerHooks extends BaseTrainingListener implements TrainingH
   // per task (the object is deserialized per task): set in onGradientCalculation, read in iterationDone
   private transient double gradNorm;
   private transient long tokens;
+  private transient long fitStarted;
 
   public WorkerHooks(CollectionAccumulator<WorkerStep> steps) {
     this.steps = steps;
@@ -58,6 +59,7 @@ public final class WorkerHooks extends BaseTrainingListener implements TrainingH
   }
 
   private void before(Model model) {
+    fitStarted = System.nanoTime();
     TaskContext task = TaskContext.get();
     if (task != null) NativeThreads.set(Math.max(1, task.cpus()), 1);
     if (model instanceof ComputationGraph g && g.getConfiguration().getIterationCount() < firstStep) {
@@ -87,7 +89,8 @@ public final class WorkerHooks extends BaseTrainingListener implements TrainingH
     if (result == null) return;
     TaskContext task = TaskContext.get();
     int worker = task == null ? 0 : task.partitionId();
-    steps.add(new WorkerStep(iteration, worker, result.perPairLoss().length, tokens, gradNorm, result.metrics()));
+    steps.add(new WorkerStep(iteration, worker, result.perPairLoss().length, tokens, gradNorm,
+        (System.nanoTime() - fitStarted) / 1e9, result.metrics()));
   }
 
   private static GptDpoLayer layer(Model model) {

@@ -17,16 +17,20 @@ public final class WorkerStep implements Serializable {
   public int pairs;
   public long tokens;
   public double gradNorm;
+  /** Seconds the worker spent in this minibatch's fit (forward, backward, update). */
+  public double seconds;
   public LinkedHashMap<String, Double> metrics;
 
   public WorkerStep() {}
 
-  public WorkerStep(long step, int worker, int pairs, long tokens, double gradNorm, Map<String, Double> metrics) {
+  public WorkerStep(long step, int worker, int pairs, long tokens, double gradNorm, double seconds,
+      Map<String, Double> metrics) {
     this.step = step;
     this.worker = worker;
     this.pairs = pairs;
     this.tokens = tokens;
     this.gradNorm = gradNorm;
+    this.seconds = seconds;
     this.metrics = new LinkedHashMap<>(metrics);
   }
 }
