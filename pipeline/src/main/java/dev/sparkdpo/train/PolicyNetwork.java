@@ -82,7 +82,10 @@ public final class PolicyNetwork {
     return switch (o.name()) {
       case "adamw", "adam" -> Adam.builder().learningRateSchedule(lr).beta1(o.adamBeta1()).beta2(o.adamBeta2())
           .epsilon(o.epsilon()).build();
-      case "rmsprop" -> RmsProp.builder().learningRateSchedule(lr).rmsDecay(o.rmsDecay()).epsilon(o.epsilon()).build();
+      // DL4J's RMSprop divides by sqrt(v + eps) (and starts v at eps), torch's by sqrt(v) + eps: eps^2 makes them agree
+      // wherever sqrt(v) >> eps
+      case "rmsprop" -> RmsProp.builder().learningRateSchedule(lr).rmsDecay(o.rmsDecay())
+          .epsilon(o.epsilon() * o.epsilon()).build();
       case "sgd" -> Sgd.builder().learningRateSchedule(lr).build();
       default -> throw new IllegalArgumentException("unknown optimizer " + o.name());
     };
