@@ -25,18 +25,25 @@ public final class SparkOptions {
 
   /**
    * The session: spark-submit's master when run under it, else --master, else {@code spark.master} of the config.
-   * Settings from the config's {@code spark.conf} block apply first, then --conf.
+   * Settings: --conf first, then what spark-submit (or spark-defaults.conf) set, then the config's {@code spark.conf}
+   * block, then {@code commandDefaults} (what a command needs, e.g. the training's Kryo settings).
    */
-  public SparkSession session(Config config) {
+  public SparkSession session(Config config, Config commandDefaults) {
     SparkConf sc = new SparkConf();
     boolean submitted = sc.contains("spark.master");
     if (master != null) sc.setMaster(master);
     else if (!submitted) sc.setMaster(config.getString("spark.master"));
     if (!sc.contains("spark.app.name")) sc.setAppName(config.getString("spark.app-name"));
-    for (Map.Entry<String, ConfigValue> e : config.getConfig("spark.conf").entrySet()) {
-      sc.set(e.getKey().replace("\"", ""), String.valueOf(e.getValue().unwrapped()));
-    }
     conf.forEach(sc::set);
+    for (Config block : new Config[] {config.getConfig("spark.conf"), commandDefaults}) {
+      for (Map.Entry<String, ConfigValue> e : block.entrySet()) {
+        sc.setIfMissing(e.getKey().replace("\"", ""), String.valueOf(e.getValue().unwrapped()));
+      }
+    }
     return SparkSession.builder().config(sc).getOrCreate();
+  }
+
+  public SparkSession session(Config config) {
+    return session(config, com.typesafe.config.ConfigFactory.empty());
   }
 }

@@ -186,6 +186,6 @@ final class TrainBench implements Callable<Integer> {
     o.conf = new LinkedHashMap<>(spark.conf);
     o.config = spark.config;
     if (coresMax != null) o.conf.put("spark.cores.max", String.valueOf(coresMax));
-    return o.session(c);
+    return o.session(c, c.getConfig("train.spark-conf"));
   }
 }

@@ -120,7 +120,7 @@ public final class TrainCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     Config c = config();
     TrainOptions opts = options(c);
-    SparkSession session = spark.session(c);
+    SparkSession session = spark.session(c, c.getConfig("train.spark-conf"));
     Trainer.Result r = Trainer.run(session, opts);
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("skipped", r.skipped());

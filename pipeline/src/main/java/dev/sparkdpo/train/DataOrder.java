@@ -91,9 +91,18 @@ final class DataOrder {
         .map(t -> t._2().toDataSet(width));
   }
 
-  /** The ids of the pairs at positions [from, to) of an epoch (for error messages). */
-  static java.util.List<String> ids(JavaPairRDD<Long, TrainPair> epoch, long from, long to) {
-    return epoch.filter(t -> t._1() >= from && t._1() < to).map(t -> t._2().id).collect();
+  /** (position, id) of round {@code round}'s pairs at positions [from, to), in position order (for error messages). */
+  static java.util.List<Tuple2<Long, String>> ids(JavaPairRDD<Long, TrainPair> epoch, Plan plan, long round, long from,
+      long to) {
+    PartitionPruningRDD<Tuple2<Long, TrainPair>> pruned = PartitionPruningRDD.create(epoch.rdd(),
+        new PartitionsOfRound(round, plan.workers()));
+    java.util.List<Tuple2<Long, String>> out = new java.util.ArrayList<>(
+        JavaPairRDD.fromRDD(pruned, ClassTag$.MODULE$.apply(Long.class), ClassTag$.MODULE$.apply(TrainPair.class))
+            .filter(t -> t._1() >= from && t._1() < to)
+            .map(t -> new Tuple2<>(t._1(), t._2().id))
+            .collect());
+    out.sort((a, b) -> Long.compare(a._1(), b._1()));
+    return out;
   }
 
   static final class RoundPartitioner extends Partitioner {

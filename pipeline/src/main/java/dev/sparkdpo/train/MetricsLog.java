@@ -22,9 +22,25 @@ final class MetricsLog implements AutoCloseable {
   static final String FILE = "metrics.jsonl";
   private static final ObjectMapper JSON = new ObjectMapper();
   private final BufferedWriter out;
+  private final List<JsonNode> kept;
 
-  private MetricsLog(BufferedWriter out) {
+  private MetricsLog(BufferedWriter out, List<JsonNode> kept) {
     this.out = out;
+    this.kept = kept;
+  }
+
+  /** The eval metrics logged at {@code step} among the kept lines (empty if none). */
+  java.util.Map<String, Double> evalAt(long step) {
+    java.util.Map<String, Double> eval = new java.util.LinkedHashMap<>();
+    for (JsonNode j : kept) {
+      if (j.path("step").asLong(-1) == step && j.has("eval_loss")) {
+        eval.clear();
+        j.fields().forEachRemaining(f -> {
+          if (f.getKey().startsWith("eval_") && f.getValue().isNumber()) eval.put(f.getKey(), f.getValue().asDouble());
+        });
+      }
+    }
+    return eval;
   }
 
   /** Opens the log, keeping only lines with step <= {@code keepThroughStep} (-1: none). */
@@ -32,6 +48,7 @@ final class MetricsLog implements AutoCloseable {
     Path file = output.resolve(FILE);
     try {
       List<String> kept = new ArrayList<>();
+      List<JsonNode> keptJson = new ArrayList<>();
       if (keepThroughStep >= 0 && Files.exists(file)) {
         for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
           if (line.isBlank()) continue;
@@ -41,11 +58,15 @@ final class MetricsLog implements AutoCloseable {
           } catch (IOException e) {
             continue; // a line cut by a crash
           }
-          if (j.path("step").asLong(Long.MAX_VALUE) <= keepThroughStep) kept.add(line);
+          if (j.path("step").asLong(Long.MAX_VALUE) <= keepThroughStep) {
+            kept.add(line);
+            keptJson.add(j);
+          }
         }
       }
       Files.write(file, kept, StandardCharsets.UTF_8);
-      return new MetricsLog(Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND));
+      return new MetricsLog(Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND),
+          keptJson);
     } catch (IOException e) {
       throw new UncheckedIOException("opening " + file + ": " + e.getMessage(), e);
     }

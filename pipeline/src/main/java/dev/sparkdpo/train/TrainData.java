@@ -80,11 +80,13 @@ final class TrainData {
     return fingerprint;
   }
 
-  static TrainData read(SparkSession spark, TrainOptions opts, Path model, Configuration conf) {
+  /** {@code modelUri}: the starting model's directory as a file: URI (it is read as a local path everywhere). */
+  static TrainData read(SparkSession spark, TrainOptions opts, String modelUri, dev.sparkdpo.model.GptConfig gpt,
+      Configuration conf) {
     String data = opts.data();
     boolean pairsDir = exists(data + "/pairs", conf);
     if (opts.objective() == TrainOptions.Objective.DPO) {
-      ReferenceStage.checkPolicy(data, model.toString(), opts.allowRefMismatch(), conf);
+      ReferenceStage.checkPolicy(data, modelUri, opts.allowRefMismatch(), conf);
       return fromPairs(spark, data, true, ReferenceStage.fingerprintOf(data, conf), opts);
     }
     if (pairsDir) {
@@ -93,7 +95,7 @@ final class TrainData {
       }
       return fromPairs(spark, data, false, filesFingerprint(data + "/pairs", conf), opts);
     }
-    return fromText(spark, opts, model, conf);
+    return fromText(spark, opts, modelUri, gpt, conf);
   }
 
   private static TrainData fromPairs(SparkSession spark, String data, boolean withReference, String fingerprint,
@@ -121,10 +123,12 @@ final class TrainData {
 
   // ---------------------------------------------------------------------------------------------------------- text
 
-  private static TrainData fromText(SparkSession spark, TrainOptions opts, Path model, Configuration conf) {
+  private static TrainData fromText(SparkSession spark, TrainOptions opts, String modelUri,
+      dev.sparkdpo.model.GptConfig gpt, Configuration conf) {
     TrainOptions.Text text = opts.text();
-    String tokenizer = text.tokenizer() != null ? text.tokenizer() : model.toString();
-    int context = dev.sparkdpo.model.GptConfig.read(model.resolve(dev.sparkdpo.model.GptCheckpoint.CONFIG)).nPositions();
+    // executors open the tokenizer as a local path: the model directory must be on a shared file system
+    String tokenizer = text.tokenizer() != null ? text.tokenizer() : Path.of(java.net.URI.create(modelUri)).toString();
+    int context = gpt.nPositions();
     int chunk = text.chunkTokens() > 0 ? Math.min(text.chunkTokens(), context) : context;
     if (chunk < 2) throw new IllegalArgumentException("chunk-tokens must be >= 2");
     double evalFraction = text.evalFraction();

@@ -7,8 +7,8 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Everything a training run is configured with (the {@code train} block of the HOCON config, one option each in the
- * CLI). Names follow TRL's {@code DPOConfig} / Hugging Face's {@code TrainingArguments} where one exists.
+ * Everything a training run is configured with (the {@code train} block of the HOCON config; the CLI has an option for
+ * each but the Adam/RMSprop constants and the progress interval). Names follow TRL's {@code DPOConfig} / Hugging Face's {@code TrainingArguments} where one exists.
  *
  * @param data a reference output (DPO; SFT on prompt + chosen), an ingest output (SFT) or text files (SFT)
  * @param model the Hugging Face model directory the policy starts from

@@ -74,17 +74,20 @@ public final class Trainer {
     checkOutputIsSeparate(output, model, opts.data());
 
     // ------------------------------------------------------------------------------------- data and settings
-    String modelFingerprint = ModelFingerprint.ofModel(model.toString(), hadoop);
-    TrainData data = TrainData.read(spark, opts, model, hadoop);
-    ObjectNode settings = settings(opts, modelFingerprint, data.fingerprint());
+    // the model is read on the driver (and its tokenizer, for SFT on text, on the executors) as a local file
+    String modelUri = model.toUri().toString();
+    String modelFingerprint = ModelFingerprint.ofModel(modelUri, hadoop);
+    GptCheckpoint start = GptCheckpoint.load(model); // before --force may clear anything
+    GptConfig gpt = start.config();
+    checkResultSize(start.parameterCount(), opts.optimizer());
+    int workers = opts.parallelism().workers() > 0 ? opts.parallelism().workers() : jsc.defaultParallelism();
+    TrainData data = TrainData.read(spark, opts, modelUri, gpt, hadoop);
+    ObjectNode settings = settings(opts, workers, modelFingerprint, data.fingerprint());
 
     Optional<Result> done = prepareOutput(output, opts, settings);
     if (done.isPresent()) return done.get();
 
-    GptCheckpoint start = GptCheckpoint.load(model);
-    GptConfig gpt = start.config();
     Integer eos = eosTokenId(model);
-    int workers = opts.parallelism().workers() > 0 ? opts.parallelism().workers() : jsc.defaultParallelism();
     int width = data.checkAndMeasure(gpt.nPositions());
     DataOrder.Plan plan = new DataOrder.Plan(data.trainCount(), workers, opts.parallelism().batchSizePerWorker(),
         opts.parallelism().averagingFrequency());
@@ -147,7 +150,9 @@ public final class Trainer {
     Progress progress = new Progress(totalSteps, step, opts.schedule().progressSeconds());
     Map<String, Double> lastEval = Map.of();
     Path lastCheckpoint = Checkpoints.newest(output).orElse(null);
-    try (MetricsLog metrics = MetricsLog.open(output, opts.resume() ? step : -1)) {
+    boolean resumed = step > 0 || lastCheckpoint != null && opts.resume();
+    try (MetricsLog metrics = MetricsLog.open(output, resumed ? step : -1)) {
+      if (resumed) lastEval = metrics.evalAt(step); // the eval of the checkpoint's step, if one ran
       if (step == 0 && data.evalCount() > 0) {
         lastEval = evaluate(jsc, data, net, opts, step, 0.0, metrics);
       }
@@ -171,17 +176,17 @@ public final class Trainer {
             try {
               sparkNet.fit(DataOrder.round(epochPairs, plan, round, endPosition, width));
             } catch (Exception e) { // SparkException is checked, and Scala throws it undeclared
-              throw failure(e, step, steps, epoch, DataOrder.ids(epochPairs, firstPosition, endPosition),
+              throw failure(e, step, steps, epoch, pairsByStep(epochPairs, plan, round, firstPosition, endPosition),
                   lastCheckpoint);
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
-            List<Map<String, Object>> records = stepRecords(WorkerHooks.sorted(stepAccumulator.value()), step, steps,
+            List<Map<String, Object>> records = stepRecords(WorkerHooks.latest(stepAccumulator.value()), step, steps,
                 epoch, epochStep, plan, seconds, progress.elapsedSeconds() + secondsBefore, opts, schedule);
             for (Map<String, Object> r : records) metrics.write(r);
             String bad = nonFinite(records, net);
             if (bad != null) {
-              throw failure(new IllegalStateException(bad), step, steps, epoch,
-                  DataOrder.ids(epochPairs, firstPosition, endPosition), lastCheckpoint);
+              throw failure(new IllegalStateException(bad + " (not finite)"), step, steps, epoch,
+                  pairsByStep(epochPairs, plan, round, firstPosition, endPosition), lastCheckpoint);
             }
             step += steps;
             epochStep += steps;
@@ -222,7 +227,7 @@ public final class Trainer {
       jsc.setJobDescription(null);
     }
 
-    if (lastEval.isEmpty() && data.evalCount() > 0) { // resumed after the last round (a crash before the model)
+    if (lastEval.isEmpty() && data.evalCount() > 0) { // resumed after the last round, its eval not logged
       try (MetricsLog metrics = MetricsLog.open(output, step)) {
         lastEval = evaluate(jsc, data, net, opts, step, epoch, metrics);
       }
@@ -232,7 +237,7 @@ public final class Trainer {
     double seconds = secondsBefore + progress.elapsedSeconds();
     long tokens = tokensBefore + progress.tokens();
     Result result = new Result(false, step, data.trainCount(), workers, lastEval, seconds, tokens, finalModel);
-    writeSummary(output, settings, result, plan, totalSteps, lastCheckpoint);
+    writeSummary(output, opts, settings, result, plan, totalSteps, lastCheckpoint);
     LOG.info("train: done, {} steps in {} s ({} tokens/s); model {}", step, String.format("%.1f", seconds),
         Math.round(result.tokensPerSecond()), finalModel);
     return result;
@@ -297,21 +302,64 @@ public final class Trainer {
     return null;
   }
 
-  /** A round's failure as an error naming the steps, the pairs, the last good checkpoint and what to do. */
-  private static RuntimeException failure(Exception e, long firstStep, long steps, int epoch, List<String> ids,
+  /** The pair ids of each step of a failed round ("step N: id, id, ..."), or why they could not be listed. */
+  private static List<String> pairsByStep(JavaPairRDD<Long, TrainPair> epoch, DataOrder.Plan plan, long round,
+      long from, long to) {
+    try {
+      TreeMap<Long, List<String>> byStep = new TreeMap<>();
+      for (scala.Tuple2<Long, String> t : DataOrder.ids(epoch, plan, round, from, to)) {
+        byStep.computeIfAbsent(t._1() / plan.globalBatch() + 1, k -> new ArrayList<>()).add(t._2());
+      }
+      List<String> out = new ArrayList<>();
+      byStep.forEach((s, ids) -> out.add("step " + s + " (epoch position " + (s - 1) * plan.globalBatch() + "): "
+          + String.join(", ", ids)));
+      return out;
+    } catch (RuntimeException e) {
+      return List.of("(could not list them: " + e.getMessage() + ")");
+    }
+  }
+
+  /**
+   * A round's failure as an error naming the steps, their pairs, the last good checkpoint and what to do; a bad-input
+   * error (exit 2) when the cause is (NaN/inf, or a worker's IllegalArgumentException), else a failure (exit 1).
+   */
+  private static RuntimeException failure(Exception e, long firstStep, long steps, int epoch, List<String> pairs,
       Path lastCheckpoint) {
     Throwable root = e;
-    while (root.getCause() != null && root.getCause() != root) root = root.getCause();
+    boolean badInput = false;
+    for (Throwable t = e; t != null && t.getCause() != t; t = t.getCause()) {
+      root = t;
+      badInput |= t instanceof IllegalArgumentException;
+    }
     String cause = root.getMessage() == null ? root.toString() : root.getMessage();
     boolean nonFinite = cause.contains("NaN") || cause.contains("Infinity") || cause.contains("not finite")
         || cause.contains("must be finite");
-    List<String> shown = ids.size() > 20 ? ids.subList(0, 20) : ids;
-    String message = (nonFinite ? "training diverged (NaN/inf loss or gradients)" : "training failed") + " in steps "
-        + (firstStep + 1) + "-" + (firstStep + steps) + " (epoch " + epoch + "): " + cause + "\n  pairs in these steps ("
-        + ids.size() + "): " + String.join(", ", shown) + (ids.size() > shown.size() ? ", ..." : "")
+    List<String> shown = pairs.size() > 16 ? pairs.subList(0, 16) : pairs;
+    String message = (nonFinite ? "training diverged (NaN/inf loss, gradients or weights)" : "training failed")
+        + " in steps " + (firstStep + 1) + "-" + (firstStep + steps) + " (epoch " + epoch + "): " + cause
+        + "\n  pairs in these steps:\n    " + String.join("\n    ", shown) + (pairs.size() > shown.size() ? "\n    ..." : "")
         + "\n  last good checkpoint: " + (lastCheckpoint == null ? "none" : lastCheckpoint.toString())
-        + (nonFinite ? "\n  lower --learning-rate, keep --max-grad-norm on, or check these pairs; then --resume" : "");
-    return nonFinite ? new IllegalArgumentException(message, e) : new IllegalStateException(message, e);
+        + (nonFinite ? "\n  lower --learning-rate or keep --max-grad-norm on and start over (--force), or resume with"
+            + " the same settings after fixing these pairs' data" : "");
+    return nonFinite || badInput ? new IllegalArgumentException(message, e) : new IllegalStateException(message, e);
+  }
+
+  /**
+   * DL4J's parameter averaging returns each worker's weights and optimizer state as one task result, which Kryo caps
+   * at 2 GB: refuse models that cannot train this way before anything starts.
+   */
+  static void checkResultSize(long parameters, TrainOptions.Optimizer optimizer) {
+    int floatsPerParameter = switch (optimizer.name()) {
+      case "adamw", "adam" -> 3;
+      case "rmsprop" -> 2;
+      default -> 1;
+    };
+    long bytes = 4L * floatsPerParameter * parameters;
+    if (bytes > 2047L << 20) {
+      throw new IllegalArgumentException(String.format("the model has %,d parameters: with %s a worker's result"
+          + " (weights + optimizer state, %.1f GB) exceeds the 2 GB a Spark task result can carry through Kryo;"
+          + " use a smaller model or sgd", parameters, optimizer.name(), bytes / 1e9));
+    }
   }
 
   /** Whether (from, to] contains a multiple of {@code every} (0 = never). */
@@ -398,11 +446,9 @@ public final class Trainer {
   // output directory, settings, summary
 
   /** The settings a resumed run must share with the run it resumes, and that make a finished run "the same". */
-  static ObjectNode settings(TrainOptions o, String modelFingerprint, String dataFingerprint) {
+  static ObjectNode settings(TrainOptions o, int workers, String modelFingerprint, String dataFingerprint) {
     ObjectNode s = JSON.createObjectNode();
-    s.put("data", o.data());
     s.put("data_fingerprint", dataFingerprint);
-    s.put("model", o.model());
     s.put("model_fingerprint", modelFingerprint);
     s.put("objective", o.objective().cliName());
     ObjectNode loss = s.putObject("loss");
@@ -412,7 +458,9 @@ public final class Trainer {
     loss.putPOJO("loss_weights", o.loss().weights());
     loss.put("reference_free", o.loss().referenceFree());
     s.set("optimizer", JSON.valueToTree(o.optimizer()));
-    s.set("parallelism", JSON.valueToTree(o.parallelism()));
+    // the workers actually used (not 0 = "default parallelism"): they fix the global batch and the data order
+    s.set("parallelism", JSON.valueToTree(new TrainOptions.Parallelism(workers, o.parallelism().batchSizePerWorker(),
+        o.parallelism().averagingFrequency())));
     s.put("epochs", o.schedule().epochs());
     s.put("max_steps", o.schedule().maxSteps());
     s.put("max_eval_pairs", o.schedule().maxEvalPairs());
@@ -452,14 +500,29 @@ public final class Trainer {
         entries = s.map(p -> p.getFileName().toString()).toList();
       }
       List<String> ours = List.of(MetricsLog.FILE, Checkpoints.DIR, MODEL, TRAIN_JSON, AtomicOutput.SUCCESS);
-      List<String> foreign = entries.stream().filter(e -> !ours.contains(e) && !e.startsWith(".")).toList();
+      List<String> foreign = entries.stream().filter(e -> !ours.contains(e) && !isOurTemp(e)).toList();
       if (!foreign.isEmpty()) {
         throw new IllegalArgumentException("--output " + output + " has files that are not a training run's ("
             + String.join(", ", foreign) + "): choose another output directory");
       }
+      boolean marked = entries.contains(TRAIN_JSON) || entries.contains(MetricsLog.FILE)
+          || Checkpoints.newest(output).isPresent();
+      if (!entries.isEmpty() && !marked) {
+        throw new IllegalArgumentException("--output " + output + " is not empty and holds no training run (no "
+            + TRAIN_JSON + ", " + MetricsLog.FILE + " or complete checkpoint): choose another output directory");
+      }
+      for (String e : entries) {
+        if (isOurTemp(e)) Checkpoints.deleteTree(output.resolve(e)); // left by a killed run
+      }
+      Path checkpoints = output.resolve(Checkpoints.DIR);
+      if (Files.isDirectory(checkpoints)) {
+        try (Stream<Path> s = Files.list(checkpoints)) {
+          for (Path p : s.filter(p -> isOurTemp(p.getFileName().toString())).toList()) Checkpoints.deleteTree(p);
+        }
+      }
       boolean complete = entries.contains(AtomicOutput.SUCCESS) && entries.contains(TRAIN_JSON);
       if (opts.force()) {
-        for (String e : entries) Checkpoints.deleteTree(output.resolve(e));
+        for (String e : ours) Checkpoints.deleteTree(output.resolve(e));
         return Optional.empty();
       }
       if (complete) {
@@ -476,7 +539,7 @@ public final class Trainer {
         throw new IllegalArgumentException("--output " + output + " holds a finished run with other settings or data:"
             + " pass --force to replace it, or choose another output directory");
       }
-      if (!opts.resume() && (entries.contains(Checkpoints.DIR) || entries.contains(MetricsLog.FILE))) {
+      if (!opts.resume() && marked) {
         throw new IllegalArgumentException("--output " + output + " holds an unfinished run: pass --resume to continue"
             + " it from its newest checkpoint, or --force to start over");
       }
@@ -487,9 +550,16 @@ public final class Trainer {
     }
   }
 
-  private static void writeSummary(Path output, ObjectNode settings, Result r, DataOrder.Plan plan, long totalSteps,
-      Path lastCheckpoint) {
+  /** Temporary siblings the trainer writes before a rename (.model.tmp-…, .step-N.tmp-…, GptCheckpoint's). */
+  private static boolean isOurTemp(String name) {
+    return name.matches("\\.(model|step-\\d+)\\.(tmp|old)-[0-9a-f-]+");
+  }
+
+  private static void writeSummary(Path output, TrainOptions opts, ObjectNode settings, Result r, DataOrder.Plan plan,
+      long totalSteps, Path lastCheckpoint) {
     ObjectNode j = JSON.createObjectNode();
+    j.put("data", opts.data());
+    j.put("start_model", opts.model());
     j.set("settings", settings);
     j.put("steps", r.steps());
     j.put("total_steps", totalSteps);
@@ -524,11 +594,29 @@ public final class Trainer {
   private static void checkOutputIsSeparate(Path output, Path model, String data) {
     Path dataPath = data.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*") && !data.startsWith("file:") ? null
         : localPath(data, "--data");
+    Path out = real(output);
     for (Path in : new Path[] {model, dataPath}) {
-      if (in != null && (in.startsWith(output) || output.startsWith(in))) {
-        throw new IllegalArgumentException("--output " + output + " overlaps an input (" + in + "): choose another"
-            + " output directory");
+      if (in == null) continue;
+      Path r = real(in);
+      if (r.startsWith(out) || out.startsWith(r)) {
+        throw new IllegalArgumentException("--output " + output + " overlaps an input (" + in
+            + (r.equals(in) ? "" : " = " + r) + "): choose another output directory");
       }
+    }
+  }
+
+  /** The path with symbolic links resolved as far as it exists. */
+  private static Path real(Path p) {
+    Path existing = p;
+    Path rest = Paths.get("");
+    while (existing != null && !Files.exists(existing)) {
+      rest = existing.getFileName().resolve(rest);
+      existing = existing.getParent();
+    }
+    try {
+      return existing == null ? p : existing.toRealPath().resolve(rest).normalize();
+    } catch (IOException e) {
+      return p;
     }
   }
 

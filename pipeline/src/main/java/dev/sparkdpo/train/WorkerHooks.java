@@ -102,9 +102,14 @@ public final class WorkerHooks extends BaseTrainingListener implements TrainingH
         + model.getClass().getName());
   }
 
-  /** The steps of {@code all} in step order, then worker order. */
-  static List<WorkerStep> sorted(List<WorkerStep> all) {
-    List<WorkerStep> out = new ArrayList<>(all);
+  /**
+   * One report per (step, worker), in step then worker order: the last one received when a retried task attempt
+   * reported a step twice (Spark applies the accumulator updates of every successful attempt of a shuffle-map task).
+   */
+  static List<WorkerStep> latest(List<WorkerStep> all) {
+    java.util.Map<String, WorkerStep> unique = new java.util.LinkedHashMap<>();
+    for (WorkerStep w : all) unique.put(w.step + ":" + w.worker, w);
+    List<WorkerStep> out = new ArrayList<>(unique.values());
     out.sort((a, b) -> a.step != b.step ? Long.compare(a.step, b.step) : Integer.compare(a.worker, b.worker));
     return out;
   }

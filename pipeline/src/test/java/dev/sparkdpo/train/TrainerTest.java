@@ -188,6 +188,10 @@ class TrainerTest {
     for (String gone : List.of("checkpoints/step-24", "model", "_SUCCESS", Trainer.TRAIN_JSON)) {
       Checkpoints.deleteTree(crashed.resolve(gone));
     }
+    // another worker count would change the global batch and the data order: refused, naming it
+    IllegalArgumentException other = assertThrows(IllegalArgumentException.class, () -> train(TrainFixture.options(
+        fixture.reference, fixture.model, crashed, "adamw", 1e-2, 1.0, 1, 4, 2, 2, 24, 0, 8, true)));
+    assertTrue(other.getMessage().contains("parallelism"), other.getMessage());
     Trainer.Result r = train(TrainFixture.options(fixture.reference, fixture.model, crashed, "adamw", 1e-2, 1.0, 2, 4,
         2, 2, 24, 0, 8, true));
     assertEquals(24, r.steps());
@@ -222,9 +226,45 @@ class TrainerTest {
     RuntimeException e = assertThrows(RuntimeException.class, () -> train(opts));
     System.out.println("TrainerTest: " + e.getMessage());
     assertTrue(e instanceof IllegalArgumentException, e.toString());
-    assertTrue(e.getMessage().contains("diverged") && e.getMessage().contains("pairs in these steps (4): pair-")
+    assertTrue(e.getMessage().contains("diverged")
+        && e.getMessage().matches("(?s).*pairs in these steps:\n    step \\d+ \\(epoch position \\d+\\): pair-\\d+,"
+            + " pair-\\d+, pair-\\d+, pair-\\d+\n.*")
         && e.getMessage().contains("last good checkpoint: " + out.resolve("checkpoints")), e.getMessage());
     assertFalse(Files.exists(out.resolve("model")) || Files.exists(out.resolve("_SUCCESS")));
+  }
+
+  @Test
+  void anOutputThatIsNotATrainingRunIsNeverCleared() throws IOException {
+    Path foreign = Files.createDirectories(tmp.resolve("foreign"));
+    Files.writeString(foreign.resolve("notes.txt"), "mine");
+    TrainOptions force = TrainFixture.options(fixture.reference, fixture.model, foreign, "adamw", 1e-3, 1.0, 2, 2, 1, 1,
+        1, 0, 0, false);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> train(force));
+    assertTrue(e.getMessage().contains("not a training run's (notes.txt)"), e.getMessage());
+    Checkpoints.deleteTree(foreign.resolve("notes.txt"));
+    Files.createDirectories(foreign.resolve("checkpoints/unrelated"));
+    e = assertThrows(IllegalArgumentException.class, () -> train(force));
+    assertTrue(e.getMessage().contains("holds no training run"), e.getMessage());
+    assertTrue(Files.isDirectory(foreign.resolve("checkpoints/unrelated")));
+    // the model inside the output (through a symbolic link) is refused before anything is deleted
+    Path run = Files.createDirectories(tmp.resolve("run-with-model"));
+    Path link = Files.createSymbolicLink(tmp.resolve("model-link"), run);
+    TrainFixture.saveModel(run.resolve("model"), 1);
+    IllegalArgumentException overlap = assertThrows(IllegalArgumentException.class, () -> train(TrainFixture.options(
+        fixture.reference, link.resolve("model"), run, "adamw", 1e-3, 1.0, 2, 2, 1, 1, 1, 0, 0, false)));
+    assertTrue(overlap.getMessage().contains("overlaps an input"), overlap.getMessage());
+    assertTrue(Files.exists(run.resolve("model/model.safetensors")));
+  }
+
+  @Test
+  void modelsWhoseWorkerResultsExceedTwoGigabytesAreRefused() {
+    TrainOptions.Optimizer adamw = TrainOptions.Optimizer.of("adamw", 1e-6, 0, WarmupSchedule.Decay.CONSTANT, 0, 1);
+    TrainOptions.Optimizer sgd = TrainOptions.Optimizer.of("sgd", 1e-6, 0, WarmupSchedule.Decay.CONSTANT, 0, 1);
+    Trainer.checkResultSize(124_439_808L, adamw); // GPT-2 small: 1.5 GB
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> Trainer.checkResultSize(354_823_168L, adamw)); // GPT-2 medium: 4.3 GB
+    assertTrue(e.getMessage().contains("2 GB"), e.getMessage());
+    Trainer.checkResultSize(354_823_168L, sgd); // 1.4 GB without optimizer state
   }
 
   private static List<JsonNode> metrics(Path out) throws IOException {
