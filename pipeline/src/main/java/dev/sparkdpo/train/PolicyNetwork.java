@@ -15,9 +15,7 @@ import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.IUpdater;
-import org.nd4j.linalg.learning.config.RmsProp;
 import org.nd4j.linalg.learning.config.Sgd;
 import org.nd4j.linalg.learning.regularization.L2Regularization;
 import org.nd4j.linalg.learning.regularization.Regularization;
@@ -80,12 +78,9 @@ public final class PolicyNetwork {
 
   static IUpdater updater(TrainOptions.Optimizer o, ISchedule lr) {
     return switch (o.name()) {
-      case "adamw", "adam" -> Adam.builder().learningRateSchedule(lr).beta1(o.adamBeta1()).beta2(o.adamBeta2())
-          .epsilon(o.epsilon()).build();
-      // DL4J's RMSprop divides by sqrt(v + eps) (and starts v at eps), torch's by sqrt(v) + eps: eps^2 makes them agree
-      // wherever sqrt(v) >> eps
-      case "rmsprop" -> RmsProp.builder().learningRateSchedule(lr).rmsDecay(o.rmsDecay())
-          .epsilon(o.epsilon() * o.epsilon()).build();
+      // torch.optim's update rules (TorchUpdaters): DL4J's own place epsilon elsewhere
+      case "adamw", "adam" -> TorchUpdaters.adam(lr, o.adamBeta1(), o.adamBeta2(), o.epsilon());
+      case "rmsprop" -> TorchUpdaters.rmsprop(lr, o.rmsDecay(), o.epsilon());
       case "sgd" -> Sgd.builder().learningRateSchedule(lr).build();
       default -> throw new IllegalArgumentException("unknown optimizer " + o.name());
     };

@@ -1,5 +1,6 @@
 package dev.sparkdpo.train;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sparkdpo.dpo.DpoBatch;
@@ -13,7 +14,12 @@ import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptInit;
 import dev.sparkdpo.model.GptParams;
 import dev.sparkdpo.model.GptTraining;
+import java.util.List;
 import java.util.Map;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.graph.LayerVertex;
+import org.deeplearning4j.nn.conf.layers.BaseLayer;
+import org.nd4j.linalg.learning.config.IUpdater;
 import java.util.Random;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.Test;
@@ -32,12 +38,8 @@ class OptimizerTest {
   private static final DpoConfig LOSS = DpoConfig.of(0.1, 0, LossType.SIGMOID);
   private static final int WIDTH = TrainFixture.GPT.nPositions();
   private static final int STEPS = 3;
-  /**
-   * DL4J and PyTorch add epsilon at different places (Adam: before vs after the bias correction of sqrt(v); RMSprop:
-   * inside vs outside the square root), which only matters where sqrt(v) is near epsilon; this small model has many
-   * such coordinates, so the comparison uses an epsilon far below every gradient.
-   */
-  private static final double EPS = 1e-14;
+  /** PyTorch's default. */
+  private static final double EPS = 1e-8;
 
   private static TrainOptions.Optimizer optimizer(String name, double lr, double weightDecay) {
     return new TrainOptions.Optimizer(name, lr, 0, WarmupSchedule.Decay.CONSTANT, weightDecay, 0, 0.9, 0.999, EPS,
@@ -115,6 +117,19 @@ class OptimizerTest {
     AdamW adamw = new AdamW(0.9, 0.999, EPS, wd);
     for (int s = 0; s < STEPS; s++) adamw.step(reference.views(), meanGradient(reference).views(), lr);
     assertClose(reference.flat(), net.params(), 2e-5, "adamw");
+  }
+
+  @Test
+  void theTorchUpdatersSurviveTheNetworksJson() {
+    for (String name : List.of("adamw", "rmsprop")) {
+      ComputationGraph net = PolicyNetwork.build(start, LOSS, WIDTH, optimizer(name, 1e-3, 0.01), 100, 1);
+      ComputationGraphConfiguration back = ComputationGraphConfiguration.fromJson(net.getConfiguration().toJson());
+      assertEquals(net.getConfiguration(), back, name);
+      IUpdater updater = ((BaseLayer) ((LayerVertex) back.getVertices().get(PolicyNetwork.LAYER)).getLayerConf()
+          .getLayer()).getIUpdater();
+      assertEquals(name.equals("adamw") ? TorchUpdaters.TorchAdam.class : TorchUpdaters.TorchRmsProp.class,
+          updater.getClass());
+    }
   }
 
   @Test
