@@ -15,7 +15,8 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * correction ({@code lr_t m / (sqrt(v) + eps)}) and its RMSprop inside the square root with v starting at epsilon
  * ({@code lr g / sqrt(v + eps)}); torch.optim computes {@code lr m_hat / (sqrt(v_hat) + eps)} and
  * {@code lr g / (sqrt(v) + eps)} with v starting at 0. They differ wherever sqrt(v) is near epsilon (rare or
- * vanishing gradients), so these keep DL4J's state layout (checkpoints, parameter averaging) and change only the step.
+ * vanishing gradients), so these keep DL4J's state layout (checkpoints, parameter averaging) and change only the step
+ * (Adam: DL4J's native op with a per-step epsilon; RMSprop: INDArray ops).
  * Configurations travel as JSON inside the network's configuration: plain beans with DL4J's own fields.
  */
 final class TorchUpdaters {
@@ -50,18 +51,17 @@ final class TorchUpdaters {
           getBeta2(), getEpsilon());
     }
 
-    /** DL4J's state (m then v), torch's step: m_hat / (sqrt(v_hat) + eps), iteration 0-based. */
+    /**
+     * DL4J's state (m then v) and native step, with torch's epsilon: DL4J computes lr sqrt(1 - b2^t) / (1 - b1^t) m /
+     * (sqrt(v) + eps'), which is torch's lr m_hat / (sqrt(v_hat) + eps) exactly when eps' = eps sqrt(1 - b2^t).
+     */
     private record Step(TorchAdam config, AdamUpdater state) implements GradientUpdater<Adam> {
       @Override
       public void applyUpdater(INDArray gradient, int iteration, int epoch) {
-        double lr = config.getLearningRate(iteration, epoch);
-        double b1 = config.getBeta1(), b2 = config.getBeta2();
-        INDArray g = gradient.reshape(state.getM().shape());
-        state.getM().muli(b1).addi(g.mul(1 - b1));
-        state.getV().muli(b2).addi(g.mul(g).muli(1 - b2));
-        double bias1 = 1 - Math.pow(b1, iteration + 1), bias2 = 1 - Math.pow(b2, iteration + 1);
-        INDArray denominator = Transforms.sqrt(state.getV(), true).divi(Math.sqrt(bias2)).addi(config.getEpsilon());
-        g.assign(state.getM()).muli(lr / bias1).divi(denominator);
+        Adam step = config.clone();
+        step.setEpsilon(config.getEpsilon() * Math.sqrt(1 - Math.pow(config.getBeta2(), iteration + 1)));
+        state.setConfig(step);
+        state.applyUpdater(gradient, iteration, epoch);
       }
 
       @Override
