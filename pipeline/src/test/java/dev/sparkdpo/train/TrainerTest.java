@@ -205,6 +205,22 @@ class TrainerTest {
     assertEquals(expected, steps);
   }
 
+  /** SFT on prompt + chosen of an ingest output (no reference log-probs): the chosen responses' perplexity falls. */
+  @Test
+  void sftOnAnIngestOutputLowersThePerplexityOfTheChosenResponses() throws IOException {
+    Path out = tmp.resolve("sft-pairs");
+    TrainOptions opts = new TrainOptions(fixture.ingest.toString(), fixture.model.toString(), out.toString(),
+        TrainOptions.Objective.SFT, null, TrainOptions.Optimizer.of("adamw", 1e-2, 0, WarmupSchedule.Decay.CONSTANT,
+            0, 1.0), new TrainOptions.Parallelism(2, 4, 2), new TrainOptions.Schedule(2, 0, 0, 0, 60, 0), 42, false,
+        true, false, new TrainOptions.Text(null, 0, 0.05));
+    train(opts);
+    List<JsonNode> evals = metrics(out).stream().filter(j -> j.has("eval_perplexity")).toList();
+    double before = evals.get(0).get("eval_perplexity").asDouble();
+    double after = evals.get(evals.size() - 1).get("eval_perplexity").asDouble();
+    System.out.printf("TrainerTest: SFT on pairs: chosen-response perplexity %.2f -> %.2f%n", before, after);
+    assertTrue(before > 40 && after < 0.5 * before, before + " -> " + after);
+  }
+
   @Test
   void referenceFromAnotherModelIsRefusedUnlessAllowed() {
     Path other = TrainFixture.saveModel(tmp.resolve("other-model"), 99);

@@ -1,0 +1,89 @@
+package dev.sparkdpo.jobs;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.sparkdpo.dpo.LossType;
+import dev.sparkdpo.train.TrainOptions;
+import dev.sparkdpo.train.WarmupSchedule;
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** train options → TrainOptions: TRL-like defaults, lists, a HOCON file, command-line overrides (no Spark needed). */
+class TrainCommandTest {
+  @TempDir Path dir;
+
+  private TrainOptions parse(String... args) {
+    TrainCommand cmd = new TrainCommand();
+    new CommandLine(cmd).parseArgs(args);
+    return TrainCommand.options(cmd.config());
+  }
+
+  @Test
+  void defaultsAreTrlsAndTheLossListParses() {
+    TrainOptions o = parse("--data", "ref", "--model", "m", "--output", "out", "--loss", "sigmoid,sft",
+        "--loss-weights", "1,0.1");
+    assertEquals(TrainOptions.Objective.DPO, o.objective());
+    assertEquals(List.of(LossType.SIGMOID, LossType.SFT), o.loss().losses());
+    assertArrayEquals(new double[] {1, 0.1}, o.loss().weights());
+    assertEquals(0.1, o.loss().beta());
+    assertEquals("adamw", o.optimizer().name());
+    assertEquals(1e-6, o.optimizer().learningRate());
+    assertEquals(1.0, o.optimizer().maxGradNorm());
+    assertEquals(WarmupSchedule.Decay.CONSTANT, o.optimizer().decay());
+    assertEquals(new TrainOptions.Parallelism(0, 8, 4), o.parallelism());
+    assertEquals(1, o.schedule().epochs());
+    assertEquals(42, o.seed());
+    assertFalse(o.resume() || o.force() || o.allowRefMismatch());
+  }
+
+  @Test
+  void aConfigFileSetsTheRunAndTheCommandLineWins() throws Exception {
+    File conf = dir.resolve("run.conf").toFile();
+    Files.writeString(conf.toPath(), """
+        train {
+          data = "ref"
+          model = "m"
+          output = "o"
+          optimizer = rmsprop
+          learning-rate = 1e-6
+          warmup-steps = 150
+          lr-decay = cosine
+          max-steps = 1000
+          workers = 4
+          batch-size-per-worker = 16
+          averaging-frequency = 1
+        }
+        """);
+    TrainOptions fromFile = parse("--config", conf.getPath());
+    assertEquals("rmsprop", fromFile.optimizer().name());
+    assertEquals(150, fromFile.optimizer().warmupSteps());
+    assertEquals(WarmupSchedule.Decay.COSINE, fromFile.optimizer().decay());
+    assertEquals(new TrainOptions.Parallelism(4, 16, 1), fromFile.parallelism());
+    TrainOptions overridden = parse("--config", conf.getPath(), "--averaging-frequency", "8", "--objective", "sft",
+        "--resume");
+    assertEquals(8, overridden.parallelism().averagingFrequency());
+    assertEquals(TrainOptions.Objective.SFT, overridden.objective());
+    assertEquals(List.of(LossType.SFT), overridden.loss().losses(), "sft is the SFT loss whatever --loss says");
+    assertTrue(overridden.resume());
+  }
+
+  @Test
+  void badSettingsAreRefusedWithTheOptionName() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> parse("--data", "r", "--model", "m", "--output", "o", "--loss", "sigmoid,sft", "--loss-weights", "1"));
+    assertTrue(e.getMessage().contains("loss_weights has 1 entries but loss_type has 2"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class,
+        () -> parse("--data", "r", "--model", "m", "--output", "o", "--optimizer", "lion"));
+    assertTrue(e.getMessage().contains("optimizer must be one of [adamw, adam, rmsprop, sgd]"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> parse("--data", "r", "--model", "m"));
+    assertTrue(e.getMessage().contains("give --output"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class,
+        () -> parse("--data", "r", "--model", "m", "--output", "o", "--resume", "--force"));
+    assertTrue(e.getMessage().contains("--resume and --force"), e.getMessage());
+  }
+}
