@@ -52,6 +52,14 @@ import picocli.CommandLine.Option;
 public final class BenchCommand {
 
   /** Deletes a directory tree (the benches' temporary work directories). */
+  /** Prints a benchmark's result as indented JSON, and writes it to {@code jsonOut} too if given. */
+  static void printJson(Map<String, Object> result, File jsonOut) throws IOException {
+    String json = new ObjectMapper().enable(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+        .writeValueAsString(result);
+    System.out.println(json);
+    if (jsonOut != null) Files.writeString(jsonOut.toPath(), json);
+  }
+
   static void deleteRecursively(Path dir) throws IOException {
     if (!Files.exists(dir)) return;
     try (var walk = Files.walk(dir)) {

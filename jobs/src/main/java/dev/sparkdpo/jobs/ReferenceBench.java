@@ -1,7 +1,5 @@
 package dev.sparkdpo.jobs;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.typesafe.config.Config;
 import dev.sparkdpo.data.PairSchema;
 import dev.sparkdpo.dpo.DpoBatch;
@@ -91,7 +89,7 @@ final class ReferenceBench implements Callable<Integer> {
         List<Integer> cores = master.startsWith("spark://") && !coresMax.isEmpty() ? coresMax : Arrays.asList(
             (Integer) null);
         for (Integer max : cores) {
-          SparkSession session = session(c, master, max);
+          SparkSession session = spark.withMaster(master, max).session(c);
           try {
             if (!Files.exists(ingest.resolve("_SUCCESS"))) writeIngestOutput(session, data, ingest);
             // first run loads the model in the executors; the timed run reuses them (--force: same inputs)
@@ -114,23 +112,13 @@ final class ReferenceBench implements Callable<Integer> {
         }
       }
       result.put("runs", runs);
-      String json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(result);
-      System.out.println(json);
-      if (jsonOut != null) Files.writeString(jsonOut.toPath(), json);
+      BenchCommand.printJson(result, jsonOut);
       return 0;
     } finally {
       if (workDir == null) BenchCommand.deleteRecursively(dir);
     }
   }
 
-  private SparkSession session(Config c, String master, Integer coresMax) {
-    SparkOptions o = new SparkOptions();
-    o.master = master;
-    o.conf = new LinkedHashMap<>(spark.conf);
-    o.config = spark.config;
-    if (coresMax != null) o.conf.put("spark.cores.max", String.valueOf(coresMax));
-    return o.session(c);
-  }
 
   /** Reference forward in this process as bench model --threads 2 runs it (rows over 2 threads), same batches: tokens/s. */
   private double singleProcess(Gpt model, int[][][] data) {

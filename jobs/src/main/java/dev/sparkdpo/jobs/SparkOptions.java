@@ -43,6 +43,16 @@ public final class SparkOptions {
     return SparkSession.builder().config(sc).getOrCreate();
   }
 
+  /** These options with another master and, if not null, spark.cores.max (benchmarks run one session per master). */
+  public SparkOptions withMaster(String otherMaster, Integer coresMax) {
+    SparkOptions o = new SparkOptions();
+    o.master = otherMaster;
+    o.conf = new LinkedHashMap<>(conf);
+    o.config = config;
+    if (coresMax != null) o.conf.put("spark.cores.max", String.valueOf(coresMax));
+    return o;
+  }
+
   public SparkSession session(Config config) {
     return session(config, com.typesafe.config.ConfigFactory.empty());
   }

@@ -2,7 +2,6 @@ package dev.sparkdpo.jobs;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.typesafe.config.Config;
 import dev.sparkdpo.dpo.DpoConfig;
 import dev.sparkdpo.dpo.LossType;
@@ -97,7 +96,7 @@ final class TrainBench implements Callable<Integer> {
         List<Integer> cores = master.startsWith("spark://") && !coresMax.isEmpty() ? coresMax
             : Arrays.asList((Integer) null);
         for (Integer max : cores) {
-          SparkSession session = session(c, master, max);
+          SparkSession session = spark.withMaster(master, max).session(c, c.getConfig("train.spark-conf"));
           try {
             int workers = max != null ? max : session.sparkContext().defaultParallelism();
             int steps = (rounds + 1) * averagingFrequency;
@@ -127,9 +126,7 @@ final class TrainBench implements Callable<Integer> {
         }
       }
       result.put("runs", runs);
-      String json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(result);
-      System.out.println(json);
-      if (jsonOut != null) Files.writeString(jsonOut.toPath(), json);
+      BenchCommand.printJson(result, jsonOut);
       return 0;
     } finally {
       if (workDir == null) BenchCommand.deleteRecursively(dir);
@@ -180,12 +177,4 @@ final class TrainBench implements Callable<Integer> {
     return 2.0 * pairs * t / timing.stepSeconds();
   }
 
-  private SparkSession session(Config c, String master, Integer coresMax) {
-    SparkOptions o = new SparkOptions();
-    o.master = master;
-    o.conf = new LinkedHashMap<>(spark.conf);
-    o.config = spark.config;
-    if (coresMax != null) o.conf.put("spark.cores.max", String.valueOf(coresMax));
-    return o.session(c, c.getConfig("train.spark-conf"));
-  }
 }

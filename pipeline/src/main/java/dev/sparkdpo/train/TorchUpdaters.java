@@ -55,7 +55,11 @@ final class TorchUpdaters {
      * DL4J's state (m then v) and native step, with torch's epsilon: DL4J computes lr sqrt(1 - b2^t) / (1 - b1^t) m /
      * (sqrt(v) + eps'), which is torch's lr m_hat / (sqrt(v_hat) + eps) exactly when eps' = eps sqrt(1 - b2^t).
      */
-    private record Step(TorchAdam config, AdamUpdater state) implements GradientUpdater<Adam> {
+    private static final class Step extends Delegating<Adam, AdamUpdater> {
+      Step(TorchAdam config, AdamUpdater state) {
+        super(config, state);
+      }
+
       @Override
       public void applyUpdater(INDArray gradient, int iteration, int epoch) {
         Adam step = config.clone();
@@ -64,25 +68,6 @@ final class TorchUpdaters {
         state.applyUpdater(gradient, iteration, epoch);
       }
 
-      @Override
-      public Adam getConfig() {
-        return config;
-      }
-
-      @Override
-      public void setState(Map<String, INDArray> s, boolean initialize) {
-        state.setState(s, initialize);
-      }
-
-      @Override
-      public Map<String, INDArray> getState() {
-        return state.getState();
-      }
-
-      @Override
-      public void setStateViewArray(INDArray view, long[] shape, char order, boolean initialize) {
-        state.setStateViewArray(view, shape, order, initialize);
-      }
     }
   }
 
@@ -119,7 +104,11 @@ final class TorchUpdaters {
     }
 
     /** v = a v + (1 - a) g^2; step lr g / (sqrt(v) + eps). */
-    private record Step(TorchRmsProp config, RmsPropUpdater state) implements GradientUpdater<RmsProp> {
+    private static final class Step extends Delegating<RmsProp, RmsPropUpdater> {
+      Step(TorchRmsProp config, RmsPropUpdater state) {
+        super(config, state);
+      }
+
       @Override
       public void applyUpdater(INDArray gradient, int iteration, int epoch) {
         double lr = config.getLearningRate(iteration, epoch);
@@ -130,25 +119,38 @@ final class TorchUpdaters {
         g.muli(lr).divi(Transforms.sqrt(v, true).addi(config.getEpsilon()));
       }
 
-      @Override
-      public RmsProp getConfig() {
-        return config;
-      }
+    }
+  }
 
-      @Override
-      public void setState(Map<String, INDArray> s, boolean initialize) {
-        state.setState(s, initialize);
-      }
+  /** A step rule over DL4J's own updater state (kept as is: checkpoints and parameter averaging read it). */
+  private abstract static class Delegating<C extends IUpdater, U extends GradientUpdater<C>>
+      implements GradientUpdater<C> {
+    final C config;
+    final U state;
 
-      @Override
-      public Map<String, INDArray> getState() {
-        return state.getState();
-      }
+    Delegating(C config, U state) {
+      this.config = config;
+      this.state = state;
+    }
 
-      @Override
-      public void setStateViewArray(INDArray view, long[] shape, char order, boolean initialize) {
-        state.setStateViewArray(view, shape, order, initialize);
-      }
+    @Override
+    public C getConfig() {
+      return config;
+    }
+
+    @Override
+    public void setState(Map<String, INDArray> s, boolean initialize) {
+      state.setState(s, initialize);
+    }
+
+    @Override
+    public Map<String, INDArray> getState() {
+      return state.getState();
+    }
+
+    @Override
+    public void setStateViewArray(INDArray view, long[] shape, char order, boolean initialize) {
+      state.setStateViewArray(view, shape, order, initialize);
     }
   }
 
