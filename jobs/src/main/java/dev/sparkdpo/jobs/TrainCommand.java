@@ -90,6 +90,9 @@ public final class TrainCommand implements Callable<Integer> {
   @Option(names = "--checkpoint-steps", paramLabel = "N", description = "Checkpoint every N steps (and at the end; default 500). Key: train.checkpoint-steps")
   Long checkpointSteps;
 
+  @Option(names = "--logging-steps", paramLabel = "N", description = "A progress line every N steps (and every train.progress-seconds; default 10). Key: train.logging-steps")
+  Long loggingSteps;
+
   @Option(names = "--max-eval-pairs", paramLabel = "N", description = "Evaluate on at most N eval pairs; 0 = all (default). Key: train.max-eval-pairs")
   Long maxEvalPairs;
 
@@ -160,6 +163,7 @@ public final class TrainCommand implements Callable<Integer> {
         .set("train.eval-steps", evalSteps)
         .set("train.checkpoint-steps", checkpointSteps)
         .set("train.max-eval-pairs", maxEvalPairs)
+        .set("train.logging-steps", loggingSteps)
         .set("train.seed", seed)
         .set("train.resume", resume)
         .set("train.force", force)
@@ -188,7 +192,7 @@ public final class TrainCommand implements Callable<Integer> {
         t.getInt("batch-size-per-worker"), t.getInt("averaging-frequency"));
     TrainOptions.Schedule schedule = new TrainOptions.Schedule(t.getInt("epochs"), t.getLong("max-steps"),
         t.getLong("eval-steps"), t.getLong("checkpoint-steps"), t.getLong("progress-seconds"),
-        t.getLong("max-eval-pairs"));
+        t.getLong("max-eval-pairs"), t.getLong("logging-steps"));
     TrainOptions.Text text = new TrainOptions.Text(t.hasPath("tokenizer") ? t.getString("tokenizer") : null,
         t.getInt("chunk-tokens"), t.getDouble("eval-fraction"));
     return new TrainOptions(t.getString("data"), t.getString("model"), t.getString("output"),

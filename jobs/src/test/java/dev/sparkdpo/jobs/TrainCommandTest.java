@@ -38,6 +38,7 @@ class TrainCommandTest {
     assertEquals(new TrainOptions.Parallelism(0, 8, 4), o.parallelism());
     assertEquals(1, o.schedule().epochs());
     assertEquals(42, o.seed());
+    assertEquals(10, o.schedule().loggingSteps());
     assertFalse(o.resume() || o.force() || o.allowRefMismatch());
   }
 

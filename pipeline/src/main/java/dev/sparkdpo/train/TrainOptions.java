@@ -103,17 +103,25 @@ public record TrainOptions(String data, String model, String output, Objective o
    * @param maxSteps stop after this many steps (0 = no limit); whichever of epochs / max steps ends first
    * @param evalSteps evaluate on the eval split every this many steps (0 = only before the first and after the last)
    * @param checkpointSteps checkpoint every this many steps (0 = only at the end)
-   * @param progressSeconds seconds between progress lines in the driver log
+   * @param progressSeconds at most this many seconds between progress lines in the driver log
+   * @param loggingSteps also a progress line every this many steps (0 = by time only), as HF's logging_steps
    * @param maxEvalPairs evaluate on at most this many eval pairs (0 = all)
    */
   public record Schedule(int epochs, long maxSteps, long evalSteps, long checkpointSteps, long progressSeconds,
-      long maxEvalPairs) implements Serializable {
+      long maxEvalPairs, long loggingSteps) implements Serializable {
+    /** Progress lines by time only. */
+    public Schedule(int epochs, long maxSteps, long evalSteps, long checkpointSteps, long progressSeconds,
+        long maxEvalPairs) {
+      this(epochs, maxSteps, evalSteps, checkpointSteps, progressSeconds, maxEvalPairs, 0);
+    }
+
     public Schedule {
       if (epochs < 1) throw new IllegalArgumentException("epochs must be >= 1, got " + epochs);
       if (maxSteps < 0 || evalSteps < 0 || checkpointSteps < 0 || maxEvalPairs < 0) {
         throw new IllegalArgumentException("max-steps, eval-steps, checkpoint-steps and max-eval-pairs must be >= 0");
       }
       if (progressSeconds < 1) throw new IllegalArgumentException("progress-seconds must be >= 1");
+      if (loggingSteps < 0) throw new IllegalArgumentException("logging-steps must be >= 0");
     }
   }
 

@@ -147,7 +147,8 @@ public final class Trainer {
     sparkNet.setListeners(List.of(hooks));
 
     WarmupSchedule schedule = PolicyNetwork.schedule(opts.optimizer(), totalSteps);
-    Progress progress = new Progress(totalSteps, step, opts.schedule().progressSeconds());
+    Progress progress = new Progress(totalSteps, step, opts.schedule().progressSeconds(),
+        opts.schedule().loggingSteps());
     Map<String, Double> lastEval = Map.of();
     Path lastCheckpoint = Checkpoints.newest(output).orElse(null);
     boolean resumed = step > 0 || lastCheckpoint != null && opts.resume();
@@ -394,7 +395,10 @@ public final class Trainer {
   // ---------------------------------------------------------------------------------------------------------------
   // progress
 
-  /** The driver's progress line: steps, epoch, loss, accuracy, tokens/s, elapsed and ETA, every progress-seconds. */
+  /**
+   * The driver's progress line: steps, epoch, loss, accuracy, tokens/s, elapsed and ETA, at the first round end after
+   * each multiple of logging-steps, at least every progress-seconds, and after the last step.
+   */
   static final class Progress {
     private final long totalSteps;
     private final long firstStep;
@@ -403,10 +407,15 @@ public final class Trainer {
     private long lastLog = started;
     private long tokens;
 
-    Progress(long totalSteps, long firstStep, long everySeconds) {
+    private final long everySteps;
+    private long lastLoggedStep;
+
+    Progress(long totalSteps, long firstStep, long everySeconds, long everySteps) {
       this.totalSteps = totalSteps;
       this.firstStep = firstStep;
       this.everyNanos = everySeconds * 1_000_000_000L;
+      this.everySteps = everySteps;
+      this.lastLoggedStep = firstStep;
     }
 
     double elapsedSeconds() {
@@ -420,8 +429,9 @@ public final class Trainer {
     void done(long step, long roundTokens, Map<String, Object> last, int epoch, double epochFraction) {
       tokens += roundTokens;
       long now = System.nanoTime();
-      if (now - lastLog < everyNanos && step < totalSteps) return;
+      if (now - lastLog < everyNanos && step < totalSteps && !crossed(lastLoggedStep, step, everySteps)) return;
       lastLog = now;
+      lastLoggedStep = step;
       double elapsed = elapsedSeconds();
       double perStep = elapsed / Math.max(1, step - firstStep);
       StringBuilder line = new StringBuilder(String.format("train: step %d/%d (%.1f%%), epoch %.2f", step, totalSteps,
