@@ -52,6 +52,37 @@ import picocli.CommandLine.Option;
 public final class BenchCommand {
 
   /** Deletes a directory tree (the benches' temporary work directories). */
+  /** One timed run on a session: its result fields ({@code index} counts the runs from 0). */
+  interface SessionRun {
+    Map<String, Object> run(SparkSession session, Integer coresMax, int index) throws Exception;
+  }
+
+  /**
+   * Runs {@code run} once per --masters entry, and on spark:// masters once per --cores-max value, each on its own
+   * session (stopped after it): the results, each starting with its master and spark.cores.max.
+   */
+  static java.util.List<Map<String, Object>> perMaster(java.util.List<String> masters, java.util.List<Integer> coresMax,
+      java.util.function.BiFunction<String, Integer, SparkSession> sessions, SessionRun run) throws Exception {
+    java.util.List<Map<String, Object>> runs = new java.util.ArrayList<>();
+    for (String master : masters) {
+      java.util.List<Integer> cores = master.startsWith("spark://") && !coresMax.isEmpty() ? coresMax
+          : java.util.Arrays.asList((Integer) null);
+      for (Integer max : cores) {
+        SparkSession session = sessions.apply(master, max);
+        try {
+          Map<String, Object> m = new LinkedHashMap<>();
+          m.put("master", master);
+          if (max != null) m.put("spark.cores.max", max);
+          m.putAll(run.run(session, max, runs.size()));
+          runs.add(m);
+        } finally {
+          session.stop();
+        }
+      }
+    }
+    return runs;
+  }
+
   /** Prints a benchmark's result as indented JSON, and writes it to {@code jsonOut} too if given. */
   static void printJson(Map<String, Object> result, File jsonOut) throws IOException {
     String json = new ObjectMapper().enable(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)

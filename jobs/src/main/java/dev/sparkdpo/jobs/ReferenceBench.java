@@ -65,7 +65,7 @@ final class ReferenceBench implements Callable<Integer> {
   static final int PROMPT = 128, RESPONSE = 128;
 
   @Override
-  public Integer call() throws IOException {
+  public Integer call() throws Exception {
     Config c = new JobConfig(spark.config).resolve();
     Path dir = workDir != null ? workDir.toPath() : Files.createTempDirectory("spark-dpo-bench-reference");
     try {
@@ -83,14 +83,9 @@ final class ReferenceBench implements Callable<Integer> {
       double modelTokensPerS = singleProcess(Gpt.from(ckpt), data);
       result.put("model_single_process_tokens_per_s", Math.round(modelTokensPerS));
 
-      List<Map<String, Object>> runs = new ArrayList<>();
       Path ingest = dir.resolve("ingest");
-      for (String master : masters) {
-        List<Integer> cores = master.startsWith("spark://") && !coresMax.isEmpty() ? coresMax : Arrays.asList(
-            (Integer) null);
-        for (Integer max : cores) {
-          SparkSession session = spark.withMaster(master, max).session(c);
-          try {
+      List<Map<String, Object>> runs = BenchCommand.perMaster(masters, coresMax,
+          (master, max) -> spark.withMaster(master, max).session(c), (session, max, index) -> {
             if (!Files.exists(ingest.resolve("_SUCCESS"))) writeIngestOutput(session, data, ingest);
             // first run loads the model in the executors; the timed run reuses them (--force: same inputs)
             ReferenceStage.Options warm = new ReferenceStage.Options(ingest.toString(), model.toString(),
@@ -98,19 +93,13 @@ final class ReferenceBench implements Callable<Integer> {
             ReferenceStage.run(session, warm);
             ReferenceStage.Result r = ReferenceStage.run(session, warm);
             Map<String, Object> m = new LinkedHashMap<>();
-            m.put("master", master);
-            if (max != null) m.put("spark.cores.max", max);
             m.put("default_parallelism", session.sparkContext().defaultParallelism());
             m.put("seconds", r.seconds());
             m.put("tokens_per_s", Math.round(r.tokensPerSecond()));
             m.put("vs_single_process", r.tokensPerSecond() / modelTokensPerS);
             m.put("padding_fraction", r.paddingFraction());
-            runs.add(m);
-          } finally {
-            session.stop();
-          }
-        }
-      }
+            return m;
+          });
       result.put("runs", runs);
       BenchCommand.printJson(result, jsonOut);
       return 0;

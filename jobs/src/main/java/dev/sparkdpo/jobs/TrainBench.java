@@ -18,7 +18,6 @@ import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -26,7 +25,6 @@ import java.util.Map;
 import java.util.Random;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
-import org.apache.spark.sql.SparkSession;
 import org.nd4j.linalg.api.buffer.DataType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -91,17 +89,13 @@ final class TrainBench implements Callable<Integer> {
       double single = singleProcess(ckpt);
       result.put("model_single_process_tokens_per_s", Math.round(single));
 
-      List<Map<String, Object>> runs = new ArrayList<>();
-      for (String master : masters) {
-        List<Integer> cores = master.startsWith("spark://") && !coresMax.isEmpty() ? coresMax
-            : Arrays.asList((Integer) null);
-        for (Integer max : cores) {
-          SparkSession session = spark.withMaster(master, max).session(c, c.getConfig("train.spark-conf"));
-          try {
+      List<Map<String, Object>> runs = BenchCommand.perMaster(masters, coresMax,
+          (master, max) -> spark.withMaster(master, max).session(c, c.getConfig("train.spark-conf")),
+          (session, max, index) -> {
             int workers = max != null ? max : session.sparkContext().defaultParallelism();
             int steps = (rounds + 1) * averagingFrequency;
             int pairs = steps * workers * batchSizePerWorker;
-            Path run = dir.resolve("run-" + runs.size());
+            Path run = dir.resolve("run-" + index);
             Path ingest = run.resolve("ingest"), reference = run.resolve("reference");
             ReferenceBench.writeIngestOutput(session, ReferenceBench.generate(pairs, new Random(7)), ingest,
                 workers, 0);
@@ -114,17 +108,12 @@ final class TrainBench implements Callable<Integer> {
                 new TrainOptions.Schedule(1, steps, 0, 0, 3600, 0), 42, false, true, false,
                 new TrainOptions.Text(null, 0, 0));
             Trainer.run(session, opts);
-            Map<String, Object> m = timedRounds(run.resolve("out/metrics.jsonl"));
-            m.put("master", master);
-            if (max != null) m.put("spark.cores.max", max);
+            Map<String, Object> m = new LinkedHashMap<>();
             m.put("workers", workers);
+            m.putAll(timedRounds(run.resolve("out/metrics.jsonl")));
             m.put("vs_single_process", ((Number) m.get("tokens_per_s")).doubleValue() / single);
-            runs.add(m);
-          } finally {
-            session.stop();
-          }
-        }
-      }
+            return m;
+          });
       result.put("runs", runs);
       BenchCommand.printJson(result, jsonOut);
       return 0;

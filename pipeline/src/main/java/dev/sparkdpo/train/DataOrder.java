@@ -84,9 +84,7 @@ final class DataOrder {
    */
   static JavaRDD<DataSet> round(JavaPairRDD<Long, TrainPair> epoch, Plan plan, long round, long endPosition,
       int width) {
-    PartitionPruningRDD<Tuple2<Long, TrainPair>> pruned = PartitionPruningRDD.create(epoch.rdd(),
-        new PartitionsOfRound(round, plan.workers()));
-    return JavaPairRDD.fromRDD(pruned, ClassTag$.MODULE$.apply(Long.class), ClassTag$.MODULE$.apply(TrainPair.class))
+    return roundPartitions(epoch, plan, round)
         .filter(t -> t._1() < endPosition)
         .map(t -> t._2().toDataSet(width));
   }
@@ -94,15 +92,20 @@ final class DataOrder {
   /** (position, id) of round {@code round}'s pairs at positions [from, to), in position order (for error messages). */
   static java.util.List<Tuple2<Long, String>> ids(JavaPairRDD<Long, TrainPair> epoch, Plan plan, long round, long from,
       long to) {
-    PartitionPruningRDD<Tuple2<Long, TrainPair>> pruned = PartitionPruningRDD.create(epoch.rdd(),
-        new PartitionsOfRound(round, plan.workers()));
-    java.util.List<Tuple2<Long, String>> out = new java.util.ArrayList<>(
-        JavaPairRDD.fromRDD(pruned, ClassTag$.MODULE$.apply(Long.class), ClassTag$.MODULE$.apply(TrainPair.class))
+    java.util.List<Tuple2<Long, String>> out = new java.util.ArrayList<>(roundPartitions(epoch, plan, round)
             .filter(t -> t._1() >= from && t._1() < to)
             .map(t -> new Tuple2<>(t._1(), t._2().id))
             .collect());
     out.sort((a, b) -> Long.compare(a._1(), b._1()));
     return out;
+  }
+
+  /** The W partitions of round {@code round} of the epoch (no job: partitions of other rounds are not read). */
+  private static JavaPairRDD<Long, TrainPair> roundPartitions(JavaPairRDD<Long, TrainPair> epoch, Plan plan,
+      long round) {
+    PartitionPruningRDD<Tuple2<Long, TrainPair>> pruned = PartitionPruningRDD.create(epoch.rdd(),
+        new PartitionsOfRound(round, plan.workers()));
+    return JavaPairRDD.fromRDD(pruned, ClassTag$.MODULE$.apply(Long.class), ClassTag$.MODULE$.apply(TrainPair.class));
   }
 
   static final class RoundPartitioner extends Partitioner {
