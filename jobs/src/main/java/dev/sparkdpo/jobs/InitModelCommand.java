@@ -8,15 +8,17 @@ import dev.sparkdpo.data.tokenize.Truncation;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptInit;
+import dev.sparkdpo.io.StageOutput;
 import java.io.File;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.List;
+import org.apache.hadoop.conf.Configuration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.OptionalInt;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -36,7 +38,7 @@ public final class InitModelCommand implements Callable<Integer> {
   @Option(names = "--output", required = true, paramLabel = "DIR", description = "Model directory to write.")
   File output;
 
-  @Option(names = "--overwrite", description = "Replace an existing non-empty output directory.")
+  @Option(names = "--overwrite", description = "Replace a model directory that init-model wrote before (nothing else is ever replaced).")
   boolean overwrite;
 
   @Option(names = "--n-layer", defaultValue = "4", description = "Transformer blocks (default ${DEFAULT-VALUE}).")
@@ -60,13 +62,23 @@ public final class InitModelCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     Path out = output.toPath().toAbsolutePath().normalize();
-    checkOutput(out);
     Path tokenizerJson = TokenizerFiles.resolveTokenizerJson(tokenizer);
     PairTokenizer tok = PairTokenizer.open(new TokenizerSpec(tokenizerJson.toString(), 0, 0, Truncation.KEEP_END, true));
     GptConfig config = new GptConfig(tok.vocabSize(), nPositions, nEmbd, nLayer, nHead, 1e-5);
-    GptCheckpoint model = GptInit.init(config, seed);
+    GptCheckpoint model;
     OptionalInt eos = tok.eosId();
-    model.save(out, eos.isPresent() ? eos.getAsInt() : null, tokenizerJson);
+    try (StageOutput stage = StageOutput.open("init-model", "--output", out.toUri().toString(),
+        List.of(new StageOutput.Input("--tokenizer", tokenizerJson.toUri().toString())), new Configuration())) {
+      if (stage.existing() != null && !overwrite) {
+        throw new IllegalArgumentException("--output " + out + " already holds a model written by init-model: pass"
+            + " --overwrite to replace it, or choose another --output");
+      }
+      model = GptInit.init(config, seed);
+      stage.begin(config + " seed=" + seed);
+      model.writeFiles(Paths.get(java.net.URI.create(stage.path())), eos.isPresent() ? eos.getAsInt() : null,
+          tokenizerJson);
+      stage.commit();
+    }
 
     Map<String, Object> summary = new LinkedHashMap<>();
     summary.put("path", out.toString());
@@ -81,16 +93,5 @@ public final class InitModelCommand implements Callable<Integer> {
     spec.commandLine().getOut().println(JSON.writeValueAsString(summary));
     spec.commandLine().getOut().flush();
     return 0;
-  }
-
-  private void checkOutput(Path out) throws IOException {
-    if (!Files.exists(out)) return;
-    if (!Files.isDirectory(out)) throw new IllegalArgumentException("output " + out + " exists and is not a directory");
-    try (Stream<Path> entries = Files.list(out)) {
-      if (entries.findAny().isPresent() && !overwrite) {
-        throw new IllegalArgumentException("output " + out + " is not empty; pass --overwrite to replace it, or choose"
-            + " another --output");
-      }
-    }
   }
 }

@@ -33,6 +33,11 @@ public final class SparkOptions {
     boolean submitted = sc.contains("spark.master");
     if (master != null) sc.setMaster(master);
     else if (!submitted) sc.setMaster(config.getString("spark.master"));
+    if (sc.get("spark.master").startsWith("local")) {
+      // a local master never needs the machine's other interfaces (Spark would pick eth0's address for the driver)
+      sc.setIfMissing("spark.driver.host", "127.0.0.1");
+      sc.setIfMissing("spark.driver.bindAddress", "127.0.0.1");
+    }
     if (!sc.contains("spark.app.name")) sc.setAppName(config.getString("spark.app-name"));
     conf.forEach(sc::set);
     for (Config block : new Config[] {config.getConfig("spark.conf"), commandDefaults}) {

@@ -67,14 +67,22 @@ class InitModelCommandTest {
   }
 
   @Test
-  void refusesANonEmptyOutputUnlessOverwrite() throws Exception {
-    Path out = Files.createDirectories(dir.resolve("busy"));
-    Files.writeString(out.resolve("keep.txt"), "x");
-    assertEquals(2, SparkDpo.run(args(out)));
-    assertTrue(Files.exists(out.resolve("keep.txt")), "left alone");
+  void replacesOnlyItsOwnModelAndOnlyWithOverwrite() throws Exception {
+    // a user's directory is never replaced, --overwrite or not (it used to be deleted)
+    Path users = Files.createDirectories(dir.resolve("busy"));
+    Files.writeString(users.resolve("keep.txt"), "x");
+    assertEquals(2, SparkDpo.run(args(users)));
+    assertEquals(2, SparkDpo.run(args(users, "--overwrite")));
+    assertEquals("x", Files.readString(users.resolve("keep.txt")), "left alone");
 
+    // a model init-model wrote is replaced with --overwrite only (the whole directory: the marker goes)
+    Path out = dir.resolve("ours");
+    assertEquals(0, SparkDpo.run(args(out)));
+    Files.writeString(out.resolve("marker.txt"), "added later");
+    assertEquals(2, SparkDpo.run(args(out)));
+    assertTrue(Files.exists(out.resolve("marker.txt")));
     assertEquals(0, SparkDpo.run(args(out, "--overwrite")));
-    assertFalse(Files.exists(out.resolve("keep.txt")));
+    assertFalse(Files.exists(out.resolve("marker.txt")));
     assertEquals(50257, GptCheckpoint.load(out).config().vocabSize());
   }
 

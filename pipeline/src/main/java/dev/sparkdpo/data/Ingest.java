@@ -6,7 +6,7 @@ import dev.sparkdpo.data.read.ReadCounters;
 import dev.sparkdpo.data.tokenize.PairTokenizer;
 import dev.sparkdpo.data.tokenize.TokenizedPair;
 import dev.sparkdpo.data.tokenize.TokenizerSpec;
-import dev.sparkdpo.io.AtomicOutput;
+import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.io.HadoopConf;
 import java.io.Serializable;
 import java.nio.file.Files;
@@ -47,7 +47,7 @@ import scala.Tuple2;
 /**
  * The ingest stage: preference files → normalized, validated, deduplicated (exact, conflicting, near), split and
  * optionally tokenized pairs in Parquet, with every dropped record in {@code quarantine/} and the counts in
- * {@code stats.json}. Output is committed atomically ({@link AtomicOutput}).
+ * {@code stats.json}. Output follows the stage-output protocol ({@link StageOutput}).
  *
  * <p>Data flow (one task per input file in every scan; the text never crosses the network):
  * <ol>
@@ -91,7 +91,20 @@ public final class Ingest {
         files.stream().mapToLong(InputFile::size).sum() >> 20, opts.output());
     if (opts.tokenizer() != null) PairTokenizer.open(opts.tokenizer());   // fail fast on a bad tokenizer, on the driver
 
-    AtomicOutput out = AtomicOutput.begin(opts.output(), opts.overwrite(), spark.sparkContext().hadoopConfiguration());
+    StageOutput out = StageOutput.open("ingest", "--output", opts.output(),
+        opts.inputs().stream().map(i -> new StageOutput.Input("--input", i)).toList(),
+        spark.sparkContext().hadoopConfiguration());
+    try {
+      if (out.existing() != null && !opts.overwrite()) {
+        throw new IllegalArgumentException("--output " + StageOutput.show(out.target()) + " already holds an ingest output (written "
+            + out.existing().created() + "): pass --overwrite to replace it (the old one stays until the new one is"
+            + " complete), or choose another --output");
+      }
+      out.begin(fingerprint(opts, files));
+    } catch (RuntimeException e) {
+      out.close();
+      throw e;
+    }
     Counts counts = new Counts();
     spark.sparkContext().register(counts, "ingest");
     Scanner scanner = new Scanner(files, new RecordParser(opts.format(), opts.formatOptions(), opts.maxChars(),
@@ -179,7 +192,7 @@ public final class Ingest {
           String.format("%.1f", stats.elapsedSeconds()), String.format("%.0f", stats.recordsPerSecond()), out.target());
       return stats;
     } finally {
-      if (!out.committed()) out.abort();   // any failure, checked SparkExceptions included: no temporary leftovers
+      out.close();   // releases the lock; after any failure (checked SparkExceptions included) removes the temp dir
       if (drops != null) drops.unpersist();
       if (nearDups != null) nearDups.destroy();
       jsc.setJobDescription(null);
@@ -581,6 +594,19 @@ public final class Ingest {
     return new IngestStats(listing.files().size(), listing.skipped(), records, train + eval, train, eval,
         quarantined, dups, counts.group("format"), counts.group("repaired"), tokenization, options, elapsed,
         records / elapsed);
+  }
+
+  /**
+   * What an ingest output was made from: the settings (but not the output path or --overwrite) and the input files'
+   * paths and sizes. Recorded in the output's manifest, so a scheduler can tell an up-to-date output from a stale one.
+   */
+  static String fingerprint(IngestOptions opts, List<InputFile> files) {
+    StringBuilder b = new StringBuilder("ingest/1\n");
+    b.append(new IngestOptions(opts.inputs(), "-", opts.format(), opts.formatOptions(), opts.maxChars(),
+        opts.maxRecordBytes(), opts.nearDupThreshold(), opts.nearDupShingle(), opts.nearDupHashTables(),
+        opts.evalFraction(), opts.seed(), opts.tokenizer(), false)).append('\n');
+    for (InputFile f : files) b.append(f.path()).append('\t').append(f.size()).append('\n');
+    return StageOutput.sha256(b.toString());
   }
 
   private static double seconds(long t0) {

@@ -121,9 +121,7 @@ public record GptCheckpoint(GptConfig config, Map<String, Tensor> weights) {
     Path temp = parent.resolve("." + target.getFileName() + ".tmp-" + id);
     try {
       Files.createDirectories(temp);
-      config.write(temp.resolve(CONFIG), eosTokenId, eosTokenId);
-      Safetensors.write(temp.resolve(WEIGHTS), weights, Map.of());
-      if (tokenizerJson != null) Files.copy(tokenizerJson, temp.resolve(TOKENIZER));
+      writeFiles(temp, eosTokenId, tokenizerJson);
       if (Files.exists(target)) {
         Path old = parent.resolve("." + target.getFileName() + ".old-" + id);
         Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
@@ -137,6 +135,13 @@ public record GptCheckpoint(GptConfig config, Map<String, Tensor> weights) {
     } finally {
       deleteTree(temp);
     }
+  }
+
+  /** Writes config.json, model.safetensors and (if not null) a copy of {@code tokenizerJson} into {@code dir}. */
+  public void writeFiles(Path dir, Integer eosTokenId, Path tokenizerJson) throws IOException {
+    config.write(dir.resolve(CONFIG), eosTokenId, eosTokenId);
+    Safetensors.write(dir.resolve(WEIGHTS), weights, Map.of());
+    if (tokenizerJson != null) Files.copy(tokenizerJson, dir.resolve(TOKENIZER));
   }
 
   private static void deleteTree(Path p) {

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.sparkdpo.data.PairSchema;
-import dev.sparkdpo.io.AtomicOutput;
+import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.io.HadoopConf;
 import dev.sparkdpo.model.GptConfig;
 import java.io.IOException;
@@ -85,20 +85,34 @@ public final class ReferenceStage {
     long t0 = System.nanoTime();
     Configuration conf = spark.sparkContext().hadoopConfiguration();
     if (given.progressSeconds() < 1) throw new IllegalArgumentException("reference.progress-seconds must be >= 1");
-    checkIngestOutput(given.data(), conf); // errors name the path as given
+    StageOutput.requireComplete("--data", given.data(), conf, "ingest"); // errors name the path as given
     // one meaning for every path on the driver and the executors: qualified against the default file system
     Options opts = new Options(qualified(given.data(), conf), qualified(given.model(), conf),
         qualified(given.output(), conf), given.batchTokens(), given.partitions(), given.force(), given.progressSeconds());
-    checkOutputIsSafeToReplace(opts, conf);
     GptConfig modelConfig = readModelConfig(opts.model(), conf);
     ModelFingerprint fp = ModelFingerprint.of(opts.model(), opts.data(), conf);
     String fingerprint = fp.combined();
-    if (!opts.force() && completeWithFingerprint(opts.output(), fingerprint, conf)) {
-      LOG.info("reference: {} is complete with the same fingerprint {}: nothing to do (--force recomputes)",
-          opts.output(), fingerprint.substring(0, 12));
-      return new Result(true, fingerprint, 0, 0, 0, 0, 0, 0);
+    try (StageOutput out = StageOutput.open("reference", "--output", opts.output(),
+        List.of(new StageOutput.Input("--data", opts.data()), new StageOutput.Input("--model", opts.model())), conf)) {
+      String existing = out.completeFingerprint();
+      if (!opts.force() && fingerprint.equals(existing)) {
+        LOG.info("reference: {} is complete with the same fingerprint {}: nothing to do (--force recomputes)",
+            opts.output(), fingerprint.substring(0, 12));
+        return new Result(true, fingerprint, 0, 0, 0, 0, 0, 0);
+      }
+      if (existing != null && !existing.equals(fingerprint)) {
+        LOG.info("reference: {} was made from other inputs (fingerprint {} != {}): recomputing", opts.output(),
+            abbrev(existing), abbrev(fingerprint));
+      }
+      return score(spark, opts, modelConfig, fp, out, t0);
     }
+  }
 
+  /** Scores every pair into a new output and commits it. */
+  private static Result score(SparkSession spark, Options opts, GptConfig modelConfig, ModelFingerprint fp,
+      StageOutput out, long t0) {
+    String fingerprint = fp.combined();
+    Configuration conf = spark.sparkContext().hadoopConfiguration();
     Dataset<Row> pairs = spark.read().parquet(new Path(opts.data(), "pairs").toString());
     for (String column : List.of(PairSchema.ID, PairSchema.PROMPT_IDS, PairSchema.CHOSEN_IDS, PairSchema.REJECTED_IDS)) {
       if (!List.of(pairs.columns()).contains(column)) {
@@ -122,7 +136,7 @@ public final class ReferenceStage {
     Dataset<Row> scored = withFingerprint(
         pairs.mapPartitions((MapPartitionsFunction<Row, Row>) scorer::score, Encoders.row(schema)), fingerprint);
 
-    AtomicOutput out = AtomicOutput.begin(opts.output(), true, conf);
+    out.begin(fingerprint);
     ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "reference-progress");
       t.setDaemon(true);
@@ -149,7 +163,6 @@ public final class ReferenceStage {
     } finally {
       ticker.shutdownNow();
       jsc.setJobDescription(null);
-      if (!out.committed()) out.abort();
       LOG.debug("reference stage took {} s", (System.nanoTime() - t0) / 1e9);
     }
   }
@@ -196,7 +209,7 @@ public final class ReferenceStage {
     try {
       Path dir = new Path(outputDir);
       FileSystem fs = dir.getFileSystem(conf);
-      if (!fs.exists(dir) || !AtomicOutput.isComplete(fs, dir) || !fs.exists(new Path(dir, REFERENCE_JSON))) {
+      if (!fs.exists(dir) || !StageOutput.isComplete(fs, dir) || !fs.exists(new Path(dir, REFERENCE_JSON))) {
         return null;
       }
       try (InputStream in = fs.open(new Path(dir, REFERENCE_JSON))) {
@@ -207,60 +220,12 @@ public final class ReferenceStage {
     }
   }
 
-  private static boolean completeWithFingerprint(String outputDir, String fingerprint, Configuration conf) {
-    String existing = fingerprintOf(outputDir, conf);
-    if (existing != null && !existing.equals(fingerprint)) {
-      LOG.info("reference: {} was made from other inputs (fingerprint {} != {}): recomputing", outputDir,
-          existing.substring(0, 12), fingerprint.substring(0, 12));
-    }
-    return fingerprint.equals(existing);
-  }
-
   private static String qualified(String path, Configuration conf) {
     try {
       Path p = new Path(path);
       return p.getFileSystem(conf).makeQualified(p).toString();
     } catch (IOException e) {
       throw new UncheckedIOException("resolving " + path + ": " + e.getMessage(), e);
-    }
-  }
-
-  /**
-   * The output is replaced on commit: refuse a directory that is (or contains) the data or the model, or that exists
-   * and is neither empty nor an earlier reference output (one with reference.json; an aborted run never leaves its
-   * files at the output path, only in a temporary sibling).
-   */
-  private static void checkOutputIsSafeToReplace(Options opts, Configuration conf) {
-    String out = opts.output().endsWith("/") ? opts.output() : opts.output() + "/";
-    for (String[] input : new String[][] {{"--data", opts.data()}, {"--model", opts.model()}}) {
-      String in = input[1].endsWith("/") ? input[1] : input[1] + "/";
-      if (in.startsWith(out)) {
-        throw new IllegalArgumentException("--output " + opts.output() + " would replace " + input[0] + " "
-            + input[1] + ": choose another output directory");
-      }
-    }
-    try {
-      Path dir = new Path(opts.output());
-      FileSystem fs = dir.getFileSystem(conf);
-      if (!fs.exists(dir) || fs.listStatus(dir).length == 0 || fs.exists(new Path(dir, REFERENCE_JSON))) return;
-      throw new IllegalArgumentException("--output " + opts.output() + " exists and is not a reference output (no "
-          + REFERENCE_JSON + "): choose another output directory, or delete it first");
-    } catch (IOException e) {
-      throw new UncheckedIOException("checking " + opts.output() + ": " + e.getMessage(), e);
-    }
-  }
-
-  private static void checkIngestOutput(String dataDir, Configuration conf) {
-    try {
-      Path dir = new Path(dataDir);
-      FileSystem fs = dir.getFileSystem(conf);
-      if (!fs.exists(dir)) throw new IllegalArgumentException("--data " + dataDir + " does not exist");
-      if (!AtomicOutput.isComplete(fs, dir)) {
-        throw new IllegalArgumentException("--data " + dataDir + " is not a complete ingest output (no _SUCCESS):"
-            + " re-run ingest");
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException("checking " + dataDir + ": " + e.getMessage(), e);
     }
   }
 

@@ -90,9 +90,7 @@ final class TrainData {
       return fromPairs(spark, data, true, ReferenceStage.fingerprintOf(data, conf), opts);
     }
     if (pairsDir) {
-      if (!isComplete(data, conf)) {
-        throw new IllegalArgumentException("--data " + data + " is not a complete ingest/reference output (no _SUCCESS)");
-      }
+      dev.sparkdpo.io.StageOutput.requireComplete("--data", data, conf, "ingest", "reference");
       return fromPairs(spark, data, false, filesFingerprint(data + "/pairs", conf), opts);
     }
     return fromText(spark, opts, modelUri, gpt, conf);
@@ -186,15 +184,6 @@ final class TrainData {
       return p.getFileSystem(conf).exists(p);
     } catch (IOException e) {
       throw new UncheckedIOException("checking " + path + ": " + e.getMessage(), e);
-    }
-  }
-
-  private static boolean isComplete(String dir, Configuration conf) {
-    try {
-      org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(dir);
-      return dev.sparkdpo.io.AtomicOutput.isComplete(p.getFileSystem(conf), p);
-    } catch (IOException e) {
-      throw new UncheckedIOException("checking " + dir + ": " + e.getMessage(), e);
     }
   }
 

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.sparkdpo.data.PairSchema;
-import dev.sparkdpo.io.AtomicOutput;
+import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.reference.ModelFingerprint;
@@ -65,13 +65,26 @@ public final class Trainer {
     }
   }
 
+  /**
+   * Trains under the stage-output protocol ({@link StageOutput}): the run directory is locked for the whole run,
+   * carries its manifest from the start, and only a directory with a training run's manifest is ever resumed, skipped
+   * or discarded (--force).
+   */
   public static Result run(SparkSession spark, TrainOptions opts) {
-    long started = System.nanoTime();
-    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Configuration hadoop = spark.sparkContext().hadoopConfiguration();
     Path output = localPath(opts.output(), "--output");
     Path model = localPath(opts.model(), "--model");
-    checkOutputIsSeparate(output, model, opts.data());
+    List<StageOutput.Input> inputs = List.of(new StageOutput.Input("--model", model.toUri().toString()),
+        new StageOutput.Input("--data", opts.data()));
+    try (StageOutput out = StageOutput.open("train", "--output", output.toUri().toString(), inputs, hadoop)) {
+      return train(spark, opts, out, output, model);
+    }
+  }
+
+  private static Result train(SparkSession spark, TrainOptions opts, StageOutput out, Path output, Path model) {
+    long started = System.nanoTime();
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    Configuration hadoop = spark.sparkContext().hadoopConfiguration();
 
     // ------------------------------------------------------------------------------------- data and settings
     // the model is read on the driver (and its tokenizer, for SFT on text, on the executors) as a local file
@@ -84,7 +97,7 @@ public final class Trainer {
     TrainData data = TrainData.read(spark, opts, modelUri, gpt, hadoop);
     ObjectNode settings = settings(opts, workers, modelFingerprint, data.fingerprint());
 
-    Optional<Result> done = prepareOutput(output, opts, settings);
+    Optional<Result> done = prepareOutput(out, output, opts, settings);
     if (done.isPresent()) return done.get();
 
     Integer eos = eosTokenId(model);
@@ -239,6 +252,7 @@ public final class Trainer {
     long tokens = tokensBefore + progress.tokens();
     Result result = new Result(false, step, data.trainCount(), workers, lastEval, seconds, tokens, finalModel);
     writeSummary(output, opts, settings, result, plan, totalSteps, lastCheckpoint);
+    out.markComplete();
     LOG.info("train: done, {} steps in {} s ({} tokens/s); model {}", step, String.format("%.1f", seconds),
         Math.round(result.tokensPerSecond()), finalModel);
     return result;
@@ -495,47 +509,19 @@ public final class Trainer {
   }
 
   /**
-   * Readies {@code output}: returns the earlier result if it is a finished run with the same settings; clears it for
-   * --force; refuses to mix runs (an unfinished run needs --resume or --force, a finished one with other settings
-   * --force) or to clear a directory that is not a training output.
+   * Readies the run directory (opened, locked, and known to be empty or a training run's): returns the earlier result
+   * if it is a finished run with the same settings; starts a fresh run (discarding ours with --force); refuses to mix
+   * runs (an unfinished run needs --resume or --force, a finished one with other settings --force).
    */
-  private static Optional<Result> prepareOutput(Path output, TrainOptions opts, ObjectNode settings) {
+  private static Optional<Result> prepareOutput(StageOutput out, Path output, TrainOptions opts, ObjectNode settings) {
     try {
-      if (!Files.exists(output)) {
-        Files.createDirectories(output);
+      String fingerprint = settingsFingerprint(settings);
+      if (out.existing() == null || opts.force()) {
+        out.create(fingerprint);
         return Optional.empty();
       }
-      List<String> entries;
-      try (Stream<Path> s = Files.list(output)) {
-        entries = s.map(p -> p.getFileName().toString()).toList();
-      }
-      List<String> ours = List.of(MetricsLog.FILE, Checkpoints.DIR, MODEL, TRAIN_JSON, AtomicOutput.SUCCESS);
-      List<String> foreign = entries.stream().filter(e -> !ours.contains(e) && !isOurTemp(e)).toList();
-      if (!foreign.isEmpty()) {
-        throw new IllegalArgumentException("--output " + output + " has files that are not a training run's ("
-            + String.join(", ", foreign) + "): choose another output directory");
-      }
-      boolean marked = entries.contains(TRAIN_JSON) || entries.contains(MetricsLog.FILE)
-          || Checkpoints.newest(output).isPresent();
-      if (!entries.isEmpty() && !marked) {
-        throw new IllegalArgumentException("--output " + output + " is not empty and holds no training run (no "
-            + TRAIN_JSON + ", " + MetricsLog.FILE + " or complete checkpoint): choose another output directory");
-      }
-      for (String e : entries) {
-        if (isOurTemp(e)) Checkpoints.deleteTree(output.resolve(e)); // left by a killed run
-      }
-      Path checkpoints = output.resolve(Checkpoints.DIR);
-      if (Files.isDirectory(checkpoints)) {
-        try (Stream<Path> s = Files.list(checkpoints)) {
-          for (Path p : s.filter(p -> isOurTemp(p.getFileName().toString())).toList()) Checkpoints.deleteTree(p);
-        }
-      }
-      boolean complete = entries.contains(AtomicOutput.SUCCESS) && entries.contains(TRAIN_JSON);
-      if (opts.force()) {
-        for (String e : ours) Checkpoints.deleteTree(output.resolve(e));
-        return Optional.empty();
-      }
-      if (complete) {
+      removeTemporaries(output);
+      if (out.state() == StageOutput.State.COMPLETE) {
         JsonNode summary = JSON.readTree(output.resolve(TRAIN_JSON).toFile());
         if (settings.equals(summary.get("settings"))) {
           LOG.info("train: {} is a finished run with the same settings and data: nothing to do (--force retrains)",
@@ -549,16 +535,30 @@ public final class Trainer {
         throw new IllegalArgumentException("--output " + output + " holds a finished run with other settings or data:"
             + " pass --force to replace it, or choose another output directory");
       }
-      if (!opts.resume() && marked) {
+      if (!opts.resume()) {
         throw new IllegalArgumentException("--output " + output + " holds an unfinished run: pass --resume to continue"
             + " it from its newest checkpoint, or --force to start over");
       }
-      Files.deleteIfExists(output.resolve(AtomicOutput.SUCCESS));
       return Optional.empty();
     } catch (IOException e) {
       throw new UncheckedIOException("preparing " + output + ": " + e.getMessage(), e);
     }
   }
+
+  /** Removes what a killed run left half-written inside the run directory (the model's and checkpoints' temps). */
+  private static void removeTemporaries(Path output) throws IOException {
+    for (Path dir : new Path[] {output, output.resolve(Checkpoints.DIR)}) {
+      if (!Files.isDirectory(dir)) continue;
+      try (Stream<Path> s = Files.list(dir)) {
+        for (Path p : s.filter(p -> isOurTemp(p.getFileName().toString())).toList()) Checkpoints.deleteTree(p);
+      }
+    }
+  }
+
+  private static String settingsFingerprint(ObjectNode settings) {
+    return StageOutput.sha256(settings.toString());
+  }
+
 
   /** Temporary siblings the trainer writes before a rename (.model.tmp-…, .step-N.tmp-…, GptCheckpoint's). */
   private static boolean isOurTemp(String name) {
@@ -585,7 +585,6 @@ public final class Trainer {
     j.put("last_checkpoint", lastCheckpoint == null ? null : lastCheckpoint.toString());
     try {
       Files.writeString(output.resolve(TRAIN_JSON), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(j));
-      Files.writeString(output.resolve(AtomicOutput.SUCCESS), "");
     } catch (IOException e) {
       throw new UncheckedIOException("writing " + output.resolve(TRAIN_JSON) + ": " + e.getMessage(), e);
     }
@@ -599,35 +598,6 @@ public final class Trainer {
           + " the driver's file system (a local or mounted shared path), not " + path.substring(0, path.indexOf(':')));
     }
     return Paths.get(path).toAbsolutePath().normalize();
-  }
-
-  private static void checkOutputIsSeparate(Path output, Path model, String data) {
-    Path dataPath = data.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*") && !data.startsWith("file:") ? null
-        : localPath(data, "--data");
-    Path out = real(output);
-    for (Path in : new Path[] {model, dataPath}) {
-      if (in == null) continue;
-      Path r = real(in);
-      if (r.startsWith(out) || out.startsWith(r)) {
-        throw new IllegalArgumentException("--output " + output + " overlaps an input (" + in
-            + (r.equals(in) ? "" : " = " + r) + "): choose another output directory");
-      }
-    }
-  }
-
-  /** The path with symbolic links resolved as far as it exists. */
-  private static Path real(Path p) {
-    Path existing = p;
-    Path rest = Paths.get("");
-    while (existing != null && !Files.exists(existing)) {
-      rest = existing.getFileName().resolve(rest);
-      existing = existing.getParent();
-    }
-    try {
-      return existing == null ? p : existing.toRealPath().resolve(rest).normalize();
-    } catch (IOException e) {
-      return p;
-    }
   }
 
   /** eos_token_id of the model's config.json, if it has one (saved models keep it). */

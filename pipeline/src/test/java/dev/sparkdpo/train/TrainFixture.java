@@ -3,7 +3,7 @@ package dev.sparkdpo.train;
 import dev.sparkdpo.data.PairSchema;
 import dev.sparkdpo.dpo.DpoConfig;
 import dev.sparkdpo.dpo.LossType;
-import dev.sparkdpo.io.AtomicOutput;
+import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptInit;
@@ -71,7 +71,7 @@ final class TrainFixture {
         .parquet(dir.resolve("pairs").toString());
     try {
       Files.writeString(dir.resolve("stats.json"), "{\"pairs\":" + pairs + "}");
-      Files.writeString(dir.resolve(AtomicOutput.SUCCESS), "");
+      Files.writeString(dir.resolve(StageOutput.SUCCESS), "");
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

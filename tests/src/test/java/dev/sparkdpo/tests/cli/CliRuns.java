@@ -142,6 +142,7 @@ public final class CliRuns {
     command.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().put("OPENBLAS_THREAD_TIMEOUT", "4");
+    pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1"); // loopback only, as the tests' own JVM
     try {
       return pb.start();
     } catch (IOException e) {
@@ -173,7 +174,7 @@ public final class CliRuns {
     return files;
   }
 
-  /** Siblings of {@code output} that look like AtomicOutput's temporary directories ({@code .<name>.tmp-*}). */
+  /** Siblings of {@code output} that look like StageOutput's temporary directories ({@code .<name>.tmp-*}). */
   public static List<String> tempSiblings(Path output) {
     Path parent = output.getParent();
     if (!Files.isDirectory(parent)) return List.of();

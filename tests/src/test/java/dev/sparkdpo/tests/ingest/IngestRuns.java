@@ -141,7 +141,7 @@ final class IngestRuns {
     return CliRuns.listing(dir);
   }
 
-  /** Siblings of {@code output} that look like AtomicOutput's temporary directories ({@code .<name>.tmp-*}). */
+  /** Siblings of {@code output} that look like StageOutput's temporary directories ({@code .<name>.tmp-*}). */
   static List<String> tempSiblings(Path output) {
     return CliRuns.tempSiblings(output);
   }

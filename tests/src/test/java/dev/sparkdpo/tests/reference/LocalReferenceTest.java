@@ -249,13 +249,16 @@ class LocalReferenceTest {
       child.destroyForcibly();
     }
     assertFalse(Files.exists(output), () -> "a killed run left " + output + ": " + CliRuns.listing(output));
-    // AtomicOutput cannot clean up after a SIGKILL: the killed run's temporary directory stays (never complete)
+    // nothing cleans up after a SIGKILL: the killed run's temporary directory (never complete) and its lock stay...
     List<String> orphans = CliRuns.tempSiblings(output);
     assertEquals(1, orphans.size(), orphans::toString);
+    assertTrue(Files.exists(output.resolveSibling("." + output.getFileName() + ".lock")), "the killed run's lock");
 
+    // ...until the next run, which takes over the dead run's lock and removes them
     Result next = reference("after-kill", output, args(output));
     assertCompleted(next);
-    assertEquals(orphans, CliRuns.tempSiblings(output), "the next run left temporary output of its own");
+    assertEquals(List.of(), CliRuns.tempSiblings(output), "temporary output left behind");
+    assertFalse(Files.exists(output.resolveSibling("." + output.getFileName() + ".lock")), "lock left behind");
     assertKeepsIngestColumns(next, data);
     assertClose("after a killed run", direct, logps(next), SAME_MODEL_TOLERANCE);
   }
