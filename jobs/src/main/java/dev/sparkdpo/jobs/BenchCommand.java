@@ -46,7 +46,8 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Benchmarks that print JSON (and optionally write it to a file). Speed is measured here, never in unit tests. */
-@Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks; each prints a JSON result.",
+@Command(name = "bench", mixinStandardHelpOptions = true, usageHelpWidth = JobConfig.HELP_WIDTH,
+    usageHelpAutoWidth = true, description = "Benchmarks; each prints a JSON result.",
     subcommands = {BenchCommand.IngestBench.class, BenchCommand.ModelBench.class, ReferenceBench.class,
         TrainBench.class})
 public final class BenchCommand {
@@ -99,8 +100,12 @@ public final class BenchCommand {
   }
 
   @Command(name = "ingest", mixinStandardHelpOptions = true, sortOptions = false,
-      description = {"Generates a synthetic flat JSONL corpus and times ingest (parse -> validate -> dedup -> write)",
-          "without and with tokenization. Spark start-up and corpus generation are not timed."})
+      usageHelpWidth = JobConfig.HELP_WIDTH, usageHelpAutoWidth = true,
+      description = {"Times ingest without and with tokenization on a generated flat JSONL corpus.",
+          "",
+          "Generates a synthetic flat JSONL corpus and times ingest (parse -> validate -> dedup -> write) "
+              + "without and with tokenization. Spark start-up and corpus generation are not timed.",
+          ""})
   static final class IngestBench implements Callable<Integer> {
     @Option(names = "--pairs", description = "Pairs in the corpus (default ${DEFAULT-VALUE}).", defaultValue = "1000000")
     long pairs;
@@ -128,7 +133,7 @@ public final class BenchCommand {
 
     @Override
     public Integer call() throws IOException {
-      Config c = new JobConfig(spark.config).resolve();
+      Config c = JobConfig.load(spark.config);
       Path dir = workDir != null ? workDir.toPath() : Files.createTempDirectory("spark-dpo-bench-ingest");
       boolean cleanup = workDir == null;
       try {
@@ -178,10 +183,15 @@ public final class BenchCommand {
   }
 
   @Command(name = "model", mixinStandardHelpOptions = true, sortOptions = false,
-      description = {"Times the GPT model on random weights and tokens, as ../shared/bench/torch_dpo_bench.py does:",
-          "(a) reference forward (Gpt.responseLogProbs) and (b) a DPO train step (GptTraining forward, sigmoid DPO",
-          "loss, backward, AdamW step), 8 pairs = 16 sequences of T tokens, loss over the second half of each.",
-          "tokens/s counts 16 * T tokens per step (as the torch bench). No Spark session."})
+      usageHelpWidth = JobConfig.HELP_WIDTH, usageHelpAutoWidth = true,
+      description = {"Times the model's reference forward and DPO train step in one process (no Spark).",
+          "",
+          "Times the GPT model on random weights and tokens, as ../shared/bench/torch_dpo_bench.py does: "
+              + "(a) reference forward (Gpt.responseLogProbs) and (b) a DPO train step (GptTraining forward, "
+              + "sigmoid DPO loss, backward, AdamW step), 8 pairs = 16 sequences of T tokens, loss over the "
+              + "second half of each. tokens/s counts 16 * T tokens per step (as the torch bench). No Spark "
+              + "session.",
+          ""})
   static final class ModelBench implements Callable<Integer> {
     @Option(names = "--config", description = "tiny (vocab 4096, 256/4/4, T 256) or gpt2 (GPT-2 small, T 512)"
         + " (default ${DEFAULT-VALUE}).", defaultValue = "tiny")

@@ -25,9 +25,13 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** Writes a freshly initialized GPT-2 as a Hugging Face model directory sized for a tokenizer. No Spark. */
-@Command(name = "init-model", mixinStandardHelpOptions = true, sortOptions = false,
-    description = {"Initializes a GPT-2 from scratch (GPT-2/nanoGPT init) and writes it as a Hugging Face model",
-        "directory: config.json, model.safetensors and a copy of tokenizer.json. Prints a JSON summary."})
+@Command(name = "init-model", mixinStandardHelpOptions = true, sortOptions = false, abbreviateSynopsis = true,
+    usageHelpWidth = JobConfig.HELP_WIDTH, usageHelpAutoWidth = true,
+    description = {"Writes a new GPT-2, sized for a tokenizer, as a Hugging Face model directory.",
+        "",
+        "GPT-2/nanoGPT initialization; writes config.json, model.safetensors and a copy of tokenizer.json, and "
+            + "prints a JSON summary. No Spark.",
+        ""})
 public final class InitModelCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -41,20 +45,24 @@ public final class InitModelCommand implements Callable<Integer> {
   @Option(names = "--overwrite", description = "Replace a model directory that init-model wrote before (nothing else is ever replaced).")
   boolean overwrite;
 
-  @Option(names = "--n-layer", defaultValue = "4", description = "Transformer blocks (default ${DEFAULT-VALUE}).")
+  @Option(names = "--n-layer", paramLabel = "N", defaultValue = "4",
+      description = "Transformer blocks (default ${DEFAULT-VALUE}).")
   int nLayer;
 
-  @Option(names = "--n-embd", defaultValue = "256", description = "Embedding width (default ${DEFAULT-VALUE}).")
+  @Option(names = "--n-embd", paramLabel = "N", defaultValue = "256",
+      description = "Embedding width (default ${DEFAULT-VALUE}).")
   int nEmbd;
 
-  @Option(names = "--n-head", defaultValue = "4", description = "Attention heads (default ${DEFAULT-VALUE}).")
+  @Option(names = "--n-head", paramLabel = "N", defaultValue = "4",
+      description = "Attention heads (default ${DEFAULT-VALUE}).")
   int nHead;
 
-  @Option(names = "--n-positions", defaultValue = "256",
+  @Option(names = "--n-positions", paramLabel = "N", defaultValue = "256",
       description = "Maximum sequence length (default ${DEFAULT-VALUE}).")
   int nPositions;
 
-  @Option(names = "--seed", defaultValue = "42", description = "Initialization seed (default ${DEFAULT-VALUE}).")
+  @Option(names = "--seed", paramLabel = "N", defaultValue = "42",
+      description = "Initialization seed (default ${DEFAULT-VALUE}).")
   long seed;
 
   @Spec CommandSpec spec;

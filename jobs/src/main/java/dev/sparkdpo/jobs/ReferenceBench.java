@@ -29,11 +29,16 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "reference", mixinStandardHelpOptions = true, sortOptions = false,
-    description = {"Times the reference stage on the tiny benchmark shape (vocab 4096, d 256, 4 layers, 4 heads; pairs",
-        "of 128 prompt + 128 response tokens, random ids) for each --masters entry, against the model's own",
-        "single-process reference forward on the same pairs (as bench model --threads 2: rows over 2 threads).",
-        "On a spark:// master, --cores-max 1,2 runs once per value (spark.cores.max: 1 vs 2 one-core workers).",
-        "Spark start-up, data generation and the model's first load are not in the stage's tokens/s."})
+    usageHelpWidth = JobConfig.HELP_WIDTH, usageHelpAutoWidth = true,
+    description = {"Times the reference stage on Spark against the model's single-process forward.",
+        "",
+        "Times the reference stage on the tiny benchmark shape (vocab 4096, d 256, 4 layers, 4 heads; "
+            + "pairs of 128 prompt + 128 response tokens, random ids) for each --masters entry, against the "
+            + "model's own single-process reference forward on the same pairs (as bench model --threads 2: "
+            + "rows over 2 threads). On a spark:// master, --cores-max 1,2 runs once per value "
+            + "(spark.cores.max: 1 vs 2 one-core workers). Spark start-up, data generation and the model's "
+            + "first load are not in the stage's tokens/s.",
+        ""})
 final class ReferenceBench implements Callable<Integer> {
   @Option(names = "--pairs", description = "Pairs scored per run (default ${DEFAULT-VALUE}).", defaultValue = "256")
   int pairs;
@@ -66,7 +71,7 @@ final class ReferenceBench implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Config c = new JobConfig(spark.config).resolve();
+    Config c = JobConfig.load(spark.config);
     Path dir = workDir != null ? workDir.toPath() : Files.createTempDirectory("spark-dpo-bench-reference");
     try {
       Path model = dir.resolve("model");

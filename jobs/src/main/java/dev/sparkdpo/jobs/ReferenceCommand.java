@@ -8,46 +8,60 @@ import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-@Command(name = "reference", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "reference", mixinStandardHelpOptions = true, sortOptions = false, abbreviateSynopsis = true,
+    usageHelpWidth = JobConfig.HELP_WIDTH, usageHelpAutoWidth = true,
+    defaultValueProvider = JobConfig.DefaultsFile.class,
     description = {
-        "Scores every pair of a tokenized ingest output with the frozen reference model, across executors:",
-        "<output>/pairs/ (the ingest columns + ref_chosen_logp, ref_rejected_logp: summed response log-probs),",
-        "<output>/reference.json (fingerprints of model, tokenizer and data; counts; padding; tokens/s) and",
-        "<output>/_SUCCESS, written last. Re-running with the same inputs does nothing unless --force.",
-        "Each executor loads the model once: a local --model path must exist on every worker (shared file system);",
-        "hdfs:/s3a:/... paths are copied to each executor's local disk. Every option is also a key of the HOCON",
-        "'reference' block."})
+        "Scores every ingested pair with the frozen reference model, across executors.",
+        "",
+        "Writes <output>/pairs/ (the ingest columns + ref_chosen_logp, ref_rejected_logp: summed response log-probs), "
+            + "<output>/reference.json (fingerprints of model, tokenizer and data; counts; padding; tokens/s) and "
+            + "<output>/_SUCCESS, written last. Re-running with the same inputs does nothing unless --force.",
+        "Each executor loads the model once: a local --model path must exist on every worker (shared file system); "
+            + "hdfs:/s3a:/... paths are copied to each executor's local disk.",
+        ""},
+    footer = {"", JobConfig.KEYS_FOOTER})
 public final class ReferenceCommand implements Callable<Integer> {
-  @Option(names = "--data", paramLabel = "DIR", description = "Ingest output (tokenized). Key: reference.data")
+  @Option(names = "--data", paramLabel = "DIR", description = "Ingest output (tokenized).")
   String data;
 
   @Option(names = "--model", paramLabel = "DIR",
-      description = "Hugging Face model directory (config.json, model.safetensors). Key: reference.model")
+      description = "Hugging Face model directory (config.json, model.safetensors).")
   String model;
 
-  @Option(names = "--output", paramLabel = "DIR", description = "Output directory (written atomically). Key: reference.output")
+  @Option(names = "--output", paramLabel = "DIR", description = "Output directory (written atomically).")
   String output;
 
   @Option(names = "--batch-tokens", paramLabel = "N",
-      description = "Max padded tokens per forward batch (default 16384). Key: reference.batch-tokens")
+      description = "Max padded tokens per forward batch; pairs are sorted by length, chosen and rejected together "
+          + "(default ${DEFAULT-VALUE}).")
   Long batchTokens;
 
   @Option(names = "--partitions", paramLabel = "N",
-      description = "Repartition the pairs into N tasks first; 0 = as read (default). Key: reference.partitions")
+      description = "Repartition the pairs into N tasks first; 0 = as read (default ${DEFAULT-VALUE}).")
   Integer partitions;
+
+  @Option(names = "--progress-seconds", paramLabel = "S",
+      description = "Seconds between progress lines (pairs done, tokens/s, ETA) in the driver log "
+          + "(default ${DEFAULT-VALUE}).")
+  Long progressSeconds;
 
   @Option(names = "--force", description = "Recompute even when a complete output with the same fingerprint exists.")
   Boolean force;
 
   @Mixin SparkOptions spark;
 
+  @Spec CommandSpec spec;
+
   @Override
   public Integer call() throws Exception {
-    Config c = config();
+    JobConfig c = JobConfig.resolve(spec);
     ReferenceStage.Options opts = options(c);
-    SparkSession session = spark.session(c);
+    SparkSession session = spark.session(c.config());
     ReferenceStage.Result r = ReferenceStage.run(session, opts);
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("skipped", r.skipped());
@@ -62,27 +76,19 @@ public final class ReferenceCommand implements Callable<Integer> {
     return 0;
   }
 
-  Config config() {
-    return new JobConfig(spark.config)
-        .set("reference.data", data)
-        .set("reference.model", model)
-        .set("reference.output", output)
-        .set("reference.batch-tokens", batchTokens)
-        .set("reference.partitions", partitions)
-        .set("reference.force", force)
-        .resolve();
-  }
-
-  static ReferenceStage.Options options(Config c) {
-    Config r = c.getConfig("reference");
-    for (String key : new String[] {"data", "model", "output"}) {
-      if (!r.hasPath(key)) throw new IllegalArgumentException("give --" + key + " (or reference." + key + " in --config)");
-    }
+  /** The reference block of resolved settings as the stage's options; a bad value names its key. */
+  static ReferenceStage.Options options(JobConfig c) {
+    Config r = c.block();
+    String data = c.required("data");
+    String model = c.required("model");
+    String output = c.required("output");
     long batchTokens = r.getLong("batch-tokens");
-    if (batchTokens < 1) throw new IllegalArgumentException("--batch-tokens / reference.batch-tokens must be >= 1");
+    if (batchTokens < 1) throw new IllegalArgumentException(c.name("batch-tokens") + " must be >= 1");
     int partitions = r.getInt("partitions");
-    if (partitions < 0) throw new IllegalArgumentException("--partitions / reference.partitions must be >= 0");
-    return new ReferenceStage.Options(r.getString("data"), r.getString("model"), r.getString("output"), batchTokens,
-        partitions, r.getBoolean("force"), r.getLong("progress-seconds"));
+    if (partitions < 0) throw new IllegalArgumentException(c.name("partitions") + " must be >= 0");
+    long progressSeconds = r.getLong("progress-seconds");
+    if (progressSeconds < 1) throw new IllegalArgumentException(c.name("progress-seconds") + " must be >= 1");
+    return new ReferenceStage.Options(data, model, output, batchTokens, partitions, r.getBoolean("force"),
+        progressSeconds);
   }
 }

@@ -8,7 +8,9 @@ import picocli.CommandLine.Command;
  * {@code spark-submit --class dev.sparkdpo.jobs.SparkDpo spark-dpo-jobs-*-spark.jar <command>} on a cluster.
  */
 @Command(name = "spark-dpo", mixinStandardHelpOptions = true, version = "spark-dpo 0.1.0",
+    usageHelpWidth = JobConfig.HELP_WIDTH, usageHelpAutoWidth = true,
     description = "Direct Preference Optimization on Apache Spark.",
+    footer = {"", "Run spark-dpo <command> --help for a command's options."},
     subcommands = {IngestCommand.class, ReferenceCommand.class, TrainCommand.class, BenchCommand.class,
         InitModelCommand.class})
 public final class SparkDpo {

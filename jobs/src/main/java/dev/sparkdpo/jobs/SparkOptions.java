@@ -9,7 +9,10 @@ import org.apache.spark.SparkConf;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Option;
 
-/** Options every Spark command takes; Spark settings pass straight through. */
+/**
+ * Options every Spark command takes; Spark settings pass straight through. Being a mixin's, these options are not keys
+ * of the command's HOCON block ({@link JobConfig#configOptions}): --master's default is {@code spark.master}.
+ */
 public final class SparkOptions {
   @Option(names = "--master", paramLabel = "URL",
       description = "Spark master: local[*] (default when not under spark-submit), local[N], spark://host:7077, yarn, k8s://…")

@@ -31,12 +31,17 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
-    description = {"Times DPO training on Spark on the tiny benchmark shape (vocab 4096, d 256, 4 layers, 4 heads; pairs",
-        "of 128 prompt + 128 response tokens, random ids): tokens/s of the train command's steps (DL4J parameter",
-        "averaging every --averaging-frequency steps, one worker per core, --batch-size-per-worker pairs each) for",
-        "each --masters entry, against the model's own single-process train step (as bench model --threads 2:",
-        "8 pairs, rows over 2 threads, AdamW). The first averaging round (start-up) is not timed; the timed rounds'",
-        "wall time includes everything between them (broadcast, averaging, metrics)."})
+    usageHelpWidth = JobConfig.HELP_WIDTH, usageHelpAutoWidth = true,
+    description = {"Times DPO training on Spark against the model's single-process train step.",
+        "",
+        "Times DPO training on Spark on the tiny benchmark shape (vocab 4096, d 256, 4 layers, 4 heads; "
+            + "pairs of 128 prompt + 128 response tokens, random ids): tokens/s of the train command's steps "
+            + "(DL4J parameter averaging every --averaging-frequency steps, one worker per core, "
+            + "--batch-size-per-worker pairs each) for each --masters entry, against the model's own "
+            + "single-process train step (as bench model --threads 2: 8 pairs, rows over 2 threads, AdamW). "
+            + "The first averaging round (start-up) is not timed; the timed rounds' wall time includes "
+            + "everything between them (broadcast, averaging, metrics).",
+        ""})
 final class TrainBench implements Callable<Integer> {
   @Option(names = "--rounds", description = "Timed averaging rounds per run (default ${DEFAULT-VALUE}).",
       defaultValue = "4")
@@ -73,7 +78,7 @@ final class TrainBench implements Callable<Integer> {
     if (rounds < 1 || averagingFrequency < 1 || batchSizePerWorker < 1) {
       throw new IllegalArgumentException("--rounds, --averaging-frequency and --batch-size-per-worker must be >= 1");
     }
-    Config c = new JobConfig(spark.config).resolve();
+    Config c = JobConfig.load(spark.config);
     Path dir = workDir != null ? workDir.toPath() : Files.createTempDirectory("spark-dpo-bench-train");
     try {
       Path model = dir.resolve("model");

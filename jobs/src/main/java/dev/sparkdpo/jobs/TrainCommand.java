@@ -8,122 +8,190 @@ import dev.sparkdpo.train.TrainOptions;
 import dev.sparkdpo.train.WarmupSchedule;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false, abbreviateSynopsis = true,
+    usageHelpWidth = JobConfig.HELP_WIDTH, usageHelpAutoWidth = true,
+    defaultValueProvider = JobConfig.DefaultsFile.class,
     description = {
-        "Trains the policy with DPO (or SFT) on Spark: data-parallel steps with DL4J Spark's parameter averaging.",
-        "Writes <output>/metrics.jsonl (a line per step and per eval, TRL's metric names), <output>/checkpoints/step-N/",
-        "(HF model + optimizer.safetensors + trainer_state.json), <output>/model/ (the final HF model), train.json and",
-        "_SUCCESS. --data: a reference output (dpo), or an ingest/reference output or text files (sft). The model and",
-        "output are paths on the driver's file system. Every option is also a key of the HOCON 'train' block."})
-public final class TrainCommand implements Callable<Integer> {
-  @Option(names = "--data", paramLabel = "DIR", description = "Reference output (dpo); ingest output or text files (sft). Key: train.data")
+        "Trains the policy with DPO or SFT on Spark (data-parallel, parameter averaging).",
+        "",
+        "Each worker takes --averaging-frequency steps on its share of the pairs, then DL4J Spark's parameter "
+            + "averaging merges the workers' weights. Writes <output>/metrics.jsonl (a line per step and per eval, "
+            + "TRL's metric names), <output>/checkpoints/step-N/ (HF model + optimizer.safetensors + "
+            + "trainer_state.json), <output>/model/ (the final HF model), train.json and _SUCCESS. --data: a "
+            + "reference output (dpo), or an ingest/reference output or text files (sft). The model and output are "
+            + "paths on the driver's file system.",
+        ""},
+    footer = {"", JobConfig.KEYS_FOOTER,
+        "Config-only key (no option): train.spark-conf { \"spark.x\" = ... }, the Spark settings training needs "
+            + "(Kryo for ND4J arrays, large task results), applied unless spark-submit, spark-defaults.conf or --conf "
+            + "set them."})
+public final class TrainCommand implements Callable<Integer>, JobConfig.ConfigOnlyKeys {
+  private static final String SFT_ON_TEXT = "--objective sft (it sets how sft reads text files)";
+  private static final String DPO_ONLY = "--objective dpo (sft is next-token cross-entropy, without a DPO loss)";
+
+  @Option(names = "--data", paramLabel = "DIR",
+      description = "Reference output (dpo); ingest output or text files (sft).")
   String data;
 
-  @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model directory the policy starts from. Key: train.model")
+  @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model directory the policy starts from.")
   String model;
 
-  @Option(names = "--output", paramLabel = "DIR", description = "Run directory. Key: train.output")
+  @Option(names = "--output", paramLabel = "DIR",
+      description = "Run directory: metrics.jsonl, checkpoints/, model/, train.json.")
   String output;
 
-  @Option(names = "--objective", paramLabel = "dpo|sft", description = "dpo (default) or sft (next-token cross-entropy). Key: train.objective")
+  @Option(names = "--objective", paramLabel = "OBJ", completionCandidates = Choices.Objectives.class,
+      description = "${COMPLETION-CANDIDATES} (default ${DEFAULT-VALUE}); sft is next-token cross-entropy.")
   String objective;
 
-  @Option(names = "--loss", paramLabel = "TYPES", split = ",",
-      description = "DPO loss types (TRL names), e.g. sigmoid,sft (default sigmoid). Key: train.loss")
+  @Option(names = "--loss", paramLabel = "TYPE", split = ",", completionCandidates = Choices.Losses.class,
+      description = "DPO loss types (TRL's loss_type names), one or more, e.g. sigmoid,sft (default ${DEFAULT-VALUE}): "
+          + "${COMPLETION-CANDIDATES}.")
   List<String> loss;
 
-  @Option(names = "--loss-weights", paramLabel = "W", split = ",", description = "One weight per loss type (default 1 each). Key: train.loss-weights")
+  @Option(names = "--loss-weights", paramLabel = "W", split = ",",
+      description = "One weight per loss type (default: 1 each).")
   List<Double> lossWeights;
 
-  @Option(names = "--beta", paramLabel = "B", description = "DPO beta (default 0.1). Key: train.beta")
+  @Option(names = "--beta", paramLabel = "B", description = "DPO beta (default ${DEFAULT-VALUE}).")
   Double beta;
 
-  @Option(names = "--label-smoothing", paramLabel = "E", description = "cDPO / robust label smoothing (default 0). Key: train.label-smoothing")
+  @Option(names = "--label-smoothing", paramLabel = "E",
+      description = "cDPO / robust label smoothing (default ${DEFAULT-VALUE}).")
   Double labelSmoothing;
 
-  @Option(names = "--reference-free", description = "Ignore the reference log-probs (reference = uniform). Key: train.reference-free")
+  @Option(names = "--reference-free", description = "Ignore the reference log-probs (reference = uniform).")
   Boolean referenceFree;
 
-  @Option(names = "--optimizer", paramLabel = "NAME", description = "adamw (default), adam, rmsprop, sgd. Key: train.optimizer")
+  @Option(names = "--optimizer", paramLabel = "NAME", completionCandidates = Choices.Optimizers.class,
+      description = "${COMPLETION-CANDIDATES} (default ${DEFAULT-VALUE}; the DPO paper: rmsprop).")
   String optimizer;
 
-  @Option(names = "--learning-rate", paramLabel = "LR", description = "Peak learning rate (default 1e-6). Key: train.learning-rate")
+  @Option(names = "--learning-rate", paramLabel = "LR", description = "Peak learning rate (default ${DEFAULT-VALUE}).")
   Double learningRate;
 
-  @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warmup steps (default 0; the DPO paper: 150). Key: train.warmup-steps")
+  @Option(names = "--warmup-steps", paramLabel = "N",
+      description = "Linear warmup steps (default ${DEFAULT-VALUE}; the DPO paper: 150).")
   Integer warmupSteps;
 
-  @Option(names = "--lr-decay", paramLabel = "constant|cosine", description = "After warmup (default constant). Key: train.lr-decay")
+  @Option(names = "--lr-decay", paramLabel = "DECAY", completionCandidates = Choices.LrDecays.class,
+      description = "After warmup: ${COMPLETION-CANDIDATES} (cosine: to 0 at the last step; default ${DEFAULT-VALUE}).")
   String lrDecay;
 
-  @Option(names = "--weight-decay", paramLabel = "WD", description = "Weight decay (default 0). Key: train.weight-decay")
+  @Option(names = "--weight-decay", paramLabel = "WD", description = "Weight decay (default ${DEFAULT-VALUE}).")
   Double weightDecay;
 
-  @Option(names = "--max-grad-norm", paramLabel = "N", description = "Clip the gradient norm to N; 0 = off (default 1.0). Key: train.max-grad-norm")
+  @Option(names = "--max-grad-norm", paramLabel = "N",
+      description = "Clip the gradient's L2 norm to N; 0 = off (default ${DEFAULT-VALUE}).")
   Double maxGradNorm;
 
-  @Option(names = "--workers", paramLabel = "W", description = "Data-parallel workers; 0 = Spark's default parallelism (default). Key: train.workers")
+  @Option(names = "--adam-beta1", paramLabel = "B1",
+      description = "Adam's beta1, HF's adam_beta1 (default ${DEFAULT-VALUE}). Needs --optimizer adamw or adam.")
+  Double adamBeta1;
+
+  @Option(names = "--adam-beta2", paramLabel = "B2",
+      description = "Adam's beta2, HF's adam_beta2 (default ${DEFAULT-VALUE}). Needs --optimizer adamw or adam.")
+  Double adamBeta2;
+
+  @Option(names = "--epsilon", paramLabel = "EPS",
+      description = "Adam's / RMSprop's epsilon, HF's adam_epsilon (default ${DEFAULT-VALUE}). "
+          + "Needs --optimizer adamw, adam or rmsprop.")
+  Double epsilon;
+
+  @Option(names = "--rms-decay", paramLabel = "A",
+      description = "RMSprop's decay, torch's alpha (default ${DEFAULT-VALUE}). Needs --optimizer rmsprop.")
+  Double rmsDecay;
+
+  @Option(names = "--workers", paramLabel = "W",
+      description = "Data-parallel workers; 0 = Spark's default parallelism, one per core (default ${DEFAULT-VALUE}).")
   Integer workers;
 
-  @Option(names = "--batch-size-per-worker", paramLabel = "B", description = "Pairs per worker per step (default 8). Key: train.batch-size-per-worker")
+  @Option(names = "--batch-size-per-worker", paramLabel = "B",
+      description = "Pairs per worker per step (default ${DEFAULT-VALUE}).")
   Integer batchSizePerWorker;
 
-  @Option(names = "--averaging-frequency", paramLabel = "K", description = "Steps between parameter averagings (default 4; 1 = synchronous). Key: train.averaging-frequency")
+  @Option(names = "--averaging-frequency", paramLabel = "K",
+      description = "Steps each worker takes between parameter averagings; 1 = synchronous (default ${DEFAULT-VALUE}).")
   Integer averagingFrequency;
 
-  @Option(names = "--epochs", paramLabel = "N", description = "Epochs (default 1). Key: train.epochs")
+  @Option(names = "--epochs", paramLabel = "N", description = "Epochs (default ${DEFAULT-VALUE}).")
   Integer epochs;
 
-  @Option(names = "--max-steps", paramLabel = "N", description = "Stop after N steps; 0 = no limit (default). Key: train.max-steps")
+  @Option(names = "--max-steps", paramLabel = "N",
+      description = "Stop after N steps; 0 = no limit (default ${DEFAULT-VALUE}).")
   Long maxSteps;
 
-  @Option(names = "--eval-steps", paramLabel = "N", description = "Evaluate every N steps (and first and last; default 100). Key: train.eval-steps")
+  @Option(names = "--eval-steps", paramLabel = "N",
+      description = "Evaluate every N steps, and before the first and after the last (default ${DEFAULT-VALUE}).")
   Long evalSteps;
 
-  @Option(names = "--checkpoint-steps", paramLabel = "N", description = "Checkpoint every N steps (and at the end; default 500). Key: train.checkpoint-steps")
+  @Option(names = "--checkpoint-steps", paramLabel = "N",
+      description = "Checkpoint every N steps, and at the end (default ${DEFAULT-VALUE}).")
   Long checkpointSteps;
 
-  @Option(names = "--logging-steps", paramLabel = "N", description = "A progress line every N steps (and every train.progress-seconds; default 10). Key: train.logging-steps")
+  @Option(names = "--logging-steps", paramLabel = "N",
+      description = "A progress line every N steps, HF's logging_steps; 0 = by time only (default ${DEFAULT-VALUE}).")
   Long loggingSteps;
 
-  @Option(names = "--max-eval-pairs", paramLabel = "N", description = "Evaluate on at most N eval pairs; 0 = all (default). Key: train.max-eval-pairs")
+  @Option(names = "--progress-seconds", paramLabel = "S",
+      description = "And a progress line at least every S seconds (default ${DEFAULT-VALUE}).")
+  Long progressSeconds;
+
+  @Option(names = "--max-eval-pairs", paramLabel = "N",
+      description = "Evaluate on at most N eval pairs; 0 = all (default ${DEFAULT-VALUE}).")
   Long maxEvalPairs;
 
-  @Option(names = "--seed", paramLabel = "N", description = "Data order seed (default 42). Key: train.seed")
+  @Option(names = "--seed", paramLabel = "N", description = "Data order seed (default ${DEFAULT-VALUE}).")
   Long seed;
 
-  @Option(names = "--resume", description = "Continue from the newest complete checkpoint in --output. Key: train.resume")
+  @Option(names = "--resume", description = "Continue from the newest complete checkpoint in --output.")
   Boolean resume;
 
-  @Option(names = "--force", description = "Discard what --output holds and start over. Key: train.force")
+  @Option(names = "--force", description = "Discard what --output holds and start over.")
   Boolean force;
 
-  @Option(names = "--allow-ref-mismatch", description = "Train although the reference log-probs come from another model. Key: train.allow-ref-mismatch")
+  @Option(names = "--allow-ref-mismatch",
+      description = "Train although the reference log-probs come from another model.")
   Boolean allowRefMismatch;
 
-  @Option(names = "--tokenizer", paramLabel = "PATH", description = "sft on text: tokenizer.json (default: the model's). Key: train.tokenizer")
+  @Option(names = "--tokenizer", paramLabel = "PATH",
+      description = "sft on text files: tokenizer.json (default: the model's). Needs --objective sft.")
   String tokenizer;
 
-  @Option(names = "--chunk-tokens", paramLabel = "N", description = "sft on text: tokens per chunk; 0 = the model's context (default). Key: train.chunk-tokens")
+  @Option(names = "--chunk-tokens", paramLabel = "N",
+      description = "sft on text files: tokens per chunk; 0 = the model's context (default ${DEFAULT-VALUE}). "
+          + "Needs --objective sft.")
   Integer chunkTokens;
 
-  @Option(names = "--eval-fraction", paramLabel = "F", description = "sft on text: chunks held out for eval (default 0.05). Key: train.eval-fraction")
+  @Option(names = "--eval-fraction", paramLabel = "F",
+      description = "sft on text files: chunks held out for eval (default ${DEFAULT-VALUE}). Needs --objective sft.")
   Double evalFraction;
 
   @Mixin SparkOptions spark;
 
+  @Spec CommandSpec spec;
+
+  /** Spark settings are a block of quoted keys, which no option can carry. */
+  @Override
+  public List<String> configOnlyKeys() {
+    return List.of("spark-conf");
+  }
+
   @Override
   public Integer call() throws Exception {
-    Config c = config();
+    JobConfig c = JobConfig.resolve(spec);
     TrainOptions opts = options(c);
-    SparkSession session = spark.session(c, c.getConfig("train.spark-conf"));
+    SparkSession session = spark.session(c.config(), c.block().getConfig("spark-conf"));
     Trainer.Result r = Trainer.run(session, opts);
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("skipped", r.skipped());
@@ -138,47 +206,13 @@ public final class TrainCommand implements Callable<Integer> {
     return 0;
   }
 
-  Config config() {
-    return new JobConfig(spark.config)
-        .set("train.data", data)
-        .set("train.model", model)
-        .set("train.output", output)
-        .set("train.objective", objective)
-        .set("train.loss", loss)
-        .set("train.loss-weights", lossWeights)
-        .set("train.beta", beta)
-        .set("train.label-smoothing", labelSmoothing)
-        .set("train.reference-free", referenceFree)
-        .set("train.optimizer", optimizer)
-        .set("train.learning-rate", learningRate)
-        .set("train.warmup-steps", warmupSteps)
-        .set("train.lr-decay", lrDecay)
-        .set("train.weight-decay", weightDecay)
-        .set("train.max-grad-norm", maxGradNorm)
-        .set("train.workers", workers)
-        .set("train.batch-size-per-worker", batchSizePerWorker)
-        .set("train.averaging-frequency", averagingFrequency)
-        .set("train.epochs", epochs)
-        .set("train.max-steps", maxSteps)
-        .set("train.eval-steps", evalSteps)
-        .set("train.checkpoint-steps", checkpointSteps)
-        .set("train.max-eval-pairs", maxEvalPairs)
-        .set("train.logging-steps", loggingSteps)
-        .set("train.seed", seed)
-        .set("train.resume", resume)
-        .set("train.force", force)
-        .set("train.allow-ref-mismatch", allowRefMismatch)
-        .set("train.tokenizer", tokenizer)
-        .set("train.chunk-tokens", chunkTokens)
-        .set("train.eval-fraction", evalFraction)
-        .resolve();
-  }
-
-  static TrainOptions options(Config c) {
-    Config t = c.getConfig("train");
-    for (String key : new String[] {"data", "model", "output"}) {
-      if (!t.hasPath(key)) throw new IllegalArgumentException("give --" + key + " (or train." + key + " in --config)");
-    }
+  /** The train block of resolved settings as the trainer's options; a bad value or an ignored setting fails. */
+  static TrainOptions options(JobConfig c) {
+    Config t = c.block();
+    String data = c.required("data");
+    String model = c.required("model");
+    String output = c.required("output");
+    checkSettingsApply(c);
     List<LossType> losses = t.getStringList("loss").stream().map(LossType::parse).toList();
     List<Double> weights = t.getDoubleList("loss-weights");
     DpoConfig loss = new DpoConfig(t.getDouble("beta"), t.getDouble("label-smoothing"), losses,
@@ -195,8 +229,35 @@ public final class TrainCommand implements Callable<Integer> {
         t.getLong("max-eval-pairs"), t.getLong("logging-steps"));
     TrainOptions.Text text = new TrainOptions.Text(t.hasPath("tokenizer") ? t.getString("tokenizer") : null,
         t.getInt("chunk-tokens"), t.getDouble("eval-fraction"));
-    return new TrainOptions(t.getString("data"), t.getString("model"), t.getString("output"),
+    return new TrainOptions(data, model, output,
         TrainOptions.Objective.parse(t.getString("objective")), loss, optimizer, parallelism, schedule,
         t.getLong("seed"), t.getBoolean("resume"), t.getBoolean("force"), t.getBoolean("allow-ref-mismatch"), text);
+  }
+
+  /**
+   * Refuses settings the user gave that this run would ignore: the DPO loss under sft, sft's text settings under dpo,
+   * an optimizer constant of another optimizer. Values are compared as parsed, so a bad name fails later with its list.
+   */
+  private static void checkSettingsApply(JobConfig c) {
+    Config t = c.block();
+    String objective = t.getString("objective").strip().toLowerCase(Locale.ROOT);
+    boolean sft = objective.equals(TrainOptions.Objective.SFT.cliName());
+    boolean dpo = objective.equals(TrainOptions.Objective.DPO.cliName());
+    for (String key : List.of("tokenizer", "chunk-tokens", "eval-fraction")) {
+      c.check(key, sft || !dpo, SFT_ON_TEXT, "add --objective sft, or drop it");
+    }
+    for (String key : List.of("loss", "loss-weights", "beta", "label-smoothing", "reference-free")) {
+      c.check(key, !sft, DPO_ONLY, "drop it, or use --objective dpo");
+    }
+    String optimizer = t.getString("optimizer").strip().toLowerCase(Locale.ROOT);
+    boolean adam = optimizer.equals("adamw") || optimizer.equals("adam");
+    for (String key : List.of("adam-beta1", "adam-beta2")) {
+      c.check(key, adam || !TrainOptions.Optimizer.NAMES.contains(optimizer), "--optimizer adamw or adam",
+          "use --optimizer adamw or adam, or drop it");
+    }
+    c.check("epsilon", !optimizer.equals("sgd"), "--optimizer adamw, adam or rmsprop (sgd has no epsilon)",
+        "drop it, or use another --optimizer");
+    c.check("rms-decay", optimizer.equals("rmsprop") || !TrainOptions.Optimizer.NAMES.contains(optimizer),
+        "--optimizer rmsprop", "use --optimizer rmsprop, or drop it");
   }
 }

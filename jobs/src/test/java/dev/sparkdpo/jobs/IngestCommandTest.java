@@ -20,9 +20,7 @@ class IngestCommandTest {
   @TempDir Path dir;
 
   private IngestOptions parse(String... args) {
-    IngestCommand cmd = new IngestCommand();
-    new CommandLine(cmd).parseArgs(args);
-    return IngestCommand.options(cmd.config());
+    return IngestCommand.options(JobConfigTest.settings(new IngestCommand(), args));
   }
 
   @Test
@@ -75,6 +73,43 @@ class IngestCommandTest {
   }
 
   @Test
+  void tokenSettingsNeedATokenizerWhereverTheyAreGiven() throws Exception {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> parse("--input", "a", "--output", "o", "--max-length", "128"));
+    assertEquals("--max-length / ingest.max-length needs --tokenizer (token limits count tokens): add --tokenizer "
+        + "<tokenizer.json or model dir> (or ingest.tokenizer in --config)", e.getMessage());
+    for (String[] option : List.of(new String[] {"--max-prompt-length", "64"}, new String[] {"--truncation", "keep_start"},
+        new String[] {"--append-eos", "false"})) {
+      e = assertThrows(IllegalArgumentException.class, () -> parse("--input", "a", "--output", "o", option[0], option[1]));
+      assertTrue(e.getMessage().startsWith(option[0] + " / ingest." + option[0].substring(2) + " needs --tokenizer"),
+          e.getMessage());
+    }
+    File conf = dir.resolve("tok.conf").toFile();
+    Files.writeString(conf.toPath(), "ingest { input = [a], output = o, max-length = 128 }\n");
+    e = assertThrows(IllegalArgumentException.class, () -> parse("--config", conf.getPath()));
+    assertTrue(e.getMessage().startsWith("--max-length / ingest.max-length needs --tokenizer"), e.getMessage());
+    assertEquals(128, parse("--config", conf.getPath(), "--tokenizer", "t.json").tokenizer().maxLength());
+  }
+
+  @Test
+  void settingsOfSwitchedOffStepsAreRefused() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> parse("--input", "a", "--output", "o", "--near-dup-shingle", "3"));
+    assertTrue(e.getMessage().startsWith("--near-dup-shingle / ingest.near-dup-shingle needs --near-dup-threshold > 0"),
+        e.getMessage());
+    e = assertThrows(IllegalArgumentException.class,
+        () -> parse("--input", "a", "--output", "o", "--format", "hh", "--min-score-gap", "1"));
+    assertTrue(e.getMessage().startsWith("--min-score-gap / ingest.min-score-gap needs --format ranked or auto"),
+        e.getMessage());
+    IngestOptions o = parse("--input", "a", "--output", "o", "--near-dup-threshold", "0.8", "--near-dup-shingle", "3",
+        "--near-dup-hash-tables", "9", "--max-record-bytes", "4096", "--ranked-pairs", "all");
+    assertEquals(3, o.nearDupShingle());
+    assertEquals(9, o.nearDupHashTables());
+    assertEquals(4096, o.maxRecordBytes());
+    assertTrue(o.formatOptions().rankedAllPairs());
+  }
+
+  @Test
   void helpDocumentsEveryOption() {
     StringWriter out = new StringWriter();
     CommandLine cli = new CommandLine(new SparkDpo());
@@ -82,7 +117,8 @@ class IngestCommandTest {
     assertEquals(0, cli.execute("ingest", "--help"));
     for (String option : List.of("--input", "--output", "--format", "--tokenizer", "--max-length",
         "--max-prompt-length", "--truncation", "--append-eos", "--near-dup-threshold", "--eval-fraction", "--seed",
-        "--max-chars", "--ranked-pairs", "--min-score-gap", "--min-score-ratio", "--overwrite", "--config",
+        "--max-chars", "--max-record-bytes", "--near-dup-shingle", "--near-dup-hash-tables", "--ranked-pairs",
+        "--min-score-gap", "--min-score-ratio", "--overwrite", "--config",
         "--master", "--conf")) {
       assertTrue(out.toString().contains(option), option + " missing from --help:\n" + out);
     }

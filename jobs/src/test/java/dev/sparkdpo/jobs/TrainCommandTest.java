@@ -11,16 +11,13 @@ import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** train options → TrainOptions: TRL-like defaults, lists, a HOCON file, command-line overrides (no Spark needed). */
 class TrainCommandTest {
   @TempDir Path dir;
 
   private TrainOptions parse(String... args) {
-    TrainCommand cmd = new TrainCommand();
-    new CommandLine(cmd).parseArgs(args);
-    return TrainCommand.options(cmd.config());
+    return TrainCommand.options(JobConfigTest.settings(new TrainCommand(), args));
   }
 
   @Test
@@ -86,5 +83,45 @@ class TrainCommandTest {
     e = assertThrows(IllegalArgumentException.class,
         () -> parse("--data", "r", "--model", "m", "--output", "o", "--resume", "--force"));
     assertTrue(e.getMessage().contains("--resume and --force"), e.getMessage());
+  }
+
+  @Test
+  void theOptimizerConstantsAndProgressIntervalAreOptions() {
+    TrainOptions o = parse("--data", "r", "--model", "m", "--output", "o", "--adam-beta1", "0.8", "--adam-beta2",
+        "0.95", "--epsilon", "1e-6", "--progress-seconds", "30");
+    assertEquals(0.8, o.optimizer().adamBeta1());
+    assertEquals(0.95, o.optimizer().adamBeta2());
+    assertEquals(1e-6, o.optimizer().epsilon());
+    assertEquals(30, o.schedule().progressSeconds());
+    assertEquals(0.5, parse("--data", "r", "--model", "m", "--output", "o", "--optimizer", "rmsprop", "--rms-decay",
+        "0.5").optimizer().rmsDecay());
+  }
+
+  @Test
+  void settingsThisRunWouldIgnoreAreRefused() throws Exception {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> parse("--data", "r", "--model", "m", "--output", "o", "--rms-decay", "0.9"));
+    assertEquals("--rms-decay / train.rms-decay needs --optimizer rmsprop: use --optimizer rmsprop, or drop it",
+        e.getMessage());
+    e = assertThrows(IllegalArgumentException.class,
+        () -> parse("--data", "r", "--model", "m", "--output", "o", "--optimizer", "rmsprop", "--adam-beta2", "0.9"));
+    assertTrue(e.getMessage().startsWith("--adam-beta2 / train.adam-beta2 needs --optimizer adamw or adam"),
+        e.getMessage());
+    e = assertThrows(IllegalArgumentException.class,
+        () -> parse("--data", "r", "--model", "m", "--output", "o", "--optimizer", "sgd", "--epsilon", "1e-6"));
+    assertTrue(e.getMessage().startsWith("--epsilon / train.epsilon needs --optimizer adamw, adam or rmsprop"),
+        e.getMessage());
+    e = assertThrows(IllegalArgumentException.class,
+        () -> parse("--data", "r", "--model", "m", "--output", "o", "--chunk-tokens", "128"));
+    assertTrue(e.getMessage().startsWith("--chunk-tokens / train.chunk-tokens needs --objective sft"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class,
+        () -> parse("--data", "r", "--model", "m", "--output", "o", "--objective", "sft", "--loss", "ipo"));
+    assertTrue(e.getMessage().startsWith("--loss / train.loss needs --objective dpo"), e.getMessage());
+    // from a config file just the same
+    File conf = dir.resolve("sft.conf").toFile();
+    Files.writeString(conf.toPath(), "train { data = r, model = m, output = o, tokenizer = t.json }\n");
+    e = assertThrows(IllegalArgumentException.class, () -> parse("--config", conf.getPath()));
+    assertTrue(e.getMessage().startsWith("--tokenizer / train.tokenizer needs --objective sft"), e.getMessage());
+    assertEquals("t.json", parse("--config", conf.getPath(), "--objective", "sft").text().tokenizer());
   }
 }

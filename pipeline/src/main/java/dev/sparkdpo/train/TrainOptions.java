@@ -8,7 +8,7 @@ import java.util.Locale;
 
 /**
  * Everything a training run is configured with (the {@code train} block of the HOCON config; the CLI has an option for
- * each but the Adam/RMSprop constants and the progress interval). Names follow TRL's {@code DPOConfig} / Hugging Face's {@code TrainingArguments} where one exists.
+ * each). Names follow TRL's {@code DPOConfig} / Hugging Face's {@code TrainingArguments} where one exists.
  *
  * @param data a reference output (DPO; SFT on prompt + chosen), an ingest output (SFT) or text files (SFT)
  * @param model the Hugging Face model directory the policy starts from
