@@ -19,7 +19,7 @@ class InitModelCommandTest {
 
   static Path gpt2Tokenizer() {
     String prop = System.getProperty("shared.dir");
-    Path shared = Path.of(prop != null ? prop : "../../shared").toAbsolutePath().normalize();
+    Path shared = Path.of(prop != null ? prop : "../target/shared").toAbsolutePath().normalize();
     Path tok = shared.resolve("fixtures/gpt2-tokenizer/tokenizer.json");
     assertTrue(Files.isRegularFile(tok), "missing fixture " + tok);
     return tok;

@@ -29,8 +29,7 @@ class GptForwardTest {
   static List<Golden> golden;
 
   static Path sharedDir() {
-    String prop = System.getProperty("shared.dir");
-    return Path.of(prop != null ? prop : "../../shared").toAbsolutePath().normalize();
+    return dev.sparkdpo.SharedFixtures.dir();
   }
 
   @BeforeAll

@@ -225,13 +225,16 @@ public final class CliRuns {
 
   // ------------------------------------------------------------------------------------------------ places
 
-  /** ../shared: the {@code shared.dir} system property, else {@code <project.root>/../shared}, else ../../shared. */
+  /**
+   * The test fixtures (a copy of ../shared's small files, unpacked from tests/shared by the build): the
+   * {@code shared.dir} system property, else {@code <project.root>/target/shared}, else ../target/shared.
+   */
   public static Path sharedDir() {
     String shared = System.getProperty("shared.dir");
     if (shared != null && !shared.isBlank()) return Paths.get(shared).toAbsolutePath().normalize();
     String root = System.getProperty("project.root");
-    if (root != null && !root.isBlank()) return Paths.get(root, "..", "shared").toAbsolutePath().normalize();
-    return Paths.get(System.getProperty("user.dir"), "..", "..", "shared").toAbsolutePath().normalize();
+    if (root != null && !root.isBlank()) return Paths.get(root, "target", "shared").toAbsolutePath().normalize();
+    return Paths.get(System.getProperty("user.dir"), "..", "target", "shared").toAbsolutePath().normalize();
   }
 
   public static Path gpt2Tokenizer() {
