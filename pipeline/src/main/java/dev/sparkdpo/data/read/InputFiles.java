@@ -1,6 +1,7 @@
 package dev.sparkdpo.data.read;
 
 import java.io.BufferedInputStream;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -76,12 +77,83 @@ public final class InputFiles {
     return false;
   }
 
-  /** Opens a file for reading, decompressing by its suffix. */
+  /**
+   * Opens a file for reading, decompressing by its suffix. Opening errors (no such file, no permission, a codec that
+   * needs a missing native library) are thrown here and fail the task: the file is not corrupt, the setup is wrong.
+   * Errors while reading or decompressing its bytes (a truncated or corrupt .gz) come from the stream as
+   * {@link UnreadableInputException}, which readers turn into one {@code unreadable_file} row.
+   */
   public static InputStream open(String path, Configuration conf) throws IOException {
     Path p = new Path(path);
     FileSystem fs = p.getFileSystem(conf);
     InputStream raw = fs.open(p, 1 << 20);
     CompressionCodec codec = new CompressionCodecFactory(conf).getCodec(p);
-    return new BufferedInputStream(codec == null ? raw : codec.createInputStream(raw), 1 << 16);
+    InputStream decoded;
+    try {
+      decoded = codec == null ? raw : codec.createInputStream(raw);
+    } catch (IOException e) {   // a codec that reads its header eagerly: the file is corrupt, say so on the first read
+      raw.close();
+      UnreadableInputException error = new UnreadableInputException(path, e);
+      decoded = new InputStream() {
+        @Override
+        public int read() throws IOException {
+          throw error;
+        }
+      };
+    }
+    return new BufferedInputStream(new ReadErrors(decoded, path), 1 << 16);
+  }
+
+  /** Reports every failure to read (decompressors also throw unchecked exceptions on corrupt input) as unreadable. */
+  private static final class ReadErrors extends FilterInputStream {
+    private final String path;
+
+    ReadErrors(InputStream in, String path) {
+      super(in);
+      this.path = path;
+    }
+
+    @Override
+    public int read() throws IOException {
+      try {
+        return in.read();
+      } catch (UnreadableInputException e) {
+        throw e;
+      } catch (IOException | RuntimeException e) {
+        throw new UnreadableInputException(path, e);
+      }
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      try {
+        return in.read(b, off, len);
+      } catch (UnreadableInputException e) {
+        throw e;
+      } catch (IOException | RuntimeException e) {
+        throw new UnreadableInputException(path, e);
+      }
+    }
+
+    /**
+     * None known: BufferedInputStream.read loops over the underlying reads while this is positive, and a failure in a
+     * later one throws away the bytes the earlier ones gave. With 0 each of its reads is one read here, so every byte
+     * decompressed before a corruption reaches the reader (and the records in it are kept).
+     */
+    @Override
+    public int available() {
+      return 0;
+    }
+
+    @Override
+    public long skip(long n) throws IOException {
+      try {
+        return in.skip(n);
+      } catch (UnreadableInputException e) {
+        throw e;
+      } catch (IOException | RuntimeException e) {
+        throw new UnreadableInputException(path, e);
+      }
+    }
   }
 }
