@@ -68,6 +68,8 @@ public final class Ingest {
 
   /** Drop-list entries that only say "record N is bad" (so scan 3 parses it) start with this. */
   private static final String BAD = "#";
+  /** The value of a {@link #BAD} entry where the file stops being readable (see {@link RescanCheck}). */
+  private static final String UNREADABLE = "unreadable";
 
   /** Why a pair that parsed fine is dropped anyway; shuffled as one string (Kryo cannot serialize records). */
   record Drop(QuarantineReason reason, String detail) {
@@ -85,7 +87,11 @@ public final class Ingest {
     long t0 = System.nanoTime();
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     InputFiles.Listing listing = InputFiles.expand(opts.inputs(), spark.sparkContext().hadoopConfiguration());
-    listing.skipped().forEach(f -> LOG.warn("skipping {}: not a supported input type", f));
+    listing.skipped().stream().limit(IngestStats.EXAMPLES).forEach(f -> LOG.warn("skipping {}: {}", f.path(), f.why()));
+    if (listing.skipped().size() > IngestStats.EXAMPLES) {
+      LOG.warn("skipping {} more files and symlinks in the input directories ({} in all: stats.json skipped_files, "
+          + "skipped_symlinks)", listing.skipped().size() - IngestStats.EXAMPLES, listing.skipped().size());
+    }
     List<InputFile> files = listing.files();
     LOG.info("ingest: {} input files ({} MB) → {}", files.size(),
         files.stream().mapToLong(InputFile::size).sum() >> 20, opts.output());
@@ -271,7 +277,8 @@ public final class Ingest {
     List<Tuple2<Integer, Tuple2<String, String>>> out = new ArrayList<>();
     for (long[] m : markers) {
       if (!Markers.isBad(m)) all.add(m);
-      else out.add(new Tuple2<>(Markers.file(m), new Tuple2<>(BAD + Markers.record(m), "")));
+      else out.add(new Tuple2<>(Markers.file(m), new Tuple2<>(BAD + Markers.record(m),
+          Markers.unreadable(m) ? UNREADABLE : "")));
     }
     all.sort(Markers.ORDER);                               // by full key, then input order (file index, record)
     for (int start = 0, end; start < all.size(); start = end) {
@@ -307,9 +314,11 @@ public final class Ingest {
       int file = fileIt.next();
       Map<String, Drop> fileDrops = new HashMap<>();
       List<Long> listed = new ArrayList<>();                  // records scan 3 must parse: bad or dropped
+      long[] unreadableAt = {-1};
       dropIt.forEachRemaining(d -> d._2().forEach(t -> {
         if (t._1().startsWith(BAD)) {
           listed.add(Long.parseLong(t._1().substring(BAD.length())));
+          if (t._2().equals(UNREADABLE)) unreadableAt[0] = listed.get(listed.size() - 1);
         } else {
           fileDrops.put(t._1(), Drop.decode(t._2()));
           listed.add(Long.parseLong(t._1().substring(0, t._1().indexOf(':'))));
@@ -321,7 +330,8 @@ public final class Ingest {
       long[] wantedRecords = listed.stream().mapToLong(Long::longValue).sorted().toArray();
       java.util.function.LongPredicate wanted = keptPairs || !nearLosers.isEmpty() ? null
           : record -> java.util.Arrays.binarySearch(wantedRecords, record) >= 0;
-      Iterator<ParsedRecord> records = scanner.scan(file, counters, wanted);
+      Iterator<ParsedRecord> records = new RescanCheck(scanner.scan(file, counters, wanted), scanner.path(file),
+          unreadableAt[0]);
       if (readCounts != null) {
         records = new AtEnd<>(records, () -> {   // once per file
           readCounts.add("read.records", counters.records);
@@ -591,7 +601,10 @@ public final class Ingest {
 
     long records = counts.get("read.records");
     double elapsed = seconds(t0);
-    return new IngestStats(listing.files().size(), listing.skipped(), records, train + eval, train, eval,
+    List<String> skippedExamples = listing.skipped().stream().limit(IngestStats.EXAMPLES)
+        .map(f -> f.path() + ": " + f.why()).toList();
+    return new IngestStats(listing.files().size(), listing.skippedFiles(), listing.skippedSymlinks(), skippedExamples,
+        records, train + eval, train, eval,
         quarantined, dups, counts.group("format"), counts.group("repaired"), tokenization, options, elapsed,
         records / elapsed);
   }

@@ -24,7 +24,8 @@ final class Markers {
   }
 
   static long[] of(ParsedRecord r, int file) {
-    if (!r.isPair()) return new long[] {0, ((long) file << 2) | 2, r.record(), 0};
+    // a bad record's last long says whether the file is unreadable from it on (see RescanCheck)
+    if (!r.isPair()) return new long[] {0, ((long) file << 2) | 2, r.record(), unreadable(r) ? 1 : 0};
     return new long[] {Long.parseUnsignedLong(r.pairKey().substring(16, 32), 16),
         ((long) file << 2) | (r.swapped() ? 1 : 0), r.record(), Long.parseUnsignedLong(r.id().substring(0, 16), 16)};
   }
@@ -36,6 +37,15 @@ final class Markers {
 
   static boolean isBad(long[] m) {
     return (m[FILE_FLAGS] & 2) != 0;
+  }
+
+  private static boolean unreadable(ParsedRecord r) {
+    return QuarantineReason.UNREADABLE_FILE.code().equals(r.reason());
+  }
+
+  /** A bad record where its file stops being readable. */
+  static boolean unreadable(long[] m) {
+    return isBad(m) && m[ID_PREFIX] == 1;
   }
 
   static boolean swapped(long[] m) {

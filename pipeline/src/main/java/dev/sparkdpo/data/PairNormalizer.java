@@ -15,8 +15,10 @@ import java.text.Normalizer;
  *       theirs: the end of the prompt is the boundary the response is appended to, and a space there changes tokens.
  *       Leading whitespace is kept everywhere (" Paris" and "Paris" are different GPT-2 tokens).</li>
  * </ol>
- * Then a pair is rejected (quarantined) when the prompt or a response is empty or only whitespace, when chosen equals
- * rejected, or when a field is longer than {@code maxChars}.
+ * Then a pair is rejected (quarantined) when a text is not valid Unicode (an unpaired UTF-16 surrogate, from a
+ * {@code "\ud800"} JSON escape or from bytes that are not UTF-8 in a Parquet string: it cannot be written as UTF-8),
+ * when the prompt or a response is empty or only whitespace, when chosen equals rejected, or when a field is longer
+ * than {@code maxChars}. Every reader's texts pass here, so this is the one place that checks them.
  */
 public final class PairNormalizer implements java.io.Serializable {
   private final int maxChars;
@@ -40,9 +42,9 @@ public final class PairNormalizer implements java.io.Serializable {
 
   /** Normalizes and validates; throws {@link RecordException} with the reason when the pair cannot be used. */
   public PreferencePair apply(PreferencePair raw) {
-    String prompt = normalizeText(raw.prompt());
-    String chosen = normalizeText(raw.chosen()).stripTrailing();
-    String rejected = normalizeText(raw.rejected()).stripTrailing();
+    String prompt = normalizeText(checkUnicode("prompt", raw.prompt()));
+    String chosen = normalizeText(checkUnicode("chosen", raw.chosen())).stripTrailing();
+    String rejected = normalizeText(checkUnicode("rejected", raw.rejected())).stripTrailing();
     if (prompt.isBlank()) throw new RecordException(QuarantineReason.EMPTY_PROMPT, "the prompt is empty");
     if (chosen.isBlank()) throw new RecordException(QuarantineReason.EMPTY_RESPONSE, "the chosen response is empty");
     if (rejected.isBlank()) throw new RecordException(QuarantineReason.EMPTY_RESPONSE, "the rejected response is empty");
@@ -54,6 +56,22 @@ public final class PairNormalizer implements java.io.Serializable {
     checkLength("chosen", chosen);
     checkLength("rejected", rejected);
     return new PreferencePair(prompt, chosen, rejected);
+  }
+
+  /** {@code text}, or invalid_text when it holds an unpaired surrogate (Java strings can; UTF-8 cannot say it). */
+  static String checkUnicode(String field, String text) {
+    for (int i = 0, n = text.length(); i < n; i++) {
+      char c = text.charAt(i);
+      if (c < Character.MIN_SURROGATE || c > Character.MAX_SURROGATE) continue;
+      if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(text.charAt(i + 1))) {
+        i++;
+        continue;
+      }
+      throw new RecordException(QuarantineReason.INVALID_TEXT, "field '" + field + "' is not valid Unicode text: an "
+          + "unpaired UTF-16 surrogate (U+" + String.format("%04X", (int) c) + ") at character " + (i + 1)
+          + " (a \\uD800-\\uDFFF escape without its pair, or bytes that are not UTF-8); fix the text at its source");
+    }
+    return text;
   }
 
   private void checkLength(String field, String text) {

@@ -4,7 +4,9 @@ package dev.sparkdpo.data;
 public enum QuarantineReason {
   INVALID_UTF8("invalid_utf8"),
   INVALID_JSON("invalid_json"),
+  INVALID_TEXT("invalid_text"),
   INVALID_CSV("invalid_csv"),
+  UNREADABLE_FILE("unreadable_file"),
   NOT_AN_OBJECT("not_an_object"),
   UNKNOWN_FORMAT("unknown_format"),
   MISSING_FIELD("missing_field"),

@@ -12,6 +12,7 @@ import dev.sparkdpo.data.read.JsonLinesReader;
 import dev.sparkdpo.data.read.ParquetRecordReader;
 import dev.sparkdpo.data.read.RawRecord;
 import dev.sparkdpo.data.read.ReadCounters;
+import dev.sparkdpo.data.read.RecordReader;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.Serializable;
@@ -62,9 +63,8 @@ public final class RecordParser implements Serializable {
     java.util.function.LongPredicate parse = wanted == null ? null : line -> rows.format == null || wanted.test(line);
     switch (file.container()) {
       case JSON_LINES -> rows.records = new JsonLinesReader(in, maxRecordBytes, counters, parse);
-      case JSON -> rows.records = startsWithBracket(in) ? new JsonArrayReader(in)
-          : new JsonLinesReader(in, maxRecordBytes, counters, parse);
-      case CSV -> rows.records = new CsvRecordReader(in, maxRecordBytes);
+      case JSON -> rows.records = json(in, counters, parse);
+      case CSV -> rows.records = new CsvRecordReader(in, maxRecordBytes, counters);
       default -> {
         ParquetRecordReader parquet = new ParquetRecordReader(file.path(), conf);
         if (rows.format == null) rows.format = InputFormat.detect(parquet.schemaSample());   // Parquet: by its schema
@@ -113,20 +113,25 @@ public final class RecordParser implements Serializable {
     return ParsedRecord.bad(source, r.record(), r.line(), e, raw);
   }
 
-  private static boolean startsWithBracket(InputStream in) {
+  /** A .json file: a JSON array when its first character is '[', else JSON Lines. */
+  private RecordReader json(InputStream in, ReadCounters counters, java.util.function.LongPredicate parse) {
     try {
-      in.mark(4096);
-      int c;
-      int n = 0;
-      do {
-        c = in.read();
-        n++;
-      } while ((c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == 0xEF || c == 0xBB || c == 0xBF) && n < 4096);
-      in.reset();
-      return c == '[';
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+      return startsWithBracket(in) ? new JsonArrayReader(in) : new JsonLinesReader(in, maxRecordBytes, counters, parse);
+    } catch (IOException e) {   // its first bytes cannot be read (not gzip, truncated): one unreadable row
+      return RecordReader.of(RecordReader.unreadable(1, 1, 0, null, e));
     }
+  }
+
+  private static boolean startsWithBracket(InputStream in) throws IOException {
+    in.mark(4096);
+    int c;
+    int n = 0;
+    do {
+      c = in.read();
+      n++;
+    } while ((c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == 0xEF || c == 0xBB || c == 0xBF) && n < 4096);
+    in.reset();
+    return c == '[';
   }
 
   /** Lazily maps a file's records to rows, fixing the layout at the first record that reveals it. */

@@ -1,6 +1,8 @@
 package dev.sparkdpo.data.read;
 
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.sparkdpo.data.QuarantineReason;
 import dev.sparkdpo.data.RecordException;
 import java.io.IOException;
@@ -15,7 +17,9 @@ import java.util.Arrays;
 /**
  * Streams JSON Lines: one record per line, read as bytes. A UTF-8 byte-order mark at the start of a line and a CR
  * before the LF are removed (and counted); blank lines are counted, not records. A line that is not valid UTF-8, not
- * valid JSON, or longer than {@code maxRecordBytes} becomes a bad {@link RawRecord}: the reader never throws on data.
+ * one valid JSON value (a second value or other characters after it included), or longer than {@code maxRecordBytes}
+ * becomes a bad {@link RawRecord}; when the bytes stop being readable (a truncated .gz) the unread rest is one
+ * {@code unreadable_file} record: the reader never throws on data.
  */
 public final class JsonLinesReader extends RecordReader {
   private final InputStream in;
@@ -28,6 +32,8 @@ public final class JsonLinesReader extends RecordReader {
   private boolean eof;
   private long lineNo;
   private RawRecord lineRecord;   // set by readLine; null for a blank line
+  private long records;           // records returned so far (non-blank lines)
+  private IOException broken;     // the read error that ended the input, until it is reported
 
   public JsonLinesReader(InputStream in, int maxRecordBytes, ReadCounters counters) {
     this(in, maxRecordBytes, counters, null);
@@ -58,6 +64,15 @@ public final class JsonLinesReader extends RecordReader {
     boolean oversized = false;
     while ((nl = indexOfNewline()) < 0) {
       if (eof) {
+        if (broken != null) {   // the partial line and whatever followed it cannot be read: one row
+          lineNo++;
+          records++;
+          String raw = new String(buf, start, Math.min(end - start, 4 * QuarantineReason.RAW_LIMIT), StandardCharsets.UTF_8);
+          lineRecord = unreadable(lineNo, lineNo, records - 1, raw, broken);
+          broken = null;
+          start = end;
+          return true;
+        }
         if (start == end) return false;
         nl = end;   // last line without a newline
         break;
@@ -89,6 +104,7 @@ public final class JsonLinesReader extends RecordReader {
       counters.blankLines++;
       return true;
     }
+    records++;
     lineRecord = wanted == null || wanted.test(lineNo) ? parse(lineNo, from, to) : RawRecord.SKIPPED;
     return true;
   }
@@ -98,14 +114,32 @@ public final class JsonLinesReader extends RecordReader {
       return RawRecord.bad(line, line, new String(buf, from, to - from, StandardCharsets.UTF_8),
           new RecordException(QuarantineReason.INVALID_UTF8, "line " + line + " is not valid UTF-8; re-encode the file as UTF-8"));
     }
-    try {
-      return RawRecord.ok(line, line, Json.TREE.readTree(buf, from, to - from));
+    try (JsonParser p = Json.TREE.createParser(buf, from, to - from)) {
+      JsonNode node = Json.TREE.readTree(p);
+      // one value per line: Jackson stops after the first, so look at what follows it (only whitespace may)
+      int after = from + (int) p.currentLocation().getByteOffset();
+      for (int i = after; i < to; i++) {
+        byte c = buf[i];
+        if (c != ' ' && c != '\t' && c != '\r') {
+          return RawRecord.bad(line, line, new String(buf, from, to - from, StandardCharsets.UTF_8),
+              new RecordException(QuarantineReason.INVALID_JSON, "line " + line + ": a second JSON value or trailing "
+                  + "characters after the record, at column " + column(from, i) + "; put one record per line"));
+        }
+      }
+      return RawRecord.ok(line, line, node);
     } catch (JsonProcessingException e) {
       return RawRecord.bad(line, line, new String(buf, from, to - from, StandardCharsets.UTF_8),
           new RecordException(QuarantineReason.INVALID_JSON, "line " + line + " is not valid JSON: " + e.getOriginalMessage()));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /** The 1-based character column of byte {@code at} in a line starting at {@code from} (UTF-8: skip continuations). */
+  private int column(int from, int at) {
+    int col = 1;
+    for (int i = from; i < at; i++) if ((buf[i] & 0xC0) != 0x80) col++;
+    return col;
   }
 
   /** The next '\n' at or after {@code start}, eight bytes at a time (this loop runs over every input byte). */
@@ -142,8 +176,9 @@ public final class JsonLinesReader extends RecordReader {
       int n = in.read(buf, end, buf.length - end);
       if (n < 0) eof = true;
       else end += n;
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    } catch (IOException e) {   // the lines already buffered are still records; the rest is one unreadable row
+      broken = e;
+      eof = true;
     }
   }
 

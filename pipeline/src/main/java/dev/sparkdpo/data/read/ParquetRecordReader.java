@@ -5,10 +5,20 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.Closeable;
+import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import org.apache.hadoop.conf.Configuration;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.security.AccessControlException;
+import org.apache.parquet.hadoop.ParquetFileReader;
+import org.apache.parquet.io.api.Binary;
 import org.apache.parquet.example.data.Group;
 import org.apache.parquet.hadoop.ParquetReader;
 import org.apache.parquet.hadoop.example.GroupReadSupport;
@@ -22,27 +32,44 @@ import org.apache.parquet.schema.Type;
 /**
  * Streams the rows of one Parquet file as JSON records (strings, numbers, booleans, lists and structs; a missing
  * value is JSON null), so Parquet goes through the same record layouts as JSON. Record numbers are 1-based row indexes.
+ *
+ * <p>A file that is not Parquet, is truncated or has a corrupt page gives the rows read before the failure and then one
+ * {@code unreadable_file} row (a missing or forbidden file is an error: the setup is wrong, not the data). String bytes
+ * that are not UTF-8 become unpaired surrogates (U+DC80-U+DCFF, one per bad byte, as Python's "surrogateescape"), so
+ * the record is quarantined as {@code invalid_text} by {@link dev.sparkdpo.data.PairNormalizer} only when that column
+ * is part of a pair; a binary column nobody reads does not matter.
  */
 public final class ParquetRecordReader extends RecordReader implements Closeable {
   private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
-  private final ParquetReader<Group> reader;
-  private final MessageType schema;
+  private final String path;
+  private ParquetReader<Group> reader;
+  private MessageType schema;
   private long index;
+  private RawRecord failed;   // the unreadable row, until it is returned
+  private boolean done;
 
   public ParquetRecordReader(String path, Configuration conf) {
-    try {
-      Path p = new Path(path);
-      this.schema = org.apache.parquet.hadoop.ParquetFileReader.open(HadoopInputFile.fromPath(p, conf))
-          .getFooter().getFileMetaData().getSchema();
+    this.path = path;
+    Path p = new Path(path);
+    try (ParquetFileReader footer = ParquetFileReader.open(HadoopInputFile.fromPath(p, conf))) {
+      this.schema = footer.getFooter().getFileMetaData().getSchema();
       this.reader = ParquetReader.builder(new GroupReadSupport(), p).withConf(conf).build();
-    } catch (IOException e) {
+    } catch (FileNotFoundException | AccessControlException e) {
       throw new UncheckedIOException("reading Parquet file " + path + ": " + e.getMessage(), e);
+    } catch (IOException | RuntimeException e) {
+      fail(e);
     }
+  }
+
+  private void fail(Exception e) {
+    failed = unreadable(index + 1, -1, index, null, new UnreadableInputException(path, e));
+    close();
   }
 
   /** A record with the file's top-level field names (lists as empty arrays), for layout detection. */
   public JsonNode schemaSample() {
     ObjectNode sample = NODES.objectNode();
+    if (schema == null) return sample;
     for (Type f : schema.getFields()) {
       if (isList(f)) sample.putArray(f.getName());
       else sample.put(f.getName(), "");
@@ -52,11 +79,18 @@ public final class ParquetRecordReader extends RecordReader implements Closeable
 
   @Override
   protected RawRecord read() {
+    if (failed != null) {
+      RawRecord r = failed;
+      failed = null;
+      return r;
+    }
+    if (done) return null;
     Group g;
     try {
       g = reader.read();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    } catch (IOException | RuntimeException e) {   // corrupt page or truncated file: the rows before are kept
+      fail(e);
+      return read();
     }
     if (g == null) {
       close();
@@ -68,11 +102,13 @@ public final class ParquetRecordReader extends RecordReader implements Closeable
 
   @Override
   public void close() {
+    done = true;
+    if (reader == null) return;
     try {
       reader.close();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    } catch (IOException e) {   // a read-only file: nothing is lost by a failed close
     }
+    reader = null;
   }
 
   private static ObjectNode object(Group g, GroupType type) {
@@ -94,7 +130,7 @@ public final class ParquetRecordReader extends RecordReader implements Closeable
     if (f.isPrimitive()) {
       PrimitiveType p = f.asPrimitiveType();
       return switch (p.getPrimitiveTypeName()) {
-        case BINARY, FIXED_LEN_BYTE_ARRAY -> NODES.textNode(g.getString(field, index));
+        case BINARY, FIXED_LEN_BYTE_ARRAY -> NODES.textNode(text(g.getBinary(field, index)));
         case INT32 -> NODES.numberNode(g.getInteger(field, index));
         case INT64 -> NODES.numberNode(g.getLong(field, index));
         case FLOAT -> NODES.numberNode(g.getFloat(field, index));
@@ -122,6 +158,33 @@ public final class ParquetRecordReader extends RecordReader implements Closeable
       return a;
     }
     return object(child, t);
+  }
+
+  /** The bytes as UTF-8 text; bytes that are not UTF-8 become unpaired surrogates (see the class comment). */
+  static String text(Binary b) {
+    ByteBuffer bytes = b.toByteBuffer();
+    byte[] a;
+    int from;
+    int len = bytes.remaining();
+    if (bytes.hasArray()) {
+      a = bytes.array();
+      from = bytes.arrayOffset() + bytes.position();
+    } else {
+      a = b.getBytes();
+      from = 0;
+    }
+    if (JsonLinesReader.isUtf8(a, from, from + len)) return new String(a, from, len, StandardCharsets.UTF_8);
+    CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+        .onUnmappableCharacter(CodingErrorAction.REPORT);
+    ByteBuffer in = ByteBuffer.wrap(a, from, len);
+    CharBuffer out = CharBuffer.allocate(len);   // never more chars than bytes: one per escaped byte
+    while (true) {
+      CoderResult r = decoder.decode(in, out, true);
+      if (!r.isError()) break;
+      for (int i = 0; i < r.length(); i++) out.put((char) (0xDC00 | (in.get() & 0xFF)));
+    }
+    decoder.flush(out);
+    return out.flip().toString();
   }
 
   private static boolean isList(Type t) {

@@ -40,7 +40,9 @@ final class IngestChecks {
     JsonNode s = r.stats();
     String where = "stats.json of " + r.output() + ":\n" + s.toPrettyString();
     assertEquals(e.inputFiles(), s.path("input_files").asInt(-1), where);
-    assertEquals(List.of(), longsOrStrings(s.path("skipped_files")), where);
+    assertEquals(0, s.path("skipped_files").asLong(-1), where);
+    assertEquals(0, s.path("skipped_symlinks").asLong(-1), where);
+    assertEquals(List.of(), strings(s.path("skipped_examples")), where);
     assertEquals(e.inputRecords(), s.path("input_records").asLong(-1), where);
     assertEquals(e.outputPairs(), s.path("output_pairs").asLong(-1), where);
     assertEquals(e.outputPairs(), s.path("train_pairs").asLong(-1) + s.path("eval_pairs").asLong(-1), where);
@@ -135,7 +137,7 @@ final class IngestChecks {
     return m;
   }
 
-  private static List<String> longsOrStrings(JsonNode arr) {
+  static List<String> strings(JsonNode arr) {
     assertTrue(arr.isArray(), "not an array: " + arr);
     List<String> l = new java.util.ArrayList<>();
     arr.forEach(n -> l.add(n.asText()));

@@ -263,17 +263,18 @@ class LocalIngestTest {
     assertTrue(r.stderr().contains("tokenizer not found"), r::describe);
     assertNoOutput(r, noTokenizer);
 
-    // fails in a task, after the temporary output was started: a file with a .parquet name that is not Parquet
-    Path corrupt = tmp.resolve("corrupt-input");
+    // fails in a task, after the temporary output was started: a file that cannot be opened (corrupt data would not
+    // do: it becomes quarantine rows, see strictInputs...)
+    Path corrupt = tmp.resolve("unopenable-input");
     Files.createDirectories(corrupt);
     Files.copy(corpus.resolve(HazardCorpus.FLAT), corrupt.resolve("a.jsonl"));
-    Files.writeString(corrupt.resolve("b.parquet"), "this is not a parquet file\n".repeat(10));
+    Files.copy(corpus.resolve(HazardCorpus.FLAT), corrupt.resolve("fail-b.jsonl"));
     Path failed = out("corrupt");
-    List<String> a = args(failed);
-    a.set(a.indexOf(corpus.toString()), corrupt.toString());
-    Result r2 = run("corrupt-input", failed, a);
+    List<String> a = args(failed, "--conf", "spark.hadoop.fs.failopen.impl=" + FailingOpenFileSystem.class.getName());
+    a.set(a.indexOf(corpus.toString()), "failopen://" + corrupt);
+    Result r2 = run("unopenable-input", failed, a);
     assertNotEquals(0, r2.exitCode(), r2::describe);
-    assertTrue(r2.stderr().contains("b.parquet"), () -> "the error should name the bad file\n" + r2.describe());
+    assertTrue(r2.stderr().contains("fail-b.jsonl"), () -> "the error should name the bad file\n" + r2.describe());
     assertNoOutput(r2, failed);
   }
 
@@ -336,6 +337,77 @@ class LocalIngestTest {
             HazardCorpus.key("labels.csv", 2, "ranked", "Is a tomato a fruit?", "Botanically yes, it is a fruit.", "No.")),
         r.pairs().stream().map(p -> HazardCorpus.key(p.file(), p.record(), p.format(), p.prompt(), p.chosen(),
             p.rejected())).sorted().toList());
+  }
+
+  /**
+   * Every byte of every input file is a pair or a quarantine row: two records on a JSONL line, trailing characters,
+   * a lone surrogate escape, an unterminated CSV quote (the row after it is still read), content after a .json array,
+   * a truncated .gz (the records before the cut are kept) and a file named .parquet that is not Parquet; a notes file
+   * and symlinks out of the input ({@code up -> ..}) and into itself ({@code self -> .}) are skipped and counted.
+   */
+  @Test
+  void strictInputsEveryByteIsAPairOrAQuarantineRow() throws IOException {
+    Path dir = tmp.resolve("strict-input");
+    Files.createDirectories(dir);
+    String pair = "{\"prompt\": \"%s\", \"chosen\": \"%s\", \"rejected\": \" no\"}";
+    Files.writeString(dir.resolve("a.jsonl"), String.join("\n",
+        String.format(pair, "A1", " yes"),
+        String.format(pair, "A2", " yes") + String.format(pair, "A3", " yes"),
+        String.format(pair, "A4", " yes") + " xyz",
+        String.format(pair, "A5", " bad \\ud800 text"),
+        String.format(pair, "A6", " yes")) + "\n");
+    Files.writeString(dir.resolve("b.csv"),
+        "prompt,chosen,rejected\n\"Q1\",\" a1\",\" b1\"\n\"Q2, a2, b2\n\"Q3\",\" a3\",\" b3\"\n");
+    Files.writeString(dir.resolve("c.json"), "[" + String.format(pair, "C1", " yes") + "]\n"
+        + String.format(pair, "C2", " yes") + "\n");
+    // d.jsonl.gz: a complete gzip member with 3 records, then a second member cut off after 30 bytes
+    java.io.ByteArrayOutputStream gz = new java.io.ByteArrayOutputStream();
+    try (var z = new java.util.zip.GZIPOutputStream(gz)) {
+      z.write((String.format(pair, "D1", " yes") + "\n" + String.format(pair, "D2", " yes") + "\n"
+          + String.format(pair, "D3", " yes") + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+    java.io.ByteArrayOutputStream second = new java.io.ByteArrayOutputStream();
+    try (var z = new java.util.zip.GZIPOutputStream(second)) {
+      byte[] noise = new byte[4000];
+      new java.util.Random(3).nextBytes(noise);
+      z.write(java.util.HexFormat.of().formatHex(noise).getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+    }
+    gz.write(second.toByteArray(), 0, 30);
+    Files.write(dir.resolve("d.jsonl.gz"), gz.toByteArray());
+    Files.writeString(dir.resolve("e.parquet"), "this is not a parquet file\n".repeat(10));
+    Files.writeString(dir.resolve("notes.txt"), "not input\n");
+    Files.createSymbolicLink(dir.resolve("up"), Path.of(".."));
+    Files.createSymbolicLink(dir.resolve("self"), Path.of("."));
+
+    Path output = out("strict");
+    List<String> a = args(output);
+    a.set(a.indexOf(corpus.toString()), dir.toString());
+    Result r = run("strict", output, a);
+    assertSucceeded(r);
+    JsonNode s = r.stats();
+    assertEquals(5, s.path("input_files").asInt(), s::toPrettyString);
+    assertEquals(15, s.path("input_records").asLong(), s::toPrettyString);
+    assertEquals(8, s.path("output_pairs").asLong(), s::toPrettyString);
+    assertEquals(Map.of("invalid_json", 3L, "invalid_text", 1L, "invalid_csv", 1L, "unreadable_file", 2L),
+        IngestChecks.longs(s.path("quarantined")), s::toPrettyString);
+    assertEquals(1, s.path("skipped_files").asLong(), s::toPrettyString);
+    assertEquals(2, s.path("skipped_symlinks").asLong(), s::toPrettyString);
+    assertEquals(3, IngestChecks.strings(s.path("skipped_examples")).size(), s::toPrettyString);
+    assertEquals(List.of("a.jsonl|1|A1", "a.jsonl|5|A6", "b.csv|1|Q1", "b.csv|3|Q3", "c.json|1|C1", "d.jsonl.gz|1|D1",
+        "d.jsonl.gz|2|D2", "d.jsonl.gz|3|D3"),
+        r.pairs().stream().map(p -> p.file() + "|" + p.record() + "|" + p.prompt()).sorted().toList());
+    assertEquals(List.of("a.jsonl|2|2|invalid_json", "a.jsonl|3|3|invalid_json", "a.jsonl|4|4|invalid_text",
+            "b.csv|2|3|invalid_csv", "c.json|2|2|invalid_json", "d.jsonl.gz|4|4|unreadable_file",
+            "e.parquet|1|null|unreadable_file"),
+        r.quarantine().stream().map(q -> q.file() + "|" + q.record() + "|" + q.line() + "|" + q.reason()).sorted()
+            .toList());
+    for (QuarantineRow q : r.quarantine()) {
+      assertEquals(dir.resolve(q.file()), IngestRuns.localPath(q.source()), () -> "source of " + q);
+      if (q.reason().equals("unreadable_file")) {
+        assertTrue(q.detail().startsWith(q.source() + " cannot be read after "), q.detail());
+      }
+    }
+    assertEquals(" b3", r.pairs().stream().filter(p -> p.prompt().equals("Q3")).findFirst().orElseThrow().rejected());
   }
 
   @Test
