@@ -48,7 +48,45 @@ public final class SparkOptions {
         sc.setIfMissing(e.getKey().replace("\"", ""), String.valueOf(e.getValue().unwrapped()));
       }
     }
-    return SparkSession.builder().config(sc).getOrCreate();
+    String url = sc.get("spark.master");
+    checkMasterAnswers(url);
+    try {
+      return SparkSession.builder().config(sc).getOrCreate();
+    } catch (RuntimeException e) {
+      throw e;
+    } catch (Exception e) { // SparkException (checked; Scala throws it undeclared): a master or setting Spark refuses
+      if (!(e instanceof org.apache.spark.SparkException)) throw new IllegalStateException(e);
+      throw new IllegalArgumentException("cannot start Spark with master " + url + " ("
+          + String.valueOf(e.getMessage()).strip().lines().findFirst().orElse("") + "): give --master local[*],"
+          + " local[N] (N >= 1), spark://HOST:PORT, yarn or k8s://https://HOST:PORT", e);
+    }
+  }
+
+  /**
+   * A standalone master nobody answers at would cost a minute of Spark's registration retries and end in a "stopped
+   * SparkContext" error: one TCP connection per listed master tells it in seconds.
+   */
+  static void checkMasterAnswers(String url) {
+    if (url == null || !url.startsWith("spark://")) return;
+    String reason = null;
+    for (String hostPort : url.substring("spark://".length()).split(",")) {
+      int colon = hostPort.lastIndexOf(':');
+      if (colon < 0) return; // Spark's own message is clear for a malformed URL
+      int port;
+      try {
+        port = Integer.parseInt(hostPort.substring(colon + 1));
+      } catch (NumberFormatException e) {
+        return;
+      }
+      try (java.net.Socket socket = new java.net.Socket()) {
+        socket.connect(new java.net.InetSocketAddress(hostPort.substring(0, colon), port), 5_000);
+        return; // one live master is enough (the others are standbys)
+      } catch (java.io.IOException | IllegalArgumentException e) {
+        reason = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
+      }
+    }
+    throw new IllegalArgumentException("--master " + url + ": no Spark master answers there (" + reason + "); start"
+        + " it (sbin/start-master.sh) or fix the host and port");
   }
 
   /** These options with another master and, if not null, spark.cores.max (benchmarks run one session per master). */

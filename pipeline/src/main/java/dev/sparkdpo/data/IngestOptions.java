@@ -42,6 +42,7 @@ public record IngestOptions(
       throw new IllegalArgumentException("--near-dup-threshold must be 0 (off) or a Jaccard similarity in (0, 1], got "
           + nearDupThreshold);
     }
+    if (maxChars < 0) throw new IllegalArgumentException("--max-chars must be >= 0 (0 = no limit), got " + maxChars);
     if (nearDupShingle < 1) throw new IllegalArgumentException("near-dup shingle size must be >= 1");
     if (maxRecordBytes < 1024) throw new IllegalArgumentException("max-record-bytes must be >= 1024");
     inputs = List.copyOf(inputs);

@@ -34,48 +34,96 @@ public record GptCheckpoint(GptConfig config, Map<String, Tensor> weights) {
 
   public GptCheckpoint {
     Map<String, long[]> shapes = parameterShapes(config);
-    for (String name : weights.keySet()) {
+    Map<String, long[]> actual = new LinkedHashMap<>();
+    weights.forEach((name, t) -> actual.put(name, t.shape()));
+    checkShapes(config, actual);
+    Map<String, Tensor> ordered = new LinkedHashMap<>();
+    for (String name : shapes.keySet()) ordered.put(name, weights.get(name));
+    weights = Collections.unmodifiableMap(ordered);
+  }
+
+  /**
+   * Throws unless {@code actual} (tensor name to shape, names with the {@code transformer.} prefix) holds exactly the
+   * parameters of a GPT-2 with {@code config}, each with its shape; errors name the tensor, both shapes and the fix.
+   */
+  static void checkShapes(GptConfig config, Map<String, long[]> actual) {
+    Map<String, long[]> shapes = parameterShapes(config);
+    String fix = ": config.json and model.safetensors do not belong together; re-save the model with save_pretrained";
+    for (String name : actual.keySet()) {
       if (!shapes.containsKey(name)) {
         throw new IllegalArgumentException("unexpected tensor '" + name + "' for a GPT-2 with n_layer="
-            + config.nLayer() + " (expected HF names such as transformer.h.0.attn.c_attn.weight)");
+            + config.nLayer() + " (expected HF names such as transformer.h.0.attn.c_attn.weight)" + fix);
       }
     }
-    Map<String, Tensor> ordered = new LinkedHashMap<>();
     for (Map.Entry<String, long[]> e : shapes.entrySet()) {
       String name = e.getKey();
       long[] shape = e.getValue();
-      Tensor t = weights.get(name);
-      if (t == null) {
-        throw new IllegalArgumentException("missing tensor '" + name + "' (expected shape " + Tensor.shapeString(shape)
-            + ")");
+      long[] got = actual.get(name);
+      if (got == null) {
+        throw new IllegalArgumentException("missing tensor '" + name + "' (HF name '" + name.substring(PREFIX.length())
+            + "' in a GPT2Model file), expected shape " + Tensor.shapeString(shape) + fix);
       }
-      if (!t.hasShape(shape)) {
-        throw new IllegalArgumentException("tensor '" + name + "' has shape " + Tensor.shapeString(t.shape())
-            + ", expected " + Tensor.shapeString(shape));
+      if (!java.util.Arrays.equals(got, shape)) {
+        throw new IllegalArgumentException("tensor '" + name + "' has shape " + Tensor.shapeString(got)
+            + ", expected " + Tensor.shapeString(shape) + " (vocab_size " + config.vocabSize() + ", n_positions "
+            + config.nPositions() + ", n_embd " + config.nEmbd() + " in config.json)" + fix);
       }
-      ordered.put(name, t);
     }
-    weights = Collections.unmodifiableMap(ordered);
   }
 
   /** Loads {@code dir}/config.json and {@code dir}/model.safetensors, checking every tensor against the config. */
   public static GptCheckpoint load(Path dir) {
-    if (!Files.isDirectory(dir)) throw new IllegalArgumentException("model directory " + dir + " does not exist");
+    return load(dir, "model directory " + dir);
+  }
+
+  /**
+   * {@link #load(Path)}, with errors that start with {@code what} (e.g. {@code "--model /models/sft"}: the option the
+   * user gave) and name the file and the fix.
+   */
+  public static GptCheckpoint load(Path dir, String what) {
+    if (!Files.isDirectory(dir)) {
+      throw new IllegalArgumentException(what + " does not exist or is not a directory: expected a Hugging Face model"
+          + " directory (config.json, model.safetensors)");
+    }
     Path config = dir.resolve(CONFIG);
     Path weights = dir.resolve(WEIGHTS);
-    if (!Files.isRegularFile(config)) throw new IllegalArgumentException("model directory " + dir + " has no " + CONFIG);
+    if (!Files.isRegularFile(config)) {
+      throw new IllegalArgumentException(what + " has no " + CONFIG + ": expected a Hugging Face model directory"
+          + " (config.json, model.safetensors)");
+    }
     if (!Files.isRegularFile(weights)) {
-      String hint = Files.exists(dir.resolve("model.safetensors.index.json")) ? " (sharded checkpoints are not supported)"
-          : Files.exists(dir.resolve("pytorch_model.bin")) ? " (only pytorch_model.bin: re-save it with"
-              + " save_pretrained(safe_serialization=True))" : "";
-      throw new IllegalArgumentException("model directory " + dir + " has no " + WEIGHTS + hint);
+      throw new IllegalArgumentException(what + " has no " + WEIGHTS + weightsHint(n -> Files.exists(dir.resolve(n))));
     }
-    GptConfig c = GptConfig.read(config);
+    GptConfig c = GptConfig.read(config, what + ": " + CONFIG);
+    Map<String, Tensor> tensors = Safetensors.read(weights, what + ": " + WEIGHTS);
     try {
-      return new GptCheckpoint(c, canonicalNames(Safetensors.read(weights)));
+      return new GptCheckpoint(c, canonicalNames(tensors));
     } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(weights + ": " + e.getMessage(), e);
+      throw new IllegalArgumentException(what + ": " + WEIGHTS + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * Checks the header of a model's safetensors file against its config without reading the weights (which may be
+   * gigabytes): the same names and shapes {@link #load} requires. Errors start with {@code what}.
+   */
+  public static void checkHeader(GptConfig config, Map<String, Safetensors.TensorInfo> header, String what) {
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    try {
+      prefixed(header).forEach((name, info) -> shapes.put(name, info.shape()));
+      checkShapes(config, shapes);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(what + ": " + WEIGHTS + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** What to do about a model directory without model.safetensors; {@code exists} tells whether a file is in it. */
+  public static String weightsHint(java.util.function.Predicate<String> exists) {
+    return exists.test("model.safetensors.index.json")
+        ? " (sharded checkpoints are not supported: save it with save_pretrained(max_shard_size=\"100GB\"))"
+        : exists.test("pytorch_model.bin") ? " (only pytorch_model.bin: re-save it with"
+            + " save_pretrained(safe_serialization=True))" : ": expected a Hugging Face model directory (config.json,"
+            + " model.safetensors)";
   }
 
   /**
@@ -83,23 +131,27 @@ public record GptCheckpoint(GptConfig config, Map<String, Tensor> weights) {
    * carry a tied {@code lm_head.weight} and old attention buffers: returns the prefixed parameters only.
    */
   static Map<String, Tensor> canonicalNames(Map<String, Tensor> file) {
-    Map<String, Tensor> out = new LinkedHashMap<>();
-    Tensor lmHead = null;
-    for (Map.Entry<String, Tensor> e : file.entrySet()) {
+    Map<String, Tensor> out = prefixed(file);
+    Tensor lmHead = file.get(LM_HEAD);
+    Tensor wte = out.get(PREFIX + "wte.weight");
+    if (lmHead != null && wte != null && !lmHead.equals(wte)) {
+      throw new IllegalArgumentException(LM_HEAD + " differs from transformer.wte.weight: untied output embeddings"
+          + " are not supported");
+    }
+    return out;
+  }
+
+  /** The parameters of a file's entries under their prefixed names, without lm_head.weight and attention buffers. */
+  private static <T> Map<String, T> prefixed(Map<String, T> file) {
+    Map<String, T> out = new LinkedHashMap<>();
+    for (Map.Entry<String, T> e : file.entrySet()) {
       String name = e.getKey();
-      if (name.equals(LM_HEAD)) {
-        lmHead = e.getValue();
-      } else if (!ATTN_BUFFER.matcher(name).matches()) {
+      if (!name.equals(LM_HEAD) && !ATTN_BUFFER.matcher(name).matches()) {
         String canonical = name.startsWith(PREFIX) ? name : PREFIX + name;
         if (out.put(canonical, e.getValue()) != null) {
           throw new IllegalArgumentException("tensor '" + canonical + "' appears both with and without the prefix");
         }
       }
-    }
-    Tensor wte = out.get(PREFIX + "wte.weight");
-    if (lmHead != null && wte != null && !lmHead.equals(wte)) {
-      throw new IllegalArgumentException(LM_HEAD + " differs from transformer.wte.weight: untied output embeddings"
-          + " are not supported");
     }
     return out;
   }

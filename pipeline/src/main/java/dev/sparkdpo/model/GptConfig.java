@@ -21,6 +21,9 @@ import java.nio.file.Path;
 public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, int nHead, double layerNormEpsilon)
     implements java.io.Serializable {
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  /** The fix for a config.json that is damaged or hand-written: let transformers write it. */
+  private static final String RESAVE =
+      "expected a Hugging Face GPT-2 config.json (re-save the model with save_pretrained)";
 
   public GptConfig {
     positive("vocab_size", vocabSize);
@@ -45,18 +48,24 @@ public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, in
   }
 
   public static GptConfig read(Path configJson) {
+    return read(configJson, configJson.toString());
+  }
+
+  /** Reads {@code configJson}; errors call it {@code name} (e.g. "--model /models/sft: config.json"). */
+  public static GptConfig read(Path configJson, String name) {
     JsonNode root;
     try {
       root = JSON.readTree(configJson.toFile());
     } catch (JsonProcessingException e) {
-      throw new IllegalArgumentException(configJson + " is not valid JSON: " + e.getOriginalMessage(), e);
+      throw new IllegalArgumentException(name + " is not valid JSON (" + e.getOriginalMessage().replaceAll("\\s+", " ")
+          + " at line " + e.getLocation().getLineNr() + "): " + RESAVE, e);
     } catch (NoSuchFileException | java.io.FileNotFoundException e) {
-      throw new IllegalArgumentException("no config file " + configJson, e);
+      throw new IllegalArgumentException("no config file " + name, e);
     } catch (IOException e) {
-      throw new UncheckedIOException("reading " + configJson, e);
+      throw new UncheckedIOException("reading " + name + ": " + e.getMessage(), e);
     }
-    if (root == null || !root.isObject()) throw new IllegalArgumentException(configJson + " is not a JSON object");
-    Reader r = new Reader(configJson, root);
+    if (root == null || !root.isObject()) throw new IllegalArgumentException(name + " is not a JSON object: " + RESAVE);
+    Reader r = new Reader(name, root);
     String modelType = r.string("model_type", null);
     if (!"gpt2".equals(modelType)) {
       throw r.error("model_type", "is " + quote(modelType) + "; only \"gpt2\" is supported");
@@ -126,7 +135,7 @@ public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, in
   }
 
   /** Typed access to config.json keys with errors that name the file and the key. */
-  private record Reader(Path file, JsonNode root) {
+  private record Reader(String file, JsonNode root) {
     IllegalArgumentException error(String key, String problem) {
       return new IllegalArgumentException(file + ": \"" + key + "\" " + problem);
     }
@@ -151,14 +160,14 @@ public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, in
 
     int integer(String key) {
       JsonNode v = root.get(key);
-      if (v == null || v.isNull()) throw error(key, "is missing");
+      if (v == null || v.isNull()) throw error(key, "is missing: " + RESAVE);
       if (!v.isIntegralNumber() || !v.canConvertToInt()) throw error(key, "must be an integer, got " + v);
       return v.intValue();
     }
 
     double number(String key) {
       JsonNode v = root.get(key);
-      if (v == null || v.isNull()) throw error(key, "is missing");
+      if (v == null || v.isNull()) throw error(key, "is missing: " + RESAVE);
       if (!v.isNumber()) throw error(key, "must be a number, got " + v);
       return v.doubleValue();
     }

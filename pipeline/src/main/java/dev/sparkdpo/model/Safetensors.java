@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -43,40 +44,79 @@ public final class Safetensors {
 
   /** All tensors of {@code file}, in header order, as float32. */
   public static Map<String, Tensor> read(Path file) {
+    return read(file, file.toString());
+  }
+
+  /** All tensors of {@code file}, in header order, as float32; errors call the file {@code name}. */
+  public static Map<String, Tensor> read(Path file, String name) {
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       long fileSize = ch.size();
-      if (fileSize < 8) throw notSafetensors(file, "only " + fileSize + " bytes");
+      if (fileSize < 8) throw corrupt(name, "only " + fileSize + " bytes; it starts with an 8-byte header length");
       ByteBuffer lenBuf = ch.map(FileChannel.MapMode.READ_ONLY, 0, 8).order(ByteOrder.LITTLE_ENDIAN);
-      long headerLen = lenBuf.getLong(0);
-      if (headerLen < 2 || headerLen > MAX_HEADER || headerLen > fileSize - 8) {
-        throw notSafetensors(file, "header length " + Long.toUnsignedString(headerLen) + " in a file of " + fileSize
-            + " bytes");
-      }
+      long headerLen = checkHeaderLength(lenBuf.getLong(0), fileSize, name);
       ByteBuffer headerBuf = ch.map(FileChannel.MapMode.READ_ONLY, 8, headerLen);
       byte[] headerBytes = new byte[(int) headerLen];
       headerBuf.get(headerBytes);
-      JsonNode header;
-      try {
-        header = JSON.readTree(headerBytes);
-      } catch (JsonProcessingException e) {
-        throw notSafetensors(file, "the header is not JSON (" + e.getOriginalMessage() + ")");
-      }
-      if (header == null || !header.isObject()) throw notSafetensors(file, "the header is not a JSON object");
       long dataStart = 8 + headerLen;
-      long dataSize = fileSize - dataStart;
       Map<String, Tensor> out = new LinkedHashMap<>();
-      for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
-        Map.Entry<String, JsonNode> e = it.next();
-        if (e.getKey().equals(METADATA)) continue;
-        Entry entry = Entry.parse(file, e.getKey(), e.getValue(), dataSize);
-        out.put(e.getKey(), entry.read(ch, dataStart));
+      for (Entry entry : entries(headerBytes, fileSize - dataStart, name)) {
+        out.put(entry.name(), entry.read(ch, dataStart));
       }
       return out;
     } catch (NoSuchFileException e) {
-      throw new IllegalArgumentException("no such file: " + file, e);
+      throw new IllegalArgumentException("no such file: " + name, e);
     } catch (IOException e) {
-      throw new UncheckedIOException("reading " + file, e);
+      throw new UncheckedIOException("reading " + name + ": " + e.getMessage(), e);
     }
+  }
+
+  /** What the header of a safetensors file declares for one tensor. */
+  public record TensorInfo(String dtype, long[] shape) {}
+
+  /**
+   * The tensors a safetensors file declares (name to dtype and shape, in header order), validated against the file's
+   * size like {@link #read} does, from its first bytes only: a cheap check of a large model before it is used.
+   * {@code in} is at the start of the file; errors call the file {@code name}.
+   */
+  public static Map<String, TensorInfo> header(InputStream in, long fileSize, String name) throws IOException {
+    if (fileSize < 8) throw corrupt(name, "only " + fileSize + " bytes; it starts with an 8-byte header length");
+    byte[] lenBytes = in.readNBytes(8);
+    if (lenBytes.length < 8) throw corrupt(name, "it ends within the 8-byte header length");
+    long headerLen = checkHeaderLength(ByteBuffer.wrap(lenBytes).order(ByteOrder.LITTLE_ENDIAN).getLong(0), fileSize,
+        name);
+    byte[] headerBytes = in.readNBytes((int) headerLen);
+    if (headerBytes.length < headerLen) throw corrupt(name, "it ends within its header");
+    Map<String, TensorInfo> out = new LinkedHashMap<>();
+    for (Entry e : entries(headerBytes, fileSize - 8 - headerLen, name)) {
+      out.put(e.name(), new TensorInfo(e.dtype(), e.shape()));
+    }
+    return out;
+  }
+
+  private static long checkHeaderLength(long headerLen, long fileSize, String name) {
+    String length = "header length " + Long.toUnsignedString(headerLen);
+    if (headerLen < 0 || headerLen > fileSize - 8) throw corrupt(name, length + " exceeds the file size " + fileSize);
+    if (headerLen > MAX_HEADER) throw corrupt(name, length + " exceeds the format's limit of " + MAX_HEADER);
+    if (headerLen < 2) throw corrupt(name, length + " is too small for a JSON object");
+    return headerLen;
+  }
+
+  /** The header's tensor entries (metadata skipped), each checked against the data section. */
+  private static List<Entry> entries(byte[] headerBytes, long dataSize, String name) {
+    JsonNode header;
+    try {
+      header = JSON.readTree(headerBytes);
+    } catch (IOException e) {
+      String why = e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
+      throw corrupt(name, "its header is not JSON: " + why);
+    }
+    if (header == null || !header.isObject()) throw corrupt(name, "its header is not a JSON object");
+    List<Entry> out = new ArrayList<>();
+    for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      if (!e.getKey().equals(METADATA)) out.add(Entry.parse(name, e.getKey(), e.getValue(), dataSize));
+    }
+    return out;
   }
 
   /** Writes {@code tensors} as F32 with {@code "__metadata__": {"format": "pt", ...metadata}}. */
@@ -134,41 +174,43 @@ public final class Safetensors {
     while (buf.hasRemaining()) ch.write(buf);
   }
 
-  private static IllegalArgumentException notSafetensors(Path file, String why) {
-    return new IllegalArgumentException(file + " is not a valid safetensors file: " + why);
+  /** A file that is not (or no longer) what a safetensors writer wrote: the fix is to write it again. */
+  private static IllegalArgumentException corrupt(String name, String why) {
+    return new IllegalArgumentException(name + " is corrupt (" + why + "); re-save the model with save_pretrained");
   }
 
   /** One header entry, validated against the data section. */
-  private record Entry(Path file, String name, String dtype, long[] shape, long begin, long end) {
-    static Entry parse(Path file, String name, JsonNode node, long dataSize) {
-      String where = file + ": tensor '" + name + "' ";
+  private record Entry(String file, String name, String dtype, long[] shape, long begin, long end) {
+    static Entry parse(String file, String name, JsonNode node, long dataSize) {
+      String where = "tensor '" + name + "' ";
       JsonNode dtype = node.get("dtype");
       JsonNode shapeNode = node.get("shape");
       JsonNode offsets = node.get("data_offsets");
       if (dtype == null || !dtype.isTextual() || shapeNode == null || !shapeNode.isArray() || offsets == null
           || !offsets.isArray() || offsets.size() != 2) {
-        throw new IllegalArgumentException(where + "has a malformed header entry: " + node);
+        throw corrupt(file, where + "has a malformed header entry " + node);
       }
       List<Long> dims = new ArrayList<>();
       for (JsonNode d : shapeNode) {
-        if (!d.isIntegralNumber() || d.longValue() < 0) throw new IllegalArgumentException(where + "has shape " + shapeNode);
+        if (!d.isIntegralNumber() || d.longValue() < 0) throw corrupt(file, where + "has shape " + shapeNode);
         dims.add(d.longValue());
       }
       long[] shape = dims.stream().mapToLong(Long::longValue).toArray();
       long begin = offsets.get(0).asLong(-1);
       long end = offsets.get(1).asLong(-1);
       if (begin < 0 || end < begin || end > dataSize) {
-        throw new IllegalArgumentException(where + "has data_offsets " + offsets + " outside the data section of "
-            + dataSize + " bytes");
+        throw corrupt(file, where + "has data_offsets " + offsets + " beyond the data section of " + dataSize
+            + " bytes: the file is truncated or its header is damaged");
       }
       Entry e = new Entry(file, name, dtype.textValue(), shape, begin, end);
       long expected = Math.multiplyExact(Tensor.numel(shape), e.elementBytes());
       if (end - begin != expected) {
-        throw new IllegalArgumentException(where + "has " + (end - begin) + " bytes of data, but " + e.dtype
+        throw corrupt(file, where + "has " + (end - begin) + " bytes of data, but " + e.dtype
             + Tensor.shapeString(shape) + " needs " + expected);
       }
       if (Tensor.numel(shape) > Integer.MAX_VALUE - 8) {
-        throw new IllegalArgumentException(where + "is too large for one float array: " + Tensor.shapeString(shape));
+        throw new IllegalArgumentException(file + ": " + where + "is too large for one float array: "
+            + Tensor.shapeString(shape));
       }
       return e;
     }
@@ -178,7 +220,7 @@ public final class Safetensors {
         case "F32" -> 4;
         case "F16", "BF16" -> 2;
         default -> throw new IllegalArgumentException(file + ": tensor '" + name + "' has dtype " + dtype
-            + "; only F32, F16 and BF16 are supported");
+            + "; only F32, F16 and BF16 are supported: re-save the model in float32 (model.float().save_pretrained)");
       };
     }
 

@@ -71,7 +71,7 @@ public final class ExecutorModels {
           + " fingerprint " + actual + ", not the driver's " + expectedFingerprint + ": it differs between machines"
           + " or changed during the run; put it on a file system every executor reads the same way (hdfs:, s3a:)");
     }
-    return Gpt.from(GptCheckpoint.load(local));
+    return Gpt.from(GptCheckpoint.load(local, "--model " + modelDir));
   }
 
   private static void deleteQuietly(java.nio.file.Path dir) {

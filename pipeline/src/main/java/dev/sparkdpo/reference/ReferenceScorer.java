@@ -115,6 +115,16 @@ public final class ReferenceScorer implements Serializable {
     return out;
   }
 
+  private static void checkVocabulary(String id, String column, int[] tokens, int vocabSize) {
+    for (int t : tokens) {
+      if (t < 0 || t >= vocabSize) {
+        throw new IllegalArgumentException("pair " + id + ": " + column + " holds token id " + t + ", but the model has"
+            + " a vocabulary of " + vocabSize + " ids: the data was tokenized with another tokenizer; tokenize with the"
+            + " model's tokenizer (re-run ingest with --tokenizer <the model's tokenizer.json>)");
+      }
+    }
+  }
+
   /** Receives each packed batch with its log-probs: chosen of the batch's pairs, then rejected. */
   public interface BatchScores {
     void accept(LengthBatches.Batch batch, double[] logps);
@@ -141,6 +151,10 @@ public final class ReferenceScorer implements Serializable {
         throw new IllegalArgumentException("pair " + ids[i] + ": " + longest + " tokens > the model's context of "
             + gpt.config().nPositions() + "; re-ingest with --max-length " + gpt.config().nPositions());
       }
+      // the driver checks this before the job (TokenIds); here it guards every other caller
+      checkVocabulary(ids[i], PairSchema.PROMPT_IDS, prompt[i], gpt.config().vocabSize());
+      checkVocabulary(ids[i], PairSchema.CHOSEN_IDS, chosen[i], gpt.config().vocabSize());
+      checkVocabulary(ids[i], PairSchema.REJECTED_IDS, rejected[i], gpt.config().vocabSize());
     }
     int heads = gpt.config().nHead();
     java.util.function.IntUnaryOperator maxPairs = longest ->

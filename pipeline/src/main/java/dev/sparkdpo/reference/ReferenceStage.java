@@ -4,9 +4,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.sparkdpo.data.PairSchema;
+import dev.sparkdpo.data.TokenIds;
 import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.io.HadoopConf;
+import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptConfig;
+import dev.sparkdpo.model.Safetensors;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -89,7 +92,9 @@ public final class ReferenceStage {
     // one meaning for every path on the driver and the executors: qualified against the default file system
     Options opts = new Options(qualified(given.data(), conf), qualified(given.model(), conf),
         qualified(given.output(), conf), given.batchTokens(), given.partitions(), given.force(), given.progressSeconds());
-    GptConfig modelConfig = readModelConfig(opts.model(), conf);
+    GptConfig modelConfig = readModelConfig(opts.model(), "--model " + given.model(), conf);
+    // the executors load the weights: a bad file fails here, once, before the job
+    checkModelWeights(opts.model(), "--model " + given.model(), modelConfig, conf);
     ModelFingerprint fp = ModelFingerprint.of(opts.model(), opts.data(), conf);
     String fingerprint = fp.combined();
     try (StageOutput out = StageOutput.open("reference", "--output", opts.output(),
@@ -104,13 +109,13 @@ public final class ReferenceStage {
         LOG.info("reference: {} was made from other inputs (fingerprint {} != {}): recomputing", opts.output(),
             abbrev(existing), abbrev(fingerprint));
       }
-      return score(spark, opts, modelConfig, fp, out, t0);
+      return score(spark, given, opts, modelConfig, fp, out, t0);
     }
   }
 
-  /** Scores every pair into a new output and commits it. */
-  private static Result score(SparkSession spark, Options opts, GptConfig modelConfig, ModelFingerprint fp,
-      StageOutput out, long t0) {
+  /** Scores every pair into a new output and commits it ({@code given}: the paths as the user gave them). */
+  private static Result score(SparkSession spark, Options given, Options opts, GptConfig modelConfig,
+      ModelFingerprint fp, StageOutput out, long t0) {
     String fingerprint = fp.combined();
     Configuration conf = spark.sparkContext().hadoopConfiguration();
     Dataset<Row> pairs = spark.read().parquet(new Path(opts.data(), "pairs").toString());
@@ -120,6 +125,7 @@ public final class ReferenceStage {
             + " --tokenizer (the model's tokenizer.json) first");
       }
     }
+    TokenIds.checkVocabulary(pairs, modelConfig.vocabSize(), "--data " + given.data(), "--model " + given.model());
     long total = pairs.count(); // before repartitioning: counting needs no shuffle
     if (opts.partitions() > 0) pairs = pairs.repartition(opts.partitions());
     LOG.info("reference: {} pairs in {} partitions, model {} ({} layers, d {}, context {}), batches of <= {} tokens",
@@ -177,8 +183,9 @@ public final class ReferenceStage {
       Configuration conf) {
     JsonNode json = referenceJson(referenceDir, conf);
     if (json == null) {
-      throw new IllegalArgumentException(referenceDir + " is not a complete reference output (no _SUCCESS or no "
-          + REFERENCE_JSON + "): run bin/spark-dpo reference first");
+      throw new IllegalArgumentException("--data " + referenceDir + " is not a complete reference output (no _SUCCESS"
+          + " or no " + REFERENCE_JSON + "): DPO trains on the reference stage's output; run bin/spark-dpo reference"
+          + " --data <ingest output> --model <model> first (or train with --objective sft)");
     }
     String stored = json.path("model_fingerprint").asText("");
     String policy = ModelFingerprint.ofModel(policyModelDir, conf);
@@ -229,19 +236,59 @@ public final class ReferenceStage {
     }
   }
 
-  private static GptConfig readModelConfig(String modelDir, Configuration conf) {
+  /** {@code what}: the model as the user gave it, for errors ("--model /models/sft"). */
+  private static GptConfig readModelConfig(String modelDir, String what, Configuration conf) {
     Path file = new Path(modelDir, "config.json");
-    try (InputStream in = file.getFileSystem(conf).open(file)) {
-      java.nio.file.Path tmp = java.nio.file.Files.createTempFile("spark-dpo-config", ".json");
-      try {
-        java.nio.file.Files.copy(in, tmp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        return GptConfig.read(tmp);
-      } finally {
-        java.nio.file.Files.deleteIfExists(tmp);
+    try {
+      FileSystem fs = file.getFileSystem(conf);
+      if (!fs.isDirectory(new Path(modelDir))) {
+        throw new IllegalArgumentException(what + " does not exist or is not a directory: expected a Hugging Face"
+            + " model directory (config.json, model.safetensors)");
+      }
+      if (!fs.isFile(file)) {
+        throw new IllegalArgumentException(what + " has no config.json: expected a Hugging Face model directory"
+            + " (config.json, model.safetensors)");
+      }
+      try (InputStream in = fs.open(file)) {
+        java.nio.file.Path tmp = java.nio.file.Files.createTempFile("spark-dpo-config", ".json");
+        try {
+          java.nio.file.Files.copy(in, tmp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+          return GptConfig.read(tmp, what + ": config.json"); // errors name the user's file, not the copy
+        } finally {
+          java.nio.file.Files.deleteIfExists(tmp);
+        }
       }
     } catch (IOException e) {
-      throw new IllegalArgumentException("--model " + modelDir + ": cannot read config.json (" + e.getMessage()
+      throw new IllegalArgumentException(what + ": cannot read config.json (" + e.getMessage()
           + "); expected a Hugging Face model directory (config.json, model.safetensors)", e);
+    }
+  }
+
+  /**
+   * The weights' header against the config, read on the driver (a few KB, not the weights): a missing, truncated or
+   * mismatched model.safetensors is then one clear error before the job, instead of a failure in every task.
+   */
+  private static void checkModelWeights(String modelDir, String what, GptConfig config, Configuration conf) {
+    Path file = new Path(modelDir, GptCheckpoint.WEIGHTS);
+    try {
+      FileSystem fs = file.getFileSystem(conf);
+      if (!fs.isFile(file)) {
+        java.util.function.Predicate<String> exists = name -> {
+          try {
+            return fs.exists(new Path(modelDir, name));
+          } catch (IOException e) {
+            return false; // it only picks the hint
+          }
+        };
+        throw new IllegalArgumentException(what + " has no " + GptCheckpoint.WEIGHTS
+            + GptCheckpoint.weightsHint(exists));
+      }
+      long size = fs.getFileStatus(file).getLen();
+      try (InputStream in = fs.open(file)) {
+        GptCheckpoint.checkHeader(config, Safetensors.header(in, size, what + ": " + GptCheckpoint.WEIGHTS), what);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("reading " + file + ": " + e.getMessage(), e);
     }
   }
 

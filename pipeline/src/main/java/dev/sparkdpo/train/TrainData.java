@@ -1,6 +1,7 @@
 package dev.sparkdpo.train;
 
 import dev.sparkdpo.data.PairSchema;
+import dev.sparkdpo.data.TokenIds;
 import dev.sparkdpo.data.tokenize.PairTokenizer;
 import dev.sparkdpo.data.tokenize.TokenizerSpec;
 import dev.sparkdpo.data.tokenize.Truncation;
@@ -49,13 +50,15 @@ final class TrainData {
   private final long trainCount;
   private final long evalCount;
   private final String fingerprint;
+  private final int vocabSize;
 
-  private TrainData(JavaRDD<TrainPair> train, JavaRDD<TrainPair> eval, String fingerprint) {
+  private TrainData(JavaRDD<TrainPair> train, JavaRDD<TrainPair> eval, String fingerprint, int vocabSize) {
     this.train = train.persist(StorageLevel.MEMORY_AND_DISK_SER());
     this.eval = eval.persist(StorageLevel.MEMORY_AND_DISK_SER());
     this.trainCount = this.train.count();
     this.evalCount = this.eval.count();
     this.fingerprint = fingerprint;
+    this.vocabSize = vocabSize;
     if (trainCount == 0) throw new IllegalArgumentException("the training data has no train pairs");
   }
 
@@ -87,27 +90,35 @@ final class TrainData {
     boolean pairsDir = exists(data + "/pairs", conf);
     if (opts.objective() == TrainOptions.Objective.DPO) {
       ReferenceStage.checkPolicy(data, modelUri, opts.allowRefMismatch(), conf);
-      return fromPairs(spark, data, true, ReferenceStage.fingerprintOf(data, conf), opts);
+      return fromPairs(spark, data, true, ReferenceStage.fingerprintOf(data, conf), opts, gpt);
     }
     if (pairsDir) {
       dev.sparkdpo.io.StageOutput.requireComplete("--data", data, conf, "ingest", "reference");
-      return fromPairs(spark, data, false, filesFingerprint(data + "/pairs", conf), opts);
+      return fromPairs(spark, data, false, filesFingerprint(data + "/pairs", conf), opts, gpt);
     }
     return fromText(spark, opts, modelUri, gpt, conf);
   }
 
   private static TrainData fromPairs(SparkSession spark, String data, boolean withReference, String fingerprint,
-      TrainOptions opts) {
+      TrainOptions opts, dev.sparkdpo.model.GptConfig gpt) {
     Dataset<Row> frame = spark.read().parquet(data + "/pairs");
     if (!List.of(frame.columns()).contains(PairSchema.SPLIT)) {
       throw new IllegalArgumentException(data + "/pairs has no " + PairSchema.SPLIT + " column: give --data an ingest or"
           + " reference output");
     }
+    for (String column : List.of(PairSchema.PROMPT_IDS, PairSchema.CHOSEN_IDS, PairSchema.REJECTED_IDS)) {
+      if (!List.of(frame.columns()).contains(column)) {
+        throw new IllegalArgumentException("--data " + data + " has no token columns (" + column + "): run ingest with"
+            + " --tokenizer (the model's tokenizer.json) first");
+      }
+    }
+    // before the data is persisted and shuffled: a foreign tokenizer's ids fail here, naming a pair and the fix
+    TokenIds.checkVocabulary(frame, gpt.vocabSize(), "--data " + data, "--model " + opts.model());
     JavaRDD<TrainPair> train = TrainingPairs.pairs(frame.filter(frame.col(PairSchema.SPLIT).equalTo(PairSchema.TRAIN)),
         withReference);
     JavaRDD<TrainPair> eval = TrainingPairs.pairs(frame.filter(frame.col(PairSchema.SPLIT).equalTo(PairSchema.EVAL)),
         withReference);
-    return new TrainData(train, limitEval(eval, opts), fingerprint);
+    return new TrainData(train, limitEval(eval, opts), fingerprint, gpt.vocabSize());
   }
 
   /** At most max-eval-pairs eval pairs: the first by a seeded hash of their ids (the same ones every run). */
@@ -138,7 +149,8 @@ final class TrainData {
     JavaRDD<TrainPair> train = chunks.filter(p -> !heldOut(p.id, evalFraction));
     JavaRDD<TrainPair> eval = chunks.filter(p -> heldOut(p.id, evalFraction));
     LOG.info("train: SFT on text {} in chunks of {} tokens ({} held out)", opts.data(), chunk, evalFraction);
-    return new TrainData(train, limitEval(eval, opts), filesFingerprint(opts.data(), conf) + ":" + chunk);
+    return new TrainData(train, limitEval(eval, opts), filesFingerprint(opts.data(), conf) + ":" + chunk,
+        gpt.vocabSize());
   }
 
   /** A file's tokens in chunks of {@code chunk} (the last may be shorter, >= 2 tokens): first token = prompt. */
@@ -168,10 +180,11 @@ final class TrainData {
    */
   int checkAndMeasure(int context) {
     JavaRDD<TrainPair> all = train.union(eval);
-    List<String> problems = all.map(p -> p.problem(context)).filter(Objects::nonNull).take(5);
-    if (!problems.isEmpty()) {
-      throw new IllegalArgumentException("the training data has pairs the model cannot train on:\n  "
-          + String.join("\n  ", problems));
+    int vocab = vocabSize;
+    List<String> problems = all.map(p -> p.problem(context, vocab)).filter(Objects::nonNull).take(5);
+    if (!problems.isEmpty()) { // one line: the CLI prints an error as a single line
+      throw new IllegalArgumentException("the training data has pairs the model cannot train on: "
+          + String.join("; ", problems));
     }
     return all.map(TrainPair::longestSequence).reduce(Math::max);
   }

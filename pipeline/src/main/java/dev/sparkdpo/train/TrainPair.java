@@ -54,6 +54,23 @@ public final class TrainPair implements Serializable {
 
   /** What makes this pair untrainable with a model of context {@code context}, as an error naming it and the fix; else null. */
   public String problem(int context) {
+    return problem(context, Integer.MAX_VALUE);
+  }
+
+  /** {@link #problem(int)}, and token ids outside a vocabulary of {@code vocabSize}. */
+  public String problem(int context, int vocabSize) {
+    String[] columns = {PairSchema.PROMPT_IDS, PairSchema.CHOSEN_IDS, PairSchema.REJECTED_IDS};
+    int[][] tokens = {prompt, chosen, rejected};
+    for (int c = 0; c < columns.length; c++) {
+      String column = columns[c];
+      for (int t : tokens[c]) {
+        if (t < 0 || t >= vocabSize) {
+          return "pair " + id + ": " + column + " holds token id " + t + ", but the model has a vocabulary of "
+              + vocabSize + " ids: the data was tokenized with another tokenizer; tokenize with the model's tokenizer"
+              + " (re-ingest with --tokenizer <the model's tokenizer.json>)";
+        }
+      }
+    }
     if (prompt.length == 0) {
       return "pair " + id + ": empty prompt, so the first response token has no context; re-ingest with a non-empty"
           + " prompt (or a BOS token)";

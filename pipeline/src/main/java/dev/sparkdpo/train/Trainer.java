@@ -89,8 +89,10 @@ public final class Trainer {
     // ------------------------------------------------------------------------------------- data and settings
     // the model is read on the driver (and its tokenizer, for SFT on text, on the executors) as a local file
     String modelUri = model.toUri().toString();
+    // loaded (and checked, with errors naming --model) before the fingerprint reads its files, and before --force
+    // may clear anything
+    GptCheckpoint start = GptCheckpoint.load(model, "--model " + opts.model());
     String modelFingerprint = ModelFingerprint.ofModel(modelUri, hadoop);
-    GptCheckpoint start = GptCheckpoint.load(model); // before --force may clear anything
     GptConfig gpt = start.config();
     checkResultSize(start.parameterCount(), opts.optimizer());
     int workers = opts.parallelism().workers() > 0 ? opts.parallelism().workers() : jsc.defaultParallelism();

@@ -61,7 +61,12 @@ public final class PairTokenizer {
     try {
       return new Loaded(HuggingFaceTokenizer.newInstance(json, DJL_OPTIONS), TokenizerFiles.readMeta(json));
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot load tokenizer " + json, e);
+      throw new UncheckedIOException("cannot load tokenizer " + json + ": " + e.getMessage(), e);
+    } catch (RuntimeException e) {
+      // the native tokenizers library reports a file it cannot parse as a plain RuntimeException (serde's message)
+      if (e.getClass() != RuntimeException.class) throw e;
+      throw new IllegalArgumentException("tokenizer " + json + " is not a Hugging Face tokenizer.json ("
+          + e.getMessage() + "): give the model's tokenizer.json, or the model directory that holds it", e);
     }
   }
 

@@ -101,8 +101,12 @@ public final class TokenizerFiles {
     }
     try {
       return MAPPER.readTree(file.toFile());
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalArgumentException(file + " is not valid JSON (" + e.getOriginalMessage().replaceAll("\\s+", " ")
+          + "): the tokenizer reads it for the EOS token and vocab size; repair it or save the tokenizer again with"
+          + " save_pretrained", e);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot parse " + file, e);
+      throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
     }
   }
 

@@ -19,10 +19,10 @@ public record TokenizerSpec(String path, int maxLength, int maxPromptLength, Tru
     Objects.requireNonNull(path, "path");
     Objects.requireNonNull(truncation, "truncation");
     if (maxLength < 0 || maxLength == 1) {
-      throw new IllegalArgumentException("maxLength must be 0 (no limit) or >= 2, got " + maxLength);
+      throw new IllegalArgumentException("--max-length must be 0 (no limit) or >= 2, got " + maxLength);
     }
     if (maxPromptLength < 0) {
-      throw new IllegalArgumentException("maxPromptLength must be 0 (no limit) or > 0, got " + maxPromptLength);
+      throw new IllegalArgumentException("--max-prompt-length must be 0 (no limit) or > 0, got " + maxPromptLength);
     }
   }
 }
