@@ -51,7 +51,7 @@ final class Lock {
     Path file = fileOf(target);
     String token = UUID.randomUUID().toString();
     try {
-      String owner = JSON.writeValueAsString(StageOutput.owner(stage, token)) + "\n";
+      String owner = JSON.writeValueAsString(owner(stage, token)) + "\n";
       for (int attempt = 0; attempt < 3; attempt++) {
         if (create(fs, file, owner)) return new Lock(fs, file, token);
         JsonNode holder = read(fs, file);
@@ -81,6 +81,17 @@ final class Lock {
     } catch (IOException | RuntimeException e) {
       LOG.warn("could not release the lock {}: {}", file, e.getMessage());
     }
+  }
+
+  /** What a lock file says about its owner: written once, atomically, read by contenders. */
+  private static java.util.Map<String, Object> owner(String stage, String token) {
+    java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
+    m.put("pid", ProcessHandle.current().pid());
+    m.put("host", HOST);
+    m.put("started", java.time.Instant.now().toString());
+    m.put("stage", stage);
+    m.put("token", token);
+    return m;
   }
 
   private static boolean create(FileSystem fs, Path file, String owner) throws IOException {

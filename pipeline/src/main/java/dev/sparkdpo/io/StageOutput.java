@@ -13,9 +13,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.UUID;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
@@ -496,16 +494,5 @@ public final class StageOutput implements AutoCloseable {
     } catch (IOException e) {
       return qualified.toString();
     }
-  }
-
-  /** Owner description of a lock file: written once, atomically, read by contenders. */
-  static Map<String, Object> owner(String stage, String token) {
-    Map<String, Object> m = new LinkedHashMap<>();
-    m.put("pid", ProcessHandle.current().pid());
-    m.put("host", Lock.HOST);
-    m.put("started", Instant.now().toString());
-    m.put("stage", stage);
-    m.put("token", token);
-    return m;
   }
 }
