@@ -336,12 +336,13 @@ public final class StageOutput implements AutoCloseable {
             ? " (a killed run left its output half-committed: re-run the " + stages[0] + " stage to finish it)" : ""));
       }
       if (!fs.getFileStatus(p).isDirectory()) {
-        throw new IllegalArgumentException(option + " " + dir + " is a file: give the directory of a " + what);
+        throw new IllegalArgumentException(option + " " + dir + " is a file: give the directory of "
+            + ("aeiou".indexOf(what.charAt(0)) >= 0 ? "an " : "a ") + what);
       }
       Manifest m = readManifest(fs, p);
       if (m != null && !Arrays.asList(stages).contains(m.stage())) {
-        throw new IllegalArgumentException(option + " " + dir + " is a spark-dpo " + m.stage() + " output: give a "
-            + what);
+        throw new IllegalArgumentException(option + " " + dir + " is a spark-dpo " + m.stage() + " output: give "
+            + ("aeiou".indexOf(what.charAt(0)) >= 0 ? "an " : "a ") + what);
       }
       if (!isComplete(fs, p)) {
         throw new IllegalArgumentException(option + " " + dir + " is not a complete " + what + " (no " + SUCCESS

@@ -354,9 +354,10 @@ public final class Trainer {
     List<String> shown = pairs.size() > 16 ? pairs.subList(0, 16) : pairs;
     String message = (nonFinite ? "training diverged (NaN/inf loss, gradients or weights)" : "training failed")
         + " in steps " + (firstStep + 1) + "-" + (firstStep + steps) + " (epoch " + epoch + "): " + cause
-        + "\n  pairs in these steps:\n    " + String.join("\n    ", shown) + (pairs.size() > shown.size() ? "\n    ..." : "")
-        + "\n  last good checkpoint: " + (lastCheckpoint == null ? "none" : lastCheckpoint.toString())
-        + (nonFinite ? "\n  lower --learning-rate or keep --max-grad-norm on and start over (--force), or resume with"
+        // one line (the CLI prints errors as one line): the parts separated by "; "
+        + "; pairs in these steps: " + String.join("; ", shown) + (pairs.size() > shown.size() ? "; ..." : "")
+        + "; last good checkpoint: " + (lastCheckpoint == null ? "none" : lastCheckpoint.toString())
+        + (nonFinite ? "; lower --learning-rate or keep --max-grad-norm on and start over (--force), or resume with"
             + " the same settings after fixing these pairs' data" : "");
     return nonFinite || badInput ? new IllegalArgumentException(message, e) : new IllegalStateException(message, e);
   }

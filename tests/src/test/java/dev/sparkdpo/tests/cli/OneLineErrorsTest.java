@@ -179,8 +179,10 @@ class OneLineErrorsTest {
         // ---------------------------------------------------------------- data of the wrong stage or tokenizer
         row("reference: ingest output without token columns", "reference --master " + MASTER + " --data {untokenized}"
             + " --model {model} --output {out}/ref-untok", "prompt_ids", "--tokenizer"),
-        row("reference: not a stage output", "reference --master " + MASTER + " --data {model} --model {model}"
+        row("reference: not a stage output", "reference --master " + MASTER + " --data {emptyDir} --model {model}"
             + " --output {out}/ref-notstage", "--data", "_SUCCESS"),
+        row("reference: another stage's output as --data", "reference --master " + MASTER + " --data {model}"
+            + " --model {model} --output {out}/ref-wrongstage", "--data", "init-model output", "an ingest output"),
         row("train dpo: not a reference output", train + "notref --data {ingest} --model {model}", "--data",
             "reference output", "bin/spark-dpo reference"),
         row("reference: model vocab smaller than the token ids", ref + "vocab --model {smallVocab}", "pair ",

@@ -349,12 +349,12 @@ class LocalTrainTest {
     Matcher steps = Pattern.compile("in steps (\\d+)-(\\d+)").matcher(err);
     assertTrue(steps.find(), err);
     long failedStep = Long.parseLong(steps.group(1));
-    Matcher pairs = Pattern.compile("step (\\d+) \\(epoch position \\d+\\): (\\S.*)").matcher(err);
+    Matcher pairs = Pattern.compile("step (\\d+) \\(epoch position \\d+\\): ([^;]+)").matcher(err);
     assertTrue(pairs.find(), err);
     assertEquals(failedStep, Long.parseLong(pairs.group(1)), err);
     long named = pairs.group(2).split(", ").length;
     assertTrue(named > 0 && named <= WORKERS * BATCH, "pairs of one step: " + named);
-    Matcher cp = Pattern.compile("last good checkpoint: (\\S+)").matcher(err);
+    Matcher cp = Pattern.compile("last good checkpoint: ([^;\\s]+)").matcher(err);
     assertTrue(cp.find(), err);
     if (failedStep == 1) {
       assertEquals("none", cp.group(1), err);
