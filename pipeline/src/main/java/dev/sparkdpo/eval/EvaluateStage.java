@@ -282,7 +282,9 @@ public final class EvaluateStage {
       ticker.scheduleAtFixedRate(() -> logProgress(done.value(), total, started), progressSeconds, progressSeconds,
           TimeUnit.SECONDS);
       jsc.setJobDescription("evaluate: sample " + total + " prompts from the policy and the reference");
-      List<EvalSamples.Sample> samples = jsc.parallelize(prompts, slices).mapPartitions(generator::generate).collect();
+      List<String> json = prompts.stream().map(p -> write(p, false)).toList();
+      List<EvalSamples.Sample> samples = jsc.parallelize(json, slices).mapPartitions(generator::generateJson).collect()
+          .stream().map(line -> read(line, EvalSamples.Sample.class)).toList();
       logProgress(total, total, started);
       return samples;
     } finally {
@@ -406,6 +408,14 @@ public final class EvaluateStage {
     try {
       return pretty ? JSON.writer(SerializationFeature.INDENT_OUTPUT).writeValueAsString(value)
           : JSON.writeValueAsString(value);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  static <T> T read(String json, Class<T> type) {
+    try {
+      return JSON.readValue(json, type);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

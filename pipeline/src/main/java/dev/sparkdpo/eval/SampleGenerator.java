@@ -65,6 +65,26 @@ final class SampleGenerator implements Serializable {
     return promptsDone;
   }
 
+  /**
+   * Prompts in, samples out, both as JSON lines: Spark's Kryo (the CLI's serializer) cannot build a FieldSerializer
+   * for a Java record, and a samples.jsonl line is what the driver writes anyway (Jackson round-trips doubles exactly).
+   */
+  Iterator<String> generateJson(Iterator<String> prompts) {
+    List<String> out = new ArrayList<>();
+    generate(new Iterator<EvalSamples.Prompt>() {
+      @Override
+      public boolean hasNext() {
+        return prompts.hasNext();
+      }
+
+      @Override
+      public EvalSamples.Prompt next() {
+        return EvaluateStage.read(prompts.next(), EvalSamples.Prompt.class);
+      }
+    }).forEachRemaining(s -> out.add(EvaluateStage.write(s, false)));
+    return out.iterator();
+  }
+
   Iterator<EvalSamples.Sample> generate(Iterator<EvalSamples.Prompt> prompts) {
     TaskContext task = TaskContext.get();
     if (task != null) {

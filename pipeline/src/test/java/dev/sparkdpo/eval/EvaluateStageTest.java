@@ -51,7 +51,9 @@ class EvaluateStageTest {
   @BeforeAll
   static void start() throws IOException {
     spark = SparkSession.builder().master("local[2]").appName("evaluate-test")
-        .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1").getOrCreate();
+        .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+        // the CLI's serializer: Kryo cannot serialize records, so nothing of ours may travel as one
+        .config("spark.serializer", "org.apache.spark.serializer.KryoSerializer").getOrCreate();
     Path tokenizer = SharedFixtures.resolve("fixtures/gpt2-tokenizer/tokenizer.json");
     hfModel = Files.createDirectories(tmp.resolve("hf-tiny"));
     Path fixture = SharedFixtures.resolve("fixtures/hf-gpt2-tiny");

@@ -71,10 +71,14 @@ class LocalEvaluateTest {
     return r;
   }
 
-  private static CliRuns.Run evaluate(Path output, String... extra) {
+  private static CliRuns.Run evaluate(Path output) {
+    return evaluateWith(output, "lexicon:" + CliRuns.sharedDir().resolve("data/afinn-165/afinn-165.json"));
+  }
+
+  private static CliRuns.Run evaluateWith(Path output, String reward, String... extra) {
     List<String> args = new ArrayList<>(List.of("evaluate", "--master", MASTER, "--data", reference.toString(),
         "--model", model.toString(), "--reference-model", model.toString(), "--output", output.toString(),
-        "--reward", "lexicon:" + CliRuns.sharedDir().resolve("data/afinn-165/afinn-165.json"), "--prompts", "5",
+        "--reward", reward, "--prompts", "5",
         "--samples-per-prompt", "3", "--max-new-tokens", "6", "--label", "self", "--conf", "spark.ui.enabled=false"));
     args.addAll(List.of(extra));
     return CliRuns.run(args.toArray(String[]::new));
@@ -135,7 +139,7 @@ class LocalEvaluateTest {
   @Test
   void anUnknownRewardIsOneErrorLine() {
     Path out = tmp.resolve("bad-reward");
-    CliRuns.Run r = evaluate(out, "--reward", "model:/x");
+    CliRuns.Run r = evaluateWith(out, "model:/x");
     assertEquals(2, r.exitCode(), r::describe);
     List<String> errors = r.stderr().lines().filter(l -> l.startsWith("error:")).toList();
     assertEquals(List.of("error: --reward model:/x: unknown kind model; built-in kinds: lexicon:<word->score JSON>"
