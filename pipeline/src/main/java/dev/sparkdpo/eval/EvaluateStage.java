@@ -171,9 +171,18 @@ public final class EvaluateStage {
    * the train run's metrics.jsonl (null: none).
    */
   static void writeReport(StageOutput out, String trainDir) {
-    // TODO(merge): dev.sparkdpo.report.Report is written on the report branch; wire it here at merge:
-    // dev.sparkdpo.report.Report.write(localPath(out.path()),
-    //     trainDir == null ? null : localPath(new Path(trainDir, "metrics.jsonl").toString()), List.of(localPath(out.path())));
+    java.nio.file.Path dir = localPath(out.path());
+    java.nio.file.Path metrics = trainDir == null ? null : localPath(new Path(trainDir, "metrics.jsonl").toString());
+    LOG.debug("evaluate: report of {} (train metrics {})", dir, metrics);
+    // TODO(merge): dev.sparkdpo.report.Report is written on the report branch; at merge this line becomes the call:
+    // dev.sparkdpo.report.Report.write(dir, metrics, List.of(dir));
+  }
+
+  /** A qualified file: path as a local path (the report writes with java.nio); other file systems are not local. */
+  private static java.nio.file.Path localPath(String qualified) {
+    java.net.URI uri = new Path(qualified).toUri();
+    return uri.getScheme() == null ? java.nio.file.Path.of(qualified) : "file".equals(uri.getScheme())
+        ? java.nio.file.Path.of(uri) : null;
   }
 
   // ------------------------------------------------------------------------------------------------ preference

@@ -107,6 +107,11 @@ final class SampleGenerator implements Serializable {
   /** K paired samples of one prompt. */
   List<EvalSamples.Sample> samplesOf(EvalSamples.Prompt p, Gpt policy, Gpt reference, PairTokenizer tokenizer) {
     int k = samplesPerPrompt;
+    if (p.promptIds().length >= policy.config().nPositions()) {
+      throw new IllegalArgumentException("eval prompt " + p.promptId() + " (\"" + abbrev(p.prompt()) + "\") has "
+          + p.promptIds().length + " tokens, which leaves no room in the model's context of "
+          + policy.config().nPositions() + " to generate; re-ingest with --max-prompt-length below it");
+    }
     int[][] batch = new int[k][];                                        // K copies of the prompt: row i = sample i
     Arrays.fill(batch, p.promptIds());
     SamplingConfig config = sampling.withSeed(p.seed());
@@ -142,6 +147,10 @@ final class SampleGenerator implements Serializable {
     double[] logps = gpt.responseLogProbs(tokens, promptLengths);
     for (int j = 0; j < tokens.length; j++) out[nonEmpty.get(j)] = logps[j];
     return out;
+  }
+
+  private static String abbrev(String text) {
+    return text.length() <= 40 ? text : text.substring(0, 40) + "…";
   }
 
   private EvalSamples.Completion completion(EvalSamples.Prompt p, int[] tokens, double logpPolicy,
