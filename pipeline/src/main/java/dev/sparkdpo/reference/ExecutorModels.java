@@ -8,20 +8,27 @@ import java.nio.file.Files;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.util.LongAccumulator;
 
 /**
- * The models of this JVM (a Spark executor, or the driver in local mode), loaded once each, on first use, and kept
- * for the JVM's life: tasks share them (Gpt's forward is thread-safe: its temporaries live in per-thread
+ * The one executor-side model cache of spark-dpo (reference scoring, training's eval, the evaluate stage): the models
+ * of this JVM (a Spark executor, or the driver in local mode), loaded once each, on first use, under a key that names
+ * exactly what was loaded. {@link #get(String, String, Configuration, LongAccumulator)} keeps a model directory's
+ * model for the JVM's life; {@link #latest(String, String, Supplier)} keeps only the latest model of a slot (training's
+ * eval builds a new model from each broadcast of the weights: keeping them all would grow by one model per eval).
+ * Tasks share the models tasks share them (Gpt's forward is thread-safe: its temporaries live in per-thread
  * workspaces). {@code modelDir} is a qualified path: {@code file:} is read in place, so on a cluster it must exist on
  * every worker (a shared file system); any other Hadoop file system (hdfs:, s3a:, ...) is copied to a local
  * temporary directory, loaded, and the copy deleted. The loaded bytes must have the fingerprint the driver computed.
  */
 public final class ExecutorModels {
   private static final Map<String, Gpt> MODELS = new ConcurrentHashMap<>();
+  /** slot -> the key of its current model in MODELS. */
+  private static final Map<String, String> SLOTS = new ConcurrentHashMap<>();
   private static final AtomicInteger LOADS = new AtomicInteger();
 
   private ExecutorModels() {}
@@ -31,12 +38,32 @@ public final class ExecutorModels {
    * {@code loads} (a Spark accumulator, may be null) counts actual loads, so the driver can report them.
    */
   public static Gpt get(String modelDir, String modelFingerprint, Configuration conf, LongAccumulator loads) {
-    return MODELS.computeIfAbsent(modelDir + "#" + modelFingerprint, key -> {
+    return get(modelDir + "#" + modelFingerprint, () -> {
       Gpt gpt = load(modelDir, modelFingerprint, conf);
-      LOADS.incrementAndGet();
       if (loads != null) loads.add(1);
       return gpt;
     });
+  }
+
+  /** The model under {@code key}, built by {@code loader} on first use and kept for the JVM's life. */
+  public static Gpt get(String key, Supplier<Gpt> loader) {
+    return MODELS.computeIfAbsent(key, k -> {
+      Gpt gpt = loader.get();
+      LOADS.incrementAndGet();
+      return gpt;
+    });
+  }
+
+  /**
+   * The model under {@code key}, as the only model of {@code slot}: a new key drops the slot's previous model (its
+   * off-heap weights are freed when the last task using it ends and it is garbage collected).
+   */
+  public static Gpt latest(String slot, String key, Supplier<Gpt> loader) {
+    synchronized (SLOTS) {
+      String previous = SLOTS.put(slot, key);
+      if (previous != null && !previous.equals(key)) MODELS.remove(previous);
+      return get(key, loader);
+    }
   }
 
   /** How many models this JVM has loaded (for tests and logs). */

@@ -8,6 +8,7 @@ import dev.sparkdpo.model.Gpt;
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptParams;
 import dev.sparkdpo.model.NativeThreads;
+import dev.sparkdpo.reference.ExecutorModels;
 import dev.sparkdpo.reference.ReferenceScorer;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -32,9 +33,6 @@ final class PolicyEval {
   private PolicyEval() {}
 
   private static final long BATCH_TOKENS = 16384;
-  private static final Object LOCK = new Object();
-  private static String cachedBroadcast;
-  private static Gpt cachedModel;
 
   static Map<String, Double> evaluate(JavaSparkContext jsc, JavaRDD<TrainPair> pairs, float[] params, GptConfig config,
       DpoConfig loss, boolean sft) {
@@ -104,19 +102,15 @@ final class PolicyEval {
     return List.of(out).iterator();
   }
 
-  /** The model over the broadcast weights, built once per executor JVM and broadcast. */
+  /** The model over the broadcast weights, built once per executor JVM and broadcast (one slot: the latest eval's). */
   private static Gpt model(Broadcast<float[]> weights, GptConfig config) {
     // broadcast ids restart with each SparkContext: the application id tells two runs in one JVM apart
-    String key = org.apache.spark.SparkEnv.get().conf().getAppId() + ":" + weights.id();
-    synchronized (LOCK) {
-      if (!key.equals(cachedBroadcast)) {
-        float[] w = weights.value();
-        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-          cachedModel = Gpt.of(GptParams.over(config, Nd4j.createFromArray(w).reshape(1, w.length)));
-        }
-        cachedBroadcast = key;
+    String key = "policy-eval:" + org.apache.spark.SparkEnv.get().conf().getAppId() + ":" + weights.id();
+    return ExecutorModels.latest("train.policy-eval", key, () -> {
+      float[] w = weights.value();
+      try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+        return Gpt.of(GptParams.over(config, Nd4j.createFromArray(w).reshape(1, w.length)));
       }
-      return cachedModel;
-    }
+    });
   }
 }

@@ -1,0 +1,163 @@
+package dev.sparkdpo.eval;
+
+import dev.sparkdpo.data.tokenize.PairTokenizer;
+import dev.sparkdpo.data.tokenize.TokenizerSpec;
+import dev.sparkdpo.data.tokenize.Truncation;
+import dev.sparkdpo.dpo.DpoBatch;
+import dev.sparkdpo.io.HadoopConf;
+import dev.sparkdpo.model.Gpt;
+import dev.sparkdpo.model.NativeThreads;
+import dev.sparkdpo.model.Sampler;
+import dev.sparkdpo.model.SamplingConfig;
+import dev.sparkdpo.reference.ExecutorModels;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.OptionalInt;
+import org.apache.spark.TaskContext;
+import org.apache.spark.util.LongAccumulator;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The executor side of evaluate's generation: for each prompt of a partition, K samples from the policy and K from
+ * the reference (the same sampler seed, so sample i of both draws from the same random stream), each completion
+ * scored under both models (summed log-probs, {@link Gpt#responseLogProbs}, the reference stage's code), decoded with
+ * the policy's tokenizer and rewarded. The models come from the one executor cache ({@link ExecutorModels}): loaded
+ * once per executor JVM, shared by its tasks.
+ */
+final class SampleGenerator implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  /** Models and tokenizer as the executors load them (qualified paths; fingerprints the driver computed). */
+  record Models(String policyDir, String policyFingerprint, String referenceDir, String referenceFingerprint,
+      String tokenizerJson) implements Serializable {}
+
+  private final Models models;
+  private final HadoopConf conf;
+  private final RewardModel reward;
+  private final int samplesPerPrompt;
+  private final SamplingConfigSpec sampling;
+  private final LongAccumulator promptsDone;
+  private final LongAccumulator modelLoads;
+
+  /** SamplingConfig without the seed (which is per prompt); OptionalInt is not Serializable. */
+  record SamplingConfigSpec(double temperature, double topP, int maxNewTokens, int eosId) implements Serializable {
+    SamplingConfig withSeed(long seed) {
+      return new SamplingConfig(temperature, 0, topP, maxNewTokens,
+          eosId < 0 ? OptionalInt.empty() : OptionalInt.of(eosId), seed);
+    }
+  }
+
+  SampleGenerator(Models models, HadoopConf conf, RewardModel reward, int samplesPerPrompt,
+      SamplingConfigSpec sampling, LongAccumulator promptsDone, LongAccumulator modelLoads) {
+    this.models = models;
+    this.conf = conf;
+    this.reward = reward;
+    this.samplesPerPrompt = samplesPerPrompt;
+    this.sampling = sampling;
+    this.promptsDone = promptsDone;
+    this.modelLoads = modelLoads;
+  }
+
+  LongAccumulator promptsDone() {
+    return promptsDone;
+  }
+
+  /**
+   * Prompts in, samples out, both as JSON lines: Spark's Kryo (the CLI's serializer) cannot build a FieldSerializer
+   * for a Java record, and a samples.jsonl line is what the driver writes anyway (Jackson round-trips doubles exactly).
+   */
+  Iterator<String> generateJson(Iterator<String> prompts) {
+    List<String> out = new ArrayList<>();
+    generate(new Iterator<EvalSamples.Prompt>() {
+      @Override
+      public boolean hasNext() {
+        return prompts.hasNext();
+      }
+
+      @Override
+      public EvalSamples.Prompt next() {
+        return EvaluateStage.read(prompts.next(), EvalSamples.Prompt.class);
+      }
+    }).forEachRemaining(s -> out.add(EvaluateStage.write(s, false)));
+    return out.iterator();
+  }
+
+  Iterator<EvalSamples.Sample> generate(Iterator<EvalSamples.Prompt> prompts) {
+    TaskContext task = TaskContext.get();
+    if (task != null) {
+      NativeThreads.set(Math.max(1, task.cpus()), 1); // this task's cores, not the machine's
+      task.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) c ->
+          Nd4j.getWorkspaceManager().destroyAllWorkspacesForCurrentThread());
+    }
+    Gpt policy = ExecutorModels.get(models.policyDir(), models.policyFingerprint(), conf.get(), modelLoads);
+    Gpt reference = ExecutorModels.get(models.referenceDir(), models.referenceFingerprint(), conf.get(), modelLoads);
+    PairTokenizer tokenizer = PairTokenizer.open(new TokenizerSpec(models.tokenizerJson(), 0, 0, Truncation.KEEP_END,
+        false));
+    List<EvalSamples.Sample> out = new ArrayList<>();
+    while (prompts.hasNext()) {
+      out.addAll(samplesOf(prompts.next(), policy, reference, tokenizer));
+      promptsDone.add(1);
+    }
+    return out.iterator();
+  }
+
+  /** K paired samples of one prompt. */
+  List<EvalSamples.Sample> samplesOf(EvalSamples.Prompt p, Gpt policy, Gpt reference, PairTokenizer tokenizer) {
+    int k = samplesPerPrompt;
+    if (p.promptIds().length >= policy.config().nPositions()) {
+      throw new IllegalArgumentException("eval prompt " + p.promptId() + " (\"" + abbrev(p.prompt()) + "\") has "
+          + p.promptIds().length + " tokens, which leaves no room in the model's context of "
+          + policy.config().nPositions() + " to generate; re-ingest with --max-prompt-length below it");
+    }
+    int[][] batch = new int[k][];                                        // K copies of the prompt: row i = sample i
+    Arrays.fill(batch, p.promptIds());
+    SamplingConfig config = sampling.withSeed(p.seed());
+    int[][] fromPolicy = new Sampler(policy).generate(batch, config);    // [K][<= maxNew]
+    int[][] fromReference = new Sampler(reference).generate(batch, config);
+    // all 2K completions scored by each model in one batch: rows 0..K-1 policy samples, K..2K-1 reference samples
+    int[][] completions = new int[2 * k][];
+    System.arraycopy(fromPolicy, 0, completions, 0, k);
+    System.arraycopy(fromReference, 0, completions, k, k);
+    double[] underPolicy = logps(policy, p.promptIds(), completions);
+    double[] underReference = logps(reference, p.promptIds(), completions);
+    List<EvalSamples.Sample> out = new ArrayList<>(k);
+    for (int i = 0; i < k; i++) {
+      out.add(new EvalSamples.Sample(p.promptId(), p.prompt(), i, p.seed(),
+          completion(p, fromPolicy[i], underPolicy[i], underReference[i], tokenizer),
+          completion(p, fromReference[i], underPolicy[k + i], underReference[k + i], tokenizer)));
+    }
+    return out;
+  }
+
+  /** log π(y_i | x) summed over y_i's tokens, for each completion y_i of prompt x; an empty completion scores 0. */
+  static double[] logps(Gpt gpt, int[] prompt, int[][] completions) {
+    List<Integer> nonEmpty = new ArrayList<>();
+    for (int i = 0; i < completions.length; i++) if (completions[i].length > 0) nonEmpty.add(i);
+    double[] out = new double[completions.length];
+    if (nonEmpty.isEmpty()) return out;
+    int[][] tokens = new int[nonEmpty.size()][];                         // prompt + completion, unpadded
+    int[] promptLengths = new int[tokens.length];
+    for (int j = 0; j < tokens.length; j++) {
+      tokens[j] = DpoBatch.sequence(prompt, completions[nonEmpty.get(j)]);
+      promptLengths[j] = prompt.length;
+    }
+    double[] logps = gpt.responseLogProbs(tokens, promptLengths);
+    for (int j = 0; j < tokens.length; j++) out[nonEmpty.get(j)] = logps[j];
+    return out;
+  }
+
+  private static String abbrev(String text) {
+    return text.length() <= 40 ? text : text.substring(0, 40) + "…";
+  }
+
+  private EvalSamples.Completion completion(EvalSamples.Prompt p, int[] tokens, double logpPolicy,
+      double logpReference, PairTokenizer tokenizer) {
+    int textTokens = tokens.length;
+    if (textTokens > 0 && tokens[textTokens - 1] == sampling.eosId()) textTokens--; // EOS ends y; it is not text
+    String text = tokenizer.decode(Arrays.copyOf(tokens, textTokens));
+    return new EvalSamples.Completion(text, tokens.length, reward.score(p.prompt(), text), logpPolicy, logpReference);
+  }
+}
