@@ -57,15 +57,43 @@ public final class Sampler {
     return generateTimed(prompts, sampling).tokens();
   }
 
+  /**
+   * {@link #generate} with one random stream per row from (sampling seed, rowSeeds[i]) alone: a row's sample is the
+   * same in any batch, at any index, on any thread split (e.g. row seed = a pair's id, so a Spark partition's batch
+   * composition never changes what a pair gets).
+   */
+  public int[][] generate(int[][] prompts, long[] rowSeeds, SamplingConfig sampling) {
+    return generateTimed(prompts, rowSeeds, sampling).tokens();
+  }
+
   /** {@link #generate}, with the prefill and decode times. */
   public Generation generateTimed(int[][] prompts, SamplingConfig sampling) {
+    SplittableRandom root = new SplittableRandom(sampling.seed());
+    SplittableRandom[] streams = new SplittableRandom[prompts.length];
+    for (int i = 0; i < prompts.length; i++) streams[i] = root.split(); // row i's stream: the seed and i only
+    return run(prompts, streams, sampling);
+  }
+
+  /** {@link #generate(int[][], long[], SamplingConfig)}, with the prefill and decode times. */
+  public Generation generateTimed(int[][] prompts, long[] rowSeeds, SamplingConfig sampling) {
+    if (rowSeeds.length != prompts.length) {
+      throw new IllegalArgumentException(rowSeeds.length + " row seeds for " + prompts.length + " prompts");
+    }
+    SplittableRandom[] streams = new SplittableRandom[prompts.length];
+    for (int i = 0; i < prompts.length; i++) streams[i] = rowStream(sampling.seed(), rowSeeds[i]);
+    return run(prompts, streams, sampling);
+  }
+
+  /** The stream of (seed, rowSeed): SplittableRandom's own mix of seed, then the row seed as the next seed. */
+  static SplittableRandom rowStream(long seed, long rowSeed) {
+    return new SplittableRandom(new SplittableRandom(seed ^ 0x9E3779B97F4A7C15L * rowSeed).nextLong() + rowSeed);
+  }
+
+  private Generation run(int[][] prompts, SplittableRandom[] streams, SamplingConfig sampling) {
     if (sampling.eosId().isPresent() && sampling.eosId().getAsInt() >= config.vocabSize()) {
       throw new IllegalArgumentException("eosId " + sampling.eosId().getAsInt() + " >= vocab size " + config.vocabSize());
     }
     for (int i = 0; i < prompts.length; i++) checkPrompt(i, prompts[i]);
-    SplittableRandom root = new SplittableRandom(sampling.seed());
-    SplittableRandom[] streams = new SplittableRandom[prompts.length];
-    for (int i = 0; i < prompts.length; i++) streams[i] = root.split(); // row i's stream: the seed and i only
     int[][] out = new int[prompts.length][];
     if (prompts.length == 0) return new Generation(out, new Timing(0, 0, 0));
     int[][] parts = RowThreads.split(prompts.length, model.rowThreadsCount());
