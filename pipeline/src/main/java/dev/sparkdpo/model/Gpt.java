@@ -231,7 +231,7 @@ public final class Gpt {
    * The KV-cached block: new positions x [B*T, D] (T per row, each row at its own offset) attend to every slot of the
    * row's cache. keys/values [B, H, S, hs] (outside any workspace) get this step's K/V written first, at
    * {@code slots} (flat indices into their [B*H*S, hs] rows, one per (b, h, t) in that order); {@code mask}
-   * [B, H, T, S] (0 visible, -1e9 hidden) hides each query's later and unwritten slots. Same math as {@link #block}.
+   * [B, 1, T, S] (0 visible, -1e9 hidden; broadcast over heads) hides each query's later and unwritten slots. Same math as {@link #block}.
    */
   INDArray cachedBlock(Block w, INDArray x, int b, int t, INDArray keys, INDArray values, int[] slots, INDArray mask) {
     INDArray heads = qkvHeads(w, layerNorm(x, w.ln1W(), w.ln1B()), b, t);                   // [3, B, H, T, hs]
