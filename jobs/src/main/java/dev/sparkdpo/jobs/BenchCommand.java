@@ -49,7 +49,7 @@ import picocli.CommandLine.Option;
 @Command(name = "bench", mixinStandardHelpOptions = true, usageHelpWidth = JobConfig.HELP_WIDTH,
     usageHelpAutoWidth = true, description = "Benchmarks; each prints a JSON result.",
     subcommands = {BenchCommand.IngestBench.class, BenchCommand.ModelBench.class, ReferenceBench.class,
-        TrainBench.class})
+        TrainBench.class, GenerateBench.class})
 public final class BenchCommand {
 
   /** Deletes a directory tree (the benches' temporary work directories). */

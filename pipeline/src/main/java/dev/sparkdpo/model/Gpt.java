@@ -206,29 +206,62 @@ public final class Gpt {
 
   /**
    * Pre-LN residual block: x + attn(ln_1(x)), then + mlp(ln_2(.)), for query positions from..T-1 ([B*T, D] in,
-   * [B*(T-from), D] out).
+   * [B*(T-from), D] out). The full forward and the KV-cached step ({@link #cachedBlock}) share every piece but where
+   * keys and values come from: {@link #qkvHeads}, {@link #attend}, {@link #afterAttention}.
    */
   INDArray block(Block w, INDArray x, Batch batch, int from) {
-    INDArray afterAttn = attention(w, layerNorm(x, w.ln1W(), w.ln1B()), batch, from).addi(positionsFrom(x, batch, from));
-    return afterAttn.add(mlp(w, layerNorm(afterAttn, w.ln2W(), w.ln2B())));
+    return afterAttention(w, positionsFrom(x, batch, from), attention(w, layerNorm(x, w.ln1W(), w.ln1B()), batch, from));
   }
 
   /**
-   * Causal multi-head self-attention of query positions from..T-1 over all positions, on [B*T, D] rows.
-   * Padding needs no mask of its own: rows are right-padded, so every padding position comes after all of its row's
-   * real positions, and the causal mask already hides later positions from earlier ones. Padding rows compute
-   * garbage that no real position ever reads (and whose log-probs are never taken).
+   * Causal multi-head self-attention of query positions from..T-1 over all positions, on [B*T, D] rows, heads merged
+   * ([B*(T-from), D], before c_proj). Padding needs no mask of its own: rows are right-padded, so every padding
+   * position comes after all of its row's real positions, and the causal mask already hides later positions from
+   * earlier ones. Padding rows compute garbage that no real position ever reads (and whose log-probs are never taken).
    */
   INDArray attention(Block w, INDArray x, Batch batch, int from) {
-    int b = batch.b(), t = batch.t(), h = config.nHead(), hs = config.headSize();
-    INDArray qkv = linear(x, w.attnW(), w.attnB());                                         // [B*T, 3D]
-    INDArray heads = qkv.reshape('c', b, t, 3, h, hs).permute(2, 0, 3, 1, 4).dup('c'); // [3, B, H, T, hs]
+    int b = batch.b(), t = batch.t();
+    INDArray heads = qkvHeads(w, x, b, t);                                                  // [3, B, H, T, hs]
     INDArray q = queriesFrom(heads.slice(0), from), k = heads.slice(1), v = heads.slice(2);  // q [B, H, T-from, hs]
-    q.muli(1.0 / Math.sqrt(hs));                              // scale q rather than the 4x larger scores
-    INDArray att = Nd4j.matmul(q, k, false, true, false).addi(maskFrom(t, from));          // [B, H, T-from, T]
+    INDArray y = attend(q, k, v, maskFrom(t, from));                                        // [B, H, T-from, hs]
+    return mergeHeads(y, b, t - from);
+  }
+
+  /**
+   * The KV-cached block: new positions x [B*T, D] (T per row, each row at its own offset) attend to every slot of the
+   * row's cache. keys/values [B, H, S, hs] (outside any workspace) get this step's K/V written first, at
+   * {@code slots} (flat indices into their [B*H*S, hs] rows, one per (b, h, t) in that order); {@code mask}
+   * [B, 1, T, S] (0 visible, -1e9 hidden; broadcast over heads) hides each query's later and unwritten slots. Same math as {@link #block}.
+   */
+  INDArray cachedBlock(Block w, INDArray x, int b, int t, INDArray keys, INDArray values, int[] slots, INDArray mask) {
+    INDArray heads = qkvHeads(w, layerNorm(x, w.ln1W(), w.ln1B()), b, t);                   // [3, B, H, T, hs]
+    long hs = config.headSize();
+    INDArray slotIds = Nd4j.createFromArray(slots);
+    scatterUpdateRows(keys.reshape('c', keys.length() / hs, hs), slotIds, heads.slice(1).reshape('c', slots.length, hs));
+    scatterUpdateRows(values.reshape('c', values.length() / hs, hs), slotIds,
+        heads.slice(2).reshape('c', slots.length, hs));
+    INDArray y = attend(heads.slice(0), keys, values, mask);                                 // [B, H, T, hs]
+    return afterAttention(w, x, mergeHeads(y, b, t));
+  }
+
+  /** c_attn's q, k, v split into heads: [B*T, D] (after ln_1) to [3, B, H, T, hs], contiguous. */
+  INDArray qkvHeads(Block w, INDArray x, int b, int t) {
+    INDArray qkv = linear(x, w.attnW(), w.attnB());                                         // [B*T, 3D]
+    return qkv.reshape('c', b, t, 3, config.nHead(), config.headSize()).permute(2, 0, 3, 1, 4).dup('c');
+  }
+
+  /** softmax(q k^T / sqrt(hs) + mask) v: q [B, H, Tq, hs] (scaled in place), k, v [B, H, Tk, hs] -> [B, H, Tq, hs]. */
+  static INDArray attend(INDArray q, INDArray k, INDArray v, INDArray mask) {
+    q.muli(1.0 / Math.sqrt(q.size(3)));                        // scale q rather than the larger scores
+    INDArray att = Nd4j.matmul(q, k, false, true, false).addi(mask);                        // [B, H, Tq, Tk]
     Transforms.softmax(att, false);                                                         // over the last dim
-    INDArray y = Nd4j.matmul(att, v);                                                       // [B, H, T-from, hs]
-    return linear(mergeHeads(y, b, t - from), w.attnProjW(), w.attnProjB());
+    return Nd4j.matmul(att, v);                                                             // [B, H, Tq, hs]
+  }
+
+  /** The rest of a block after attention: r = residual + c_proj(y), then r + mlp(ln_2(r)); y merged heads [rows, D]. */
+  INDArray afterAttention(Block w, INDArray residual, INDArray y) {
+    INDArray afterAttn = linear(y, w.attnProjW(), w.attnProjB()).addi(residual);
+    return afterAttn.add(mlp(w, layerNorm(afterAttn, w.ln2W(), w.ln2B())));
   }
 
   /** Feed-forward: c_proj(gelu_new(c_fc(x))). */
@@ -423,6 +456,15 @@ public final class Gpt {
     Nd4j.exec(DynamicCustomOp.builder("scatter_add")
         .addInputs(target, Nd4j.createFromArray(indices), updates).addOutputs(target)
         .addBooleanArguments(true).build());
+  }
+
+  /**
+   * target[indices[i]] = updates[i] for rows of a [N, hs] target (libnd4j's scatter_upd, in place): the KV cache
+   * write, one op per layer for the whole batch whatever each row's offset.
+   */
+  static void scatterUpdateRows(INDArray target, INDArray indices, INDArray updates) {
+    Nd4j.exec(DynamicCustomOp.builder("scatter_upd")
+        .addInputs(target, indices, updates).addOutputs(target).build());
   }
 
   INDArray layerNorm(INDArray x, INDArray w, INDArray b) {

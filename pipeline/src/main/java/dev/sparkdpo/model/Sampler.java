@@ -1,26 +1,46 @@
 package dev.sparkdpo.model;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.INDArrayIndex;
-import org.nd4j.linalg.indexing.NDArrayIndex;
-import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
- * Autoregressive sampling from a {@link Gpt} with a KV cache: one forward over the prompt fills every layer's keys
- * and values, then each new token runs only its own position through the blocks, attending to the cache.
+ * Batched autoregressive sampling from a {@link Gpt} with a KV cache: one forward over all prompts together (prefill)
+ * fills every layer's keys and values, then each step runs one new position of every row still running through the
+ * blocks ({@link Gpt#cachedBlock}, the model's own block math), a [rows, D] gemm per linear layer.
  *
- * <p>Rows are decoded one at a time (batch size 1): prompts of different lengths need no padding or per-row masks,
- * and a row that hit EOS costs nothing more. The model math is INDArray ops only; the sampling itself is a Java loop
- * over one row's V probabilities.
+ * <p>Rows of different prompt lengths: <b>per-row positions, right padding</b>. A row's cache slot is its position
+ * (slot p holds the K/V of position p), so a row whose prompt is shorter starts decoding earlier in its cache; the
+ * prefill pads short prompts at the end, writes the padding's K/V into the slots after the prompt (later overwritten
+ * by the row's own tokens) and an additive mask hides from each query every slot after its own position. Each step
+ * writes its K/V with one scatter per layer (one flat index per row and head), whatever the rows' offsets. A row
+ * stops after EOS (included) or its token budget; finished rows leave the batch (their cache rows are dropped), so
+ * the remaining rows' steps get cheaper.
+ *
+ * <p>Rows are split over {@link Gpt#rowThreadsCount()} threads (RowThreads: single-threaded BLAS each, see
+ * NativeThreads), each running its own batch. Row i draws from its own random stream (the i-th split of the seed's
+ * root stream), so its samples do not depend on the other prompts, the batch size or the thread split (up to the
+ * float rounding of batched vs single-row products, far below a token's sampling probability).
  */
 public final class Sampler {
   private final Gpt model;
   private final GptConfig config;
+
+  /** Wall time of a part's prefill and decode steps (for the bench; the slowest part when rows ran on threads). */
+  public record Timing(double prefillSeconds, double decodeSeconds, int decodeSteps) {
+    static Timing slowest(List<Timing> parts) {
+      return parts.stream().max((a, b) -> Double.compare(a.prefillSeconds + a.decodeSeconds,
+          b.prefillSeconds + b.decodeSeconds)).orElse(new Timing(0, 0, 0));
+    }
+  }
+
+  /** Generated tokens (one unpadded array per prompt) and how long it took. */
+  public record Generation(int[][] tokens, Timing timing) {}
 
   public Sampler(Gpt model) {
     this.model = model;
@@ -34,14 +54,51 @@ public final class Sampler {
    * other prompts.
    */
   public int[][] generate(int[][] prompts, SamplingConfig sampling) {
+    return generateTimed(prompts, sampling).tokens();
+  }
+
+  /**
+   * {@link #generate} with one random stream per row from (sampling seed, rowSeeds[i]) alone: a row's sample is the
+   * same in any batch, at any index, on any thread split (e.g. row seed = a pair's id, so a Spark partition's batch
+   * composition never changes what a pair gets).
+   */
+  public int[][] generate(int[][] prompts, long[] rowSeeds, SamplingConfig sampling) {
+    return generateTimed(prompts, rowSeeds, sampling).tokens();
+  }
+
+  /** {@link #generate}, with the prefill and decode times. */
+  public Generation generateTimed(int[][] prompts, SamplingConfig sampling) {
+    SplittableRandom root = new SplittableRandom(sampling.seed());
+    SplittableRandom[] streams = new SplittableRandom[prompts.length];
+    for (int i = 0; i < prompts.length; i++) streams[i] = root.split(); // row i's stream: the seed and i only
+    return run(prompts, streams, sampling);
+  }
+
+  /** {@link #generate(int[][], long[], SamplingConfig)}, with the prefill and decode times. */
+  public Generation generateTimed(int[][] prompts, long[] rowSeeds, SamplingConfig sampling) {
+    if (rowSeeds.length != prompts.length) {
+      throw new IllegalArgumentException(rowSeeds.length + " row seeds for " + prompts.length + " prompts");
+    }
+    SplittableRandom[] streams = new SplittableRandom[prompts.length];
+    for (int i = 0; i < prompts.length; i++) streams[i] = rowStream(sampling.seed(), rowSeeds[i]);
+    return run(prompts, streams, sampling);
+  }
+
+  /** The stream of (seed, rowSeed): SplittableRandom's own mix of seed, then the row seed as the next seed. */
+  static SplittableRandom rowStream(long seed, long rowSeed) {
+    return new SplittableRandom(new SplittableRandom(seed ^ 0x9E3779B97F4A7C15L * rowSeed).nextLong() + rowSeed);
+  }
+
+  private Generation run(int[][] prompts, SplittableRandom[] streams, SamplingConfig sampling) {
     if (sampling.eosId().isPresent() && sampling.eosId().getAsInt() >= config.vocabSize()) {
       throw new IllegalArgumentException("eosId " + sampling.eosId().getAsInt() + " >= vocab size " + config.vocabSize());
     }
     for (int i = 0; i < prompts.length; i++) checkPrompt(i, prompts[i]);
-    SplittableRandom root = new SplittableRandom(sampling.seed());
     int[][] out = new int[prompts.length][];
-    for (int i = 0; i < prompts.length; i++) out[i] = generateRow(prompts[i], sampling, root.split());
-    return out;
+    if (prompts.length == 0) return new Generation(out, new Timing(0, 0, 0));
+    int[][] parts = RowThreads.split(prompts.length, model.rowThreadsCount());
+    List<Timing> timings = RowThreads.run(parts.length, p -> generatePart(prompts, streams, sampling, parts[p], out));
+    return new Generation(out, Timing.slowest(timings));
   }
 
   private void checkPrompt(int row, int[] prompt) {
@@ -57,104 +114,178 @@ public final class Sampler {
     }
   }
 
-  private int[] generateRow(int[] prompt, SamplingConfig sampling, SplittableRandom random) {
-    int maxNew = Math.min(sampling.maxNewTokens(), config.nPositions() - prompt.length);
-    if (maxNew == 0) return new int[0];
-    // the last sampled token is never fed back, so the cache needs prompt + maxNew - 1 positions
-    Decoder decoder = new Decoder(prompt.length + maxNew - 1);
-    float[] logits = decoder.feed(prompt);
-    int[] generated = new int[maxNew];
-    int n = 0;
-    while (true) {
-      int token = sample(logits, sampling, random);
-      generated[n++] = token;
-      if (n == maxNew || (sampling.eosId().isPresent() && token == sampling.eosId().getAsInt())) break;
-      logits = decoder.feed(new int[] {token});
+  /** Decodes rows range[0]..range[1]-1 as one batch, writing out[row]. */
+  private Timing generatePart(int[][] prompts, SplittableRandom[] streams, SamplingConfig s, int[] range,
+      int[][] out) {
+    // the rows with any budget: prompt + new tokens <= nPositions
+    List<Integer> running = new ArrayList<>();
+    int[] budget = new int[prompts.length];
+    int capacity = 0;
+    for (int r = range[0]; r < range[1]; r++) {
+      budget[r] = Math.min(s.maxNewTokens(), config.nPositions() - prompts[r].length);
+      out[r] = new int[budget[r]];
+      if (budget[r] > 0) running.add(r);
+      // the last sampled token is never fed back, so a row needs prompt + budget - 1 slots
+      capacity = Math.max(capacity, prompts[r].length + budget[r] - 1);
     }
-    return Arrays.copyOf(generated, n);
+    int[] produced = new int[prompts.length];
+    if (running.isEmpty()) return new Timing(0, 0, 0);
+
+    long t0 = System.nanoTime();
+    Decoder decoder = new Decoder(running.size(), capacity);
+    float[][] logits = decoder.feed(running.stream().map(r -> prompts[r]).toArray(int[][]::new));
+    long t1 = System.nanoTime();
+    int steps = 0;
+    while (true) {
+      // sample one token per running row; rows that finish leave the batch
+      List<Integer> keep = new ArrayList<>(), still = new ArrayList<>();
+      for (int k = 0; k < running.size(); k++) {
+        int r = running.get(k);
+        int token = sample(logits[k], s, streams[r]);
+        out[r][produced[r]++] = token;
+        boolean eos = s.eosId().isPresent() && token == s.eosId().getAsInt();
+        if (!eos && produced[r] < budget[r]) {
+          keep.add(k);
+          still.add(r);
+        }
+      }
+      if (still.isEmpty()) break;
+      if (still.size() < running.size()) decoder.keep(keep.stream().mapToInt(Integer::intValue).toArray());
+      running = still;
+      int[][] next = new int[running.size()][];
+      for (int k = 0; k < next.length; k++) next[k] = new int[] {out[running.get(k)][produced[running.get(k)] - 1]};
+      logits = decoder.feed(next);
+      steps++;
+    }
+    long t2 = System.nanoTime();
+    for (int r = range[0]; r < range[1]; r++) out[r] = Arrays.copyOf(out[r], produced[r]);
+    return new Timing((t1 - t0) / 1e9, (t2 - t1) / 1e9, steps);
   }
 
   // ---------------------------------------------------------------------------------------------------------------
   // KV-cached forward
 
-  /** Decoding state of one sequence: per-layer keys and values [1, H, capacity, hs] of the positions fed so far. */
+  /**
+   * Decoding state of a batch of rows: per-layer keys and values [B, H, S + 1, hs] (slot = position; slot S is a
+   * trash slot the padding of a ragged feed writes to and no query ever sees) and each row's length so far.
+   */
   final class Decoder {
     private final INDArray[] keys, values;
     private final int capacity;
-    private int length;
+    private int[] lengths;
 
+    /** One row (the single-sequence API the tests use). */
     Decoder(int capacity) {
+      this(1, capacity);
+    }
+
+    Decoder(int rows, int capacity) {
       if (capacity < 1 || capacity > config.nPositions()) {
         throw new IllegalArgumentException("capacity " + capacity + " not in [1, " + config.nPositions() + "]");
       }
+      if (rows < 1) throw new IllegalArgumentException("rows must be >= 1");
       this.capacity = capacity;
+      this.lengths = new int[rows];
       int layers = config.nLayer();
       keys = new INDArray[layers];
       values = new INDArray[layers];
       // the cache outlives every step, so it must not live in a caller's (or our own step's) workspace
       try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
         for (int l = 0; l < layers; l++) {
-          keys[l] = Nd4j.zeros(model.wte().dataType(), 1, config.nHead(), capacity, config.headSize());
-          values[l] = Nd4j.zeros(model.wte().dataType(), 1, config.nHead(), capacity, config.headSize());
+          keys[l] = Nd4j.zeros(model.dataType(), rows, config.nHead(), capacity + 1, config.headSize());
+          values[l] = Nd4j.zeros(model.dataType(), rows, config.nHead(), capacity + 1, config.headSize());
         }
       }
     }
 
     int length() {
-      return length;
+      return lengths[0];
     }
 
-    /** Appends ids at the next positions and returns the logits [V] after the last of them. */
+    int rows() {
+      return lengths.length;
+    }
+
+    /** Single row: appends ids at the next positions and returns the logits [V] after the last of them. */
     float[] feed(int[] ids) {
-      if (ids.length == 0) throw new IllegalArgumentException("nothing to feed");
-      if (length + ids.length > capacity) {
-        throw new IllegalArgumentException("cache full: " + length + " + " + ids.length + " > " + capacity);
+      if (rows() != 1) throw new IllegalStateException("feed(int[]) is for a one-row decoder");
+      return feed(new int[][] {ids})[0];
+    }
+
+    /**
+     * Appends ids[i] (at least one token each, counts may differ) at row i's next positions; returns each row's
+     * logits [V] after its last id.
+     */
+    float[][] feed(int[][] ids) {
+      if (ids.length != rows()) throw new IllegalArgumentException(ids.length + " rows fed to " + rows());
+      int t = 0;
+      for (int i = 0; i < ids.length; i++) {
+        if (ids[i].length == 0) throw new IllegalArgumentException("nothing to feed in row " + i);
+        if (lengths[i] + ids[i].length > capacity) {
+          throw new IllegalArgumentException("cache full: " + lengths[i] + " + " + ids[i].length + " > " + capacity);
+        }
+        t = Math.max(t, ids[i].length);
       }
+      int tt = t;
       // the prompt and single-token steps get separate workspaces, each sized by its own first use
-      String workspaceId = ids.length == 1 ? "sampler-step" : "sampler-prefill";
-      float[] logits;
-      try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(Gpt.WORKSPACE, workspaceId)) {
-        logits = forward(ids).toFloatVector();
-      }
-      length += ids.length;
+      String workspaceId = t == 1 ? "sampler-step" : "sampler-prefill";
+      float[][] logits = Gpt.inWorkspace(workspaceId, () -> forward(ids, tt).toFloatMatrix());
+      for (int i = 0; i < ids.length; i++) lengths[i] += ids[i].length;
       return logits;
     }
 
-    /** The model's forward for positions length..length+T-1 only, writing their K/V into the cache. [1, V]. */
-    private INDArray forward(int[] ids) {
-      int t = ids.length;
-      int[] positions = new int[t];
-      for (int j = 0; j < t; j++) positions[j] = length + j;
-      INDArray x = Nd4j.pullRows(model.wte(), 1, ids).addi(Nd4j.pullRows(model.wpe(), 1, positions)); // [T, D]
-      for (int l = 0; l < config.nLayer(); l++) {
-        Gpt.Block w = model.blocks().get(l);
-        INDArray afterAttn = x.add(attention(l, w, model.layerNorm(x, w.ln1W(), w.ln1B())));
-        x = afterAttn.add(model.mlp(w, model.layerNorm(afterAttn, w.ln2W(), w.ln2B())));
+    /** Keeps only these rows (indices into the current rows, ascending): finished rows leave the batch. */
+    void keep(int[] rows) {
+      try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+        for (int l = 0; l < keys.length; l++) {
+          keys[l] = keepRows(keys[l], rows);
+          values[l] = keepRows(values[l], rows);
+        }
       }
-      INDArray last = x.getRow(t - 1, true);
-      return model.lmHead(model.layerNorm(last, model.lnFW(), model.lnFB()));
+      int[] kept = new int[rows.length];
+      for (int k = 0; k < rows.length; k++) kept[k] = lengths[rows[k]];
+      lengths = kept;
     }
 
-    /** Gpt.attention for the new rows x [T, D], with keys and values of all positions so far from the cache. */
-    private INDArray attention(int layer, Gpt.Block w, INDArray x) {
-      int t = x.rows(), h = config.nHead(), hs = config.headSize(), end = length + t;
-      INDArray qkv = Gpt.linear(x, w.attnW(), w.attnB());                                     // [T, 3D]
-      INDArray heads = qkv.reshape('c', 1, t, 3, h, hs).permute(2, 0, 3, 1, 4).dup('c');      // [3, 1, H, T, hs]
-      INDArray q = heads.slice(0).muli(1.0 / Math.sqrt(hs));                                  // [1, H, T, hs]
-      INDArrayIndex all = NDArrayIndex.all(), fresh = NDArrayIndex.interval(length, end);
-      keys[layer].get(all, all, fresh, all).assign(heads.slice(1));
-      values[layer].get(all, all, fresh, all).assign(heads.slice(2));
-      INDArray k = keys[layer].get(all, all, NDArrayIndex.interval(0, end), all);              // [1, H, end, hs]
-      INDArray v = values[layer].get(all, all, NDArrayIndex.interval(0, end), all);
-      INDArray att = Nd4j.matmul(q, k, false, true, false);                                   // [1, H, T, end]
-      if (t > 1) {
-        // query i sits at position length + i: the causal mask's rows length..end, keys 0..end
-        att.addi(model.causalMask().get(fresh, NDArrayIndex.interval(0, end)));
+    /** Rows of a [B, H, S, hs] array: pullRows over its [B, H*S*hs] view. */
+    private INDArray keepRows(INDArray a, int[] rows) {
+      long[] shape = a.shape();
+      INDArray flat = a.reshape('c', shape[0], a.length() / shape[0]);
+      return Nd4j.pullRows(flat, 1, rows).reshape('c', rows.length, shape[1], shape[2], shape[3]);
+    }
+
+    /**
+     * The model's blocks over the new positions of every row (right-padded to T), K/V written into the cache; the
+     * final logits of each row's last new position, [B, V].
+     */
+    private INDArray forward(int[][] ids, int t) {
+      int b = ids.length, h = config.nHead(), slots = capacity + 1, trash = capacity;
+      int[] tokens = new int[b * t], positions = new int[b * t], slotIndex = new int[b * h * t], last = new int[b];
+      // [B, 1, T, S], broadcast over heads (as the full forward's [T, T] mask): H times smaller, e.g. 32 MB instead
+      // of 400 MB for a gpt2 prefill of 16 x 512 tokens over 1024 slots
+      float[] mask = new float[b * t * slots];
+      for (int i = 0; i < b; i++) {
+        last[i] = i * t + ids[i].length - 1;
+        for (int j = 0; j < t; j++) {
+          boolean real = j < ids[i].length;
+          int position = lengths[i] + j;
+          tokens[i * t + j] = real ? ids[i][j] : 0;
+          positions[i * t + j] = Math.min(position, config.nPositions() - 1); // padding: any valid position
+          for (int head = 0; head < h; head++) {
+            slotIndex[(i * h + head) * t + j] = (i * h + head) * slots + (real ? position : trash);
+          }
+          // query (i, j) sees slots 0..position: its own row's earlier and current tokens, never the trash slot
+          int m = (i * t + j) * slots;
+          Arrays.fill(mask, m + Math.min(position + 1, slots - 1), m + slots, -1e9f);
+        }
       }
-      Transforms.softmax(att, false);
-      INDArray y = Nd4j.matmul(att, v);                                                       // [1, H, T, hs]
-      y = y.permute(0, 2, 1, 3).dup('c').reshape('c', t, config.nEmbd());
-      return Gpt.linear(y, w.attnProjW(), w.attnProjB());
+      INDArray maskArray = Nd4j.create(mask, new long[] {b, 1, t, slots}, 'c').castTo(model.dataType());
+      INDArray x = Nd4j.pullRows(model.wte(), 1, tokens).addi(Nd4j.pullRows(model.wpe(), 1, positions)); // [B*T, D]
+      for (int l = 0; l < config.nLayer(); l++) {
+        x = model.cachedBlock(model.blocks().get(l), x, b, t, keys[l], values[l], slotIndex, maskArray);
+      }
+      INDArray lastRows = t == 1 ? x : Nd4j.pullRows(x, 1, last);                              // [B, D]
+      return model.lmHead(model.layerNorm(lastRows, model.lnFW(), model.lnFB()));              // [B, V]
     }
   }
 
