@@ -102,7 +102,7 @@ class JobConfigTest {
   void unknownBlocksTopLevelKeysAndSparkKeysFail() throws Exception {
     Path file = conf("trian {\n  beta = 0.2\n}\n");
     assertEquals(file + ": unknown block trian (line 1); did you mean train? Valid blocks: spark, ingest, reference, "
-        + "train (reserved: pipeline, sft, evaluate, report, generate-pairs)", error(new IngestCommand(), "--config",
+        + "train, report (reserved: pipeline, sft, evaluate, generate-pairs)", error(new IngestCommand(), "--config",
         file.toString()));
     file = conf("beta = 0.2\n");
     assertEquals(file + ": unknown key beta (line 1); did you mean train.beta? Keys go in their command's block, e.g. "
@@ -297,6 +297,7 @@ class JobConfigTest {
     assertEquals(Set.of("data", "model", "output"), commented.get("reference"));
     assertEquals(Set.of("data", "model", "output", "tokenizer"), commented.get("train"));
     assertEquals(Set.of("output", "tokenizer"), commented.get("ingest"));
+    assertEquals(Set.of("train", "output"), commented.get("report"));
   }
 
   @Test

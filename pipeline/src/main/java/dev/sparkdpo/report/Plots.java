@@ -192,7 +192,12 @@ final class Plots {
     ref.add(reference.kl(), reference.reward());
     data.addSeries(frontier);
     data.addSeries(ref);
-    XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, true);
+    XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, true) {
+      @Override
+      public boolean getItemShapeVisible(int series, int item) {
+        return !(series == 0 && item == 0); // the frontier's first point is the reference: drawn grey by its series
+      }
+    };
     r.setSeriesPaint(0, BLUE);
     r.setSeriesStroke(0, new BasicStroke(2.0f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND, 1f, new float[] {6, 4},
         0));
@@ -247,14 +252,14 @@ final class Plots {
     plot.setOutlineVisible(false);
     plot.setAxisOffset(RectangleInsets.ZERO_INSETS);
     for (NumberAxis axis : new NumberAxis[] {(NumberAxis) plot.getDomainAxis(), (NumberAxis) plot.getRangeAxis()}) {
-      axis.setLabelFont(new Font(FONT, Font.PLAIN, 14));
-      axis.setTickLabelFont(new Font(FONT, Font.PLAIN, 12));
+      axis.setLabelFont(new Font(FONT, Font.PLAIN, 15));
+      axis.setTickLabelFont(new Font(FONT, Font.PLAIN, 13));
       axis.setAxisLinePaint(GREY);
       axis.setTickMarkPaint(GREY);
     }
     LegendTitle legend = chart.getLegend();
     if (legend != null) {
-      legend.setItemFont(new Font(FONT, Font.PLAIN, 13));
+      legend.setItemFont(new Font(FONT, Font.PLAIN, 14));
       legend.setFrame(org.jfree.chart.block.BlockBorder.NONE);
       legend.setPosition(RectangleEdge.BOTTOM);
     }
@@ -262,7 +267,7 @@ final class Plots {
   }
 
   private static Font titleFont() {
-    return new Font(FONT, Font.BOLD, 17);
+    return new Font(FONT, Font.BOLD, 18);
   }
 
   private static Shape circle(double d) {
