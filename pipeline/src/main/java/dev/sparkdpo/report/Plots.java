@@ -192,12 +192,7 @@ final class Plots {
     ref.add(reference.kl(), reference.reward());
     data.addSeries(frontier);
     data.addSeries(ref);
-    XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, true) {
-      @Override
-      public boolean getItemShapeVisible(int series, int item) {
-        return !(series == 0 && item == 0); // the frontier's first point is the reference: drawn grey by its series
-      }
-    };
+    XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, true);
     r.setSeriesPaint(0, BLUE);
     r.setSeriesStroke(0, new BasicStroke(2.0f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND, 1f, new float[] {6, 4},
         0));
@@ -217,6 +212,8 @@ final class Plots {
     NumberAxis y = new NumberAxis("mean reward of samples");
     y.setAutoRangeIncludesZero(false);
     XYPlot plot = new XYPlot(data, x, y, r);
+    // the reference series last, so its grey point covers the frontier's first (the same point)
+    plot.setSeriesRenderingOrder(org.jfree.chart.plot.SeriesRenderingOrder.FORWARD);
     // room for the labels above the highest point and right of the last
     x.setUpperMargin(0.15);
     y.setUpperMargin(0.15);

@@ -111,11 +111,10 @@ final class ReportHtml {
         + "π<sub>ref</sub>(r))) &gt; 0, the reference by its own log-prob margin log π<sub>ref</sub>(c) − log "
         + "π<sub>ref</sub>(r) &gt; 0. Win rate: share of (prompt, sample) where the policy's completion has the "
         + "higher reward, ties counting half.</p>\n");
-    figures(frontier);
-    if (!distributions.isEmpty()) {
-      out.append("<h3>Reward distributions</h3>\n");
-      figures(distributions);
-    }
+    out.append("<h3>Rewards</h3>\n");
+    List<Figure> rewards = new ArrayList<>(frontier);
+    rewards.addAll(distributions);
+    figures(rewards);
   }
 
   private void trainingCurves() {
