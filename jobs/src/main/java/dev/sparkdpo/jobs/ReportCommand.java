@@ -40,8 +40,7 @@ public final class ReportCommand implements Callable<Integer> {
   @Option(names = "--force", description = "Redraw even when a complete report of the same inputs exists.")
   Boolean force;
 
-  // --config (and --master/--conf, unused: the report runs no Spark job)
-  @Mixin SparkOptions spark;
+  @Mixin ConfigFileOption config;
 
   @Spec CommandSpec spec;
 

@@ -22,7 +22,9 @@ public record EvalRun(Path dir, String label, double beta, Preference policyPref
     double winRate, long samples, long prompts, List<Sample> sampleRows) {
   public static final String EVAL_JSON = "eval.json";
   public static final String SAMPLES_JSONL = "samples.jsonl";
-  private static final ObjectMapper JSON = new ObjectMapper();
+  // bare NaN/Infinity too (Python's json writes them; Jackson writes them as strings, read as strings below)
+  private static final ObjectMapper JSON = com.fasterxml.jackson.databind.json.JsonMapper.builder()
+      .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
 
   /** Preference accuracy on held-out pairs: share with margin > 0, the mean margin, mean summed log-probs. */
   public record Preference(long pairs, double accuracy, double marginMean, double chosenLogpMean,

@@ -77,7 +77,7 @@ public final class Report {
     } catch (IOException e) {
       throw new UncheckedIOException("writing " + htmlFile + ": " + e.getMessage(), e);
     }
-    LOG.info("report: {} plots and {} in {} s", written.size(), htmlFile,
+    LOG.info("report: {} plots and {} drawn in {} s", written.size(), HTML,
         String.format(Locale.ROOT, "%.1f", (System.nanoTime() - t0) / 1e9));
     return new Result(htmlFile, List.copyOf(written));
   }

@@ -21,7 +21,9 @@ import java.util.Map;
  * the series.
  */
 public record TrainingCurves(Path file, Map<String, Series> train, Map<String, Series> eval) {
-  private static final ObjectMapper JSON = new ObjectMapper();
+  // bare NaN/Infinity too (Python's json writes them; Jackson writes them as strings, read as strings below)
+  private static final ObjectMapper JSON = com.fasterxml.jackson.databind.json.JsonMapper.builder()
+      .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
 
   /** Points (step, value) in file order. */
   public record Series(List<double[]> points) {
@@ -51,7 +53,7 @@ public record TrainingCurves(Path file, Map<String, Series> train, Map<String, S
         boolean isEval = evalLine;
         j.fields().forEachRemaining(f -> {
           String key = f.getKey();
-          if (key.equals("step") || !f.getValue().isNumber() || isEval != key.startsWith("eval_")) return;
+          if (key.equals("step") || !f.getValue().isNumber() || isEval != key.startsWith("eval_")) return; // "NaN"
           double v = f.getValue().asDouble();
           if (!Double.isFinite(v)) return;
           (isEval ? eval : train).computeIfAbsent(isEval ? key.substring(5) : key, k -> new ArrayList<>())

@@ -91,6 +91,29 @@ class ReportTest {
   }
 
   @Test
+  void sftMetricsDrawOnlyTheirCurvesAndADivergedStepIsLeftOut() throws Exception {
+    // train --objective sft logs loss (+ eval_loss, eval_perplexity); Jackson writes a NaN loss as "NaN", Python as NaN
+    Path metrics = tmp.resolve("metrics.jsonl");
+    StringBuilder b = new StringBuilder("{\"step\":0,\"epoch\":0.0,\"eval_loss\":5.5,\"eval_perplexity\":244.7}\n");
+    for (int s = 1; s <= 20; s++) {
+      String loss = s == 7 ? "\"NaN\"" : s == 8 ? "NaN" : Double.toString(5.5 - 0.1 * s);
+      b.append("{\"step\":").append(s).append(",\"epoch\":0.1,\"loss\":").append(loss)
+          .append(",\"learning_rate\":1e-4,\"grad_norm\":1.0}\n");
+    }
+    Files.writeString(metrics, b);
+    TrainingCurves c = TrainingCurves.read(metrics);
+    assertEquals(18, c.train("loss").size());
+    assertEquals(0, c.train("rewards/accuracies").size());
+    Report.Result r = Report.write(tmp.resolve("out"), metrics, List.of());
+    assertEquals(List.of("loss.png", "learning_rate.png"),
+        r.plots().stream().map(p -> p.getFileName().toString()).toList());
+    for (Path png : r.plots()) assertRealChart(png);
+    String html = Files.readString(r.html());
+    assertBalanced(html);
+    assertTrue(html.contains("No evaluate output given"), html);
+  }
+
+  @Test
   void severalRunsAreComparedOnOnePage() throws Exception {
     Path a = ReportFixtures.writeEvaluate(tmp.resolve("b0.5"), "beta-0.5", 0.5, 0.3, 1.0, 10, 2, 4);
     Path b = ReportFixtures.writeEvaluate(tmp.resolve("b0.1"), "beta-0.1", 0.1, 1.0, 4.0, 10, 2, 5);
