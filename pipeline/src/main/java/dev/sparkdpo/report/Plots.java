@@ -86,9 +86,32 @@ final class Plots {
     NumberAxis y = new NumberAxis(yLabel);
     y.setAutoRangeIncludesZero(false);
     if (small(lines)) y.setNumberFormatOverride(new Sci());
+    flatRange(lines, y);
     XYPlot plot = new XYPlot(data, x, y, r);
     // a legend of one line says nothing the title does not
     return style(new JFreeChart(title, titleFont(), plot, data.getSeriesCount() > 1));
+  }
+
+  /**
+   * A constant series (a constant learning rate, an accuracy stuck at 1) would get an auto range of width ~1e-8 and
+   * ticks like 9.999999E-3: give it a readable range instead, from 0 when the values are positive.
+   */
+  private static void flatRange(List<Line> lines, NumberAxis y) {
+    double lo = Double.POSITIVE_INFINITY;
+    double hi = Double.NEGATIVE_INFINITY;
+    for (Line l : lines) {
+      for (double[] p : l.points()) {
+        lo = Math.min(lo, p[1]);
+        hi = Math.max(hi, p[1]);
+      }
+    }
+    if (lo > hi) return; // no points
+    double scale = Math.max(Math.abs(lo), Math.abs(hi));
+    if (hi - lo > 1e-6 * scale) return;
+    if (scale == 0) y.setRange(-1, 1);
+    else if (lo > 0) y.setRange(0, 1.25 * hi);
+    else if (hi < 0) y.setRange(1.25 * lo, 0);
+    else y.setRange(lo - 0.5 * scale, hi + 0.5 * scale);
   }
 
   /** Whether every value is below 1e-3 in magnitude (learning rates): then the y axis reads 5e-7, not 0.0000005. */

@@ -136,6 +136,22 @@ class ReportTest {
   }
 
   @Test
+  void aConstantSeriesGetsARangeFromZero() {
+    // a real run's constant learning rate: JFreeChart's own auto range would be ~1e-8 wide
+    JFreeChart chart = Plots.lines("Learning rate", "step", "lr", List.of(new Plots.Line("lr",
+        List.of(new double[] {1, 1e-2}, new double[] {2, 1e-2}, new double[] {3, 1e-2}), Plots.BLUE,
+        Plots.Style.LINE)));
+    var y = chart.getXYPlot().getRangeAxis().getRange();
+    assertEquals(0.0, y.getLowerBound());
+    assertEquals(1.25e-2, y.getUpperBound(), 1e-12);
+    // a varying series keeps the auto range
+    chart = Plots.lines("Loss", "step", "loss", List.of(new Plots.Line("loss",
+        List.of(new double[] {1, 0.7}, new double[] {2, 0.5}), Plots.BLUE, Plots.Style.LINE)));
+    y = chart.getXYPlot().getRangeAxis().getRange();
+    assertTrue(y.getLowerBound() > 0.4 && y.getUpperBound() < 0.8, y.toString());
+  }
+
+  @Test
   void rewardVsKlPutsTheReferenceAtZeroAndJoinsRunsInKlOrder() {
     JFreeChart chart = Plots.rewardVsKl(new Plots.Point("reference", 0, 0.1), List.of(
         new Plots.Point("b", 9, 1.4), new Plots.Point("a", 1, 0.3), new Plots.Point("c", 4, 1.0)));
