@@ -41,6 +41,16 @@ class ReportCommandTest {
   void badValuesNameTheOption() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> parse("--evaluate", "a"));
     assertEquals("give --output (or report.output in --config)", e.getMessage());
+    // the report block is checked now that the command owns it (it was reserved, unchecked)
+    Path conf = dir.resolve("typo.conf");
+    try {
+      Files.writeString(conf, "report { evalute = [a], output = o }\n");
+    } catch (java.io.IOException io) {
+      throw new java.io.UncheckedIOException(io);
+    }
+    e = assertThrows(IllegalArgumentException.class, () -> parse("--config", conf.toString()));
+    assertTrue(e.getMessage().contains("unknown key report.evalute (line 1); did you mean report.evaluate?"),
+        e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> parse("--output", "o"));
     assertTrue(e.getMessage().startsWith("give --evaluate DIR[,DIR...] (evaluate outputs) and/or --train DIR"),
         e.getMessage());
