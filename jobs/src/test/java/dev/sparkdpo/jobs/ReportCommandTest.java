@@ -71,6 +71,9 @@ class ReportCommandTest {
     assertTrue(Files.exists(out.resolve(StageOutput.SUCCESS)));
     String html = Files.readString(out.resolve("report.html"));
     assertTrue(html.contains("<td>beta-0.1</td>") && html.contains("<td>beta-0.5</td>"));
+    // the inputs named as given (not a local copy's path)
+    assertTrue(html.contains("beta-0.1 (<code>" + a + "</code>)"), html);
+    assertTrue(html.contains("training metrics: <code>" + train.resolve("metrics.jsonl") + "</code>"), html);
     for (String png : List.of("loss.png", "reward_vs_kl.png", "reward_distribution_1.png",
         "reward_distribution_2.png")) {
       assertNotNull(ImageIO.read(out.resolve("plots").resolve(png).toFile()), png);

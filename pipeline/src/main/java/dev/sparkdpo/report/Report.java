@@ -52,6 +52,15 @@ public final class Report {
    * @param evaluateDirs directories holding eval.json and samples.jsonl (may be empty)
    */
   public static Result write(Path outputDir, Path trainMetricsJsonl, List<Path> evaluateDirs) {
+    return write(outputDir, trainMetricsJsonl, evaluateDirs, new Shown(
+        trainMetricsJsonl == null ? null : trainMetricsJsonl.toString(),
+        evaluateDirs.stream().map(Path::toString).toList()));
+  }
+
+  /** The inputs as the page names them (spark-dpo report: as given, e.g. hdfs:/..., not the local copies read). */
+  record Shown(String metrics, List<String> evaluate) {}
+
+  static Result write(Path outputDir, Path trainMetricsJsonl, List<Path> evaluateDirs, Shown shown) {
     long t0 = System.nanoTime();
     List<EvalRun> runs = new ArrayList<>();
     for (Path dir : evaluateDirs) runs.add(EvalRun.read(dir));
@@ -69,7 +78,7 @@ public final class Report {
     figures.put("curves", curves == null || !curves.hasSteps() ? List.of() : trainingPlots(curves, plotsDir, written));
     figures.put("frontier", runs.isEmpty() ? List.of() : List.of(rewardVsKlPlot(runs, plotsDir, written)));
     figures.put("distributions", distributionPlots(runs, plotsDir, written));
-    String html = new ReportHtml(trainMetricsJsonl, curves, runs, figures.get("curves"), figures.get("frontier"),
+    String html = new ReportHtml(shown, curves, runs, figures.get("curves"), figures.get("frontier"),
         figures.get("distributions")).render();
     Path htmlFile = outputDir.resolve(HTML);
     try {

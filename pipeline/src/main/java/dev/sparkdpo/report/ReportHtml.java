@@ -1,7 +1,6 @@
 package dev.sparkdpo.report;
 
 import dev.sparkdpo.report.Report.Figure;
-import java.nio.file.Path;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
@@ -40,7 +39,9 @@ final class ReportHtml {
       td.lose { background: #fbecec; }
       """;
 
-  private final Path metrics;
+  /** The training metrics file as the page names it, or null when none was given. */
+  private final String metrics;
+  private final List<String> evaluateShown;
   private final TrainingCurves curves;
   private final List<EvalRun> runs;
   private final List<Figure> curveFigures;
@@ -48,9 +49,10 @@ final class ReportHtml {
   private final List<Figure> distributions;
   private final StringBuilder out = new StringBuilder();
 
-  ReportHtml(Path metrics, TrainingCurves curves, List<EvalRun> runs, List<Figure> curveFigures,
+  ReportHtml(Report.Shown shown, TrainingCurves curves, List<EvalRun> runs, List<Figure> curveFigures,
       List<Figure> frontier, List<Figure> distributions) {
-    this.metrics = metrics;
+    this.metrics = shown.metrics();
+    this.evaluateShown = shown.evaluate();
     this.curves = curves;
     this.runs = runs;
     this.curveFigures = curveFigures;
@@ -66,10 +68,12 @@ final class ReportHtml {
     if (!runs.isEmpty()) {
       out.append(" · evaluated runs: ");
       List<String> dirs = new ArrayList<>();
-      for (EvalRun r : runs) dirs.add(esc(r.label()) + " (<code>" + esc(r.dir().toString()) + "</code>)");
+      for (int i = 0; i < runs.size(); i++) {
+        dirs.add(esc(runs.get(i).label()) + " (<code>" + esc(evaluateShown.get(i)) + "</code>)");
+      }
       out.append(String.join(", ", dirs));
     }
-    if (metrics != null) out.append(" · training metrics: <code>").append(esc(metrics.toString())).append("</code>");
+    if (metrics != null) out.append(" · training metrics: <code>").append(esc(metrics)).append("</code>");
     out.append("</p>\n");
     evaluation();
     trainingCurves();
@@ -123,10 +127,10 @@ final class ReportHtml {
       out.append("<p class=\"note\">No training metrics given (no train run's metrics.jsonl): no training curves."
           + "</p>\n");
     } else if (curves == null) {
-      out.append("<p class=\"note\">No training metrics: <code>").append(esc(metrics.toString()))
+      out.append("<p class=\"note\">No training metrics: <code>").append(esc(metrics))
           .append("</code> does not exist.</p>\n");
     } else if (curveFigures.isEmpty()) {
-      out.append("<p class=\"note\">No training metrics: <code>").append(esc(metrics.toString()))
+      out.append("<p class=\"note\">No training metrics: <code>").append(esc(metrics))
           .append("</code> holds no step's metrics yet.</p>\n");
     } else {
       figures(curveFigures);

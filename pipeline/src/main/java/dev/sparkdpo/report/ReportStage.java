@@ -71,7 +71,8 @@ public final class ReportStage {
       boolean localOut = isLocal(out.fileSystem());
       Path dir = localOut ? Paths.get(new org.apache.hadoop.fs.Path(out.path()).toUri())
           : Files.createDirectories(scratch.resolve("output"));
-      Report.Result r = Report.write(dir, metrics, evalDirs);
+      Report.Result r = Report.write(dir, metrics, evalDirs, new Report.Shown(
+          o.train() == null ? null : new org.apache.hadoop.fs.Path(o.train(), METRICS).toString(), o.evaluate()));
       if (!localOut) {
         out.fileSystem().copyFromLocalFile(false, true, new org.apache.hadoop.fs.Path(r.html().toUri()),
             new org.apache.hadoop.fs.Path(out.path(Report.HTML)));
