@@ -46,13 +46,13 @@ public final class JobConfig {
 
   /** The commands whose options are the keys of a block named after them (in the order a pipeline runs them). */
   static final List<Supplier<Object>> COMMANDS = List.of(IngestCommand::new, ReferenceCommand::new, TrainCommand::new,
-      EvaluateCommand::new);
+      EvaluateCommand::new, ReportCommand::new);
 
   /** Keys of the {@code spark} block: --master's default, the application name, and free-form Spark settings. */
   static final List<String> SPARK_KEYS = List.of("master", "app-name", "conf");
 
   /** Blocks kept for commands to come; a file may hold them already, and their keys are not checked yet. */
-  static final List<String> RESERVED_BLOCKS = List.of("pipeline", "sft", "report", "generate-pairs");
+  static final List<String> RESERVED_BLOCKS = List.of("pipeline", "sft", "generate-pairs");
 
   /**
    * --help's width when the terminal's is unknown (usageHelpAutoWidth uses the terminal's): picocli's 80 columns wrap

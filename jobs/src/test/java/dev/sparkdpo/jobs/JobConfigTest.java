@@ -102,7 +102,7 @@ class JobConfigTest {
   void unknownBlocksTopLevelKeysAndSparkKeysFail() throws Exception {
     Path file = conf("trian {\n  beta = 0.2\n}\n");
     assertEquals(file + ": unknown block trian (line 1); did you mean train? Valid blocks: spark, ingest, reference, "
-        + "train, evaluate (reserved: pipeline, sft, report, generate-pairs)", error(new IngestCommand(), "--config",
+        + "train, evaluate, report (reserved: pipeline, sft, generate-pairs)", error(new IngestCommand(), "--config",
         file.toString()));
     file = conf("beta = 0.2\n");
     assertEquals(file + ": unknown key beta (line 1); did you mean train.beta? Keys go in their command's block, e.g. "
@@ -299,6 +299,7 @@ class JobConfigTest {
     assertEquals(Set.of("output", "tokenizer"), commented.get("ingest"));
     assertEquals(Set.of("data", "model", "reference-model", "output", "label", "train-metrics"),
         commented.get("evaluate"));
+    assertEquals(Set.of("train", "output"), commented.get("report"));
   }
 
   @Test

@@ -173,9 +173,13 @@ public final class EvaluateStage {
   static void writeReport(StageOutput out, String trainDir) {
     java.nio.file.Path dir = localPath(out.path());
     java.nio.file.Path metrics = trainDir == null ? null : localPath(new Path(trainDir, "metrics.jsonl").toString());
-    LOG.debug("evaluate: report of {} (train metrics {})", dir, metrics);
-    // TODO(merge): dev.sparkdpo.report.Report is written on the report branch; at merge this line becomes the call:
-    // dev.sparkdpo.report.Report.write(dir, metrics, List.of(dir));
+    if (dir == null) {
+      LOG.warn("evaluate: no report in {}: the report is drawn on the driver's local file system; run spark-dpo report"
+          + " --evaluate {} --output <local dir>", out.target(), out.target());
+      return;
+    }
+    dev.sparkdpo.report.Report.Result report = dev.sparkdpo.report.Report.write(dir, metrics, List.of(dir));
+    LOG.debug("evaluate: report {} with {} plots (train metrics {})", report.html(), report.plots().size(), metrics);
   }
 
   /** A qualified file: path as a local path (the report writes with java.nio); other file systems are not local. */
