@@ -68,11 +68,16 @@ public final class DemoData {
   private DemoData() {}
 
   public static Result run(Options opts, Configuration conf) {
+    return run(opts, conf, false);
+  }
+
+  /** {@code force}: rewrite even when a complete output with the same settings is there. */
+  public static Result run(Options opts, Configuration conf, boolean force) {
     String fingerprint = StageOutput.sha256("demo-data/1 seed=" + opts.seed() + " sentences=" + opts.sentences()
         + " pairs=" + opts.pairs());
     List<String> vocab = vocabulary();
     try (StageOutput out = StageOutput.open("demo-data", "--output", opts.output(), List.of(), conf)) {
-      if (fingerprint.equals(out.completeFingerprint())) {
+      if (!force && fingerprint.equals(out.completeFingerprint())) {
         LOG.info("demo-data: {} is complete with the same settings: nothing to do", opts.output());
         return new Result(true, out.target().toString(), fingerprint, opts.pairs(), opts.sentences(), vocab.size());
       }
