@@ -17,7 +17,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "demo", aliases = "demo-data", mixinStandardHelpOptions = true, sortOptions = false,
     abbreviateSynopsis = true, usageHelpWidth = JobConfig.HELP_WIDTH, usageHelpAutoWidth = true,
     defaultValueProvider = JobConfig.DefaultsFile.class,
-    description = {"Writes the demo's data from a seed: a word-level tokenizer, an SFT corpus, preference pairs.",
+    description = {"Writes the demo's data from a seed: tokenizer, corpus, preferences, lexicon.",
         "",
         "Nothing is downloaded. Writes <output>/tokenizer.json (Hugging Face WordLevel), <output>/corpus/ (sentences "
             + "of a small grammar), <output>/preferences/pairs.jsonl (flat: chosen carries more positive sentiment "
