@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Output ({@link StageOutput}, stage {@code demo-data}): {@code tokenizer.json}, {@code corpus/sentences.txt}
  * (sentences each ended by {@code <|endoftext|>}), {@code preferences/pairs.jsonl} (flat: id, prompt, chosen,
- * rejected), {@code lexicon.json}. Vocabulary 60 words; 2,000 pairs take ~50 ms.
+ * rejected), {@code lexicon.json}. Vocabulary 51 words (with EOS and unk).
  */
 public final class DemoData {
   private static final Logger LOG = LoggerFactory.getLogger(DemoData.class);
