@@ -75,9 +75,6 @@ public final class InitModelCommand implements Callable<Integer> {
       for (int v : new int[] {nLayer, nEmbd, nHead, nPositions}) {
         if (v < 1) throw new IllegalArgumentException("--n-layer, --n-embd, --n-head and --n-positions must be >= 1");
       }
-      if (nEmbd % nHead != 0) {
-        throw new IllegalArgumentException("--n-embd " + nEmbd + " must be a multiple of --n-head " + nHead);
-      }
     }
   }
 
@@ -95,6 +92,12 @@ public final class InitModelCommand implements Callable<Integer> {
   /** The init-model block of resolved settings as options. */
   public static Options options(JobConfig c) {
     com.typesafe.config.Config b = c.block();
+    for (String key : List.of("tokenizer", "output")) {
+      if (!b.hasPath(key)) {
+        throw new IllegalArgumentException("missing --" + key + " (or init-model." + key + " in --config): see"
+            + " spark-dpo init-model --help");
+      }
+    }
     return new Options(c.required("tokenizer"), c.required("output"), b.getBoolean("overwrite"), b.getInt("n-layer"),
         b.getInt("n-embd"), b.getInt("n-head"), b.getInt("n-positions"), b.getLong("seed"));
   }
