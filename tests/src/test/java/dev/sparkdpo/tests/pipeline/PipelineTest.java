@@ -26,7 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code spark-dpo pipeline} end to end on local[2] with a shrunken demo (the demo's code path: demo data, ingest,
  * init-model, sft, reference, train; evaluate as far as this build has it): a first run runs every stage, a second
  * skips every one, {@code --from train --force} reruns train only, and a run killed (SIGKILL) during train resumes at
- * train, skipping the stages before it. Measured: ~2 minutes on 2 cores.
+ * train, skipping the stages before it. Measured: 39 s on 2 quiet cores, 170 s on a shared machine.
  */
 @Timeout(value = 8, unit = TimeUnit.MINUTES)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
