@@ -119,7 +119,7 @@ public final class EvaluateCommand implements Callable<Integer> {
   }
 
   /** The evaluate block of resolved settings as the stage's options; a bad value names its option. */
-  static EvaluateOptions options(JobConfig c) {
+  public static EvaluateOptions options(JobConfig c) {
     Config e = c.block();
     return new EvaluateOptions(c.required("data"), c.required("model"), c.required("reference-model"),
         c.required("output"), e.getString("reward"), e.getInt("prompts"), e.getInt("samples-per-prompt"),

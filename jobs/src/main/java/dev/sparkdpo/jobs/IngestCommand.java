@@ -130,7 +130,7 @@ public final class IngestCommand implements Callable<Integer> {
   }
 
   /** The ingest block of resolved settings as options; a bad value or a setting that does nothing names its key. */
-  static IngestOptions options(JobConfig c) {
+  public static IngestOptions options(JobConfig c) {
     Config i = c.block();
     String output = c.required("output");
     InputFormat format = InputFormat.parseOrAuto(i.getString("format"));

@@ -11,6 +11,7 @@ import dev.sparkdpo.model.GptInit;
 import dev.sparkdpo.io.StageOutput;
 import java.io.File;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.List;
@@ -27,79 +28,123 @@ import picocli.CommandLine.Spec;
 /** Writes a freshly initialized GPT-2 as a Hugging Face model directory sized for a tokenizer. No Spark. */
 @Command(name = "init-model", mixinStandardHelpOptions = true, sortOptions = false, abbreviateSynopsis = true,
     usageHelpWidth = JobConfig.HELP_WIDTH, usageHelpAutoWidth = true,
+    defaultValueProvider = JobConfig.DefaultsFile.class,
     description = {"Writes a new GPT-2, sized for a tokenizer, as a Hugging Face model directory.",
         "",
         "GPT-2/nanoGPT initialization; writes config.json, model.safetensors and a copy of tokenizer.json, and "
             + "prints a JSON summary. No Spark.",
-        ""})
+        ""},
+    footer = {"", JobConfig.KEYS_FOOTER})
 public final class InitModelCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Option(names = "--tokenizer", required = true, paramLabel = "PATH",
+  @Option(names = "--tokenizer", paramLabel = "PATH",
       description = "tokenizer.json (or a directory holding one); its vocab (with added tokens) sizes the model.")
   String tokenizer;
 
-  @Option(names = "--output", required = true, paramLabel = "DIR", description = "Model directory to write.")
-  File output;
+  @Option(names = "--output", paramLabel = "DIR", description = "Model directory to write.")
+  String output;
 
   @Option(names = "--overwrite", description = "Replace a model directory that init-model wrote before (nothing else is ever replaced).")
-  boolean overwrite;
+  Boolean overwrite;
 
-  @Option(names = "--n-layer", paramLabel = "N", defaultValue = "4",
-      description = "Transformer blocks (default ${DEFAULT-VALUE}).")
-  int nLayer;
+  @Option(names = "--n-layer", paramLabel = "N", description = "Transformer blocks (default ${DEFAULT-VALUE}).")
+  Integer nLayer;
 
-  @Option(names = "--n-embd", paramLabel = "N", defaultValue = "256",
-      description = "Embedding width (default ${DEFAULT-VALUE}).")
-  int nEmbd;
+  @Option(names = "--n-embd", paramLabel = "N", description = "Embedding width (default ${DEFAULT-VALUE}).")
+  Integer nEmbd;
 
-  @Option(names = "--n-head", paramLabel = "N", defaultValue = "4",
-      description = "Attention heads (default ${DEFAULT-VALUE}).")
-  int nHead;
+  @Option(names = "--n-head", paramLabel = "N", description = "Attention heads (default ${DEFAULT-VALUE}).")
+  Integer nHead;
 
-  @Option(names = "--n-positions", paramLabel = "N", defaultValue = "256",
+  @Option(names = "--n-positions", paramLabel = "N",
       description = "Maximum sequence length (default ${DEFAULT-VALUE}).")
-  int nPositions;
+  Integer nPositions;
 
-  @Option(names = "--seed", paramLabel = "N", defaultValue = "42",
-      description = "Initialization seed (default ${DEFAULT-VALUE}).")
-  long seed;
+  @Option(names = "--seed", paramLabel = "N", description = "Initialization seed (default ${DEFAULT-VALUE}).")
+  Long seed;
+
+  @picocli.CommandLine.Mixin ConfigFileOption configFile;
 
   @Spec CommandSpec spec;
 
+  /** What init-model writes: a model of this shape for this tokenizer, at {@code output}. */
+  public record Options(String tokenizer, String output, boolean overwrite, int nLayer, int nEmbd, int nHead,
+      int nPositions, long seed) {
+    public Options {
+      for (int v : new int[] {nLayer, nEmbd, nHead, nPositions}) {
+        if (v < 1) throw new IllegalArgumentException("--n-layer, --n-embd, --n-head and --n-positions must be >= 1");
+      }
+    }
+  }
+
+  /** What a run did: {@code skipped} when the output held a complete model of the same settings and tokenizer. */
+  public record Result(boolean skipped, String fingerprint, Map<String, Object> summary) {}
+
   @Override
   public Integer call() throws IOException {
-    Path out = output.toPath().toAbsolutePath().normalize();
-    Path tokenizerJson = TokenizerFiles.resolveTokenizerJson(tokenizer);
+    Result r = run(options(JobConfig.resolve(spec)), false);
+    spec.commandLine().getOut().println(JSON.writeValueAsString(r.summary()));
+    spec.commandLine().getOut().flush();
+    return 0;
+  }
+
+  /** The init-model block of resolved settings as options. */
+  public static Options options(JobConfig c) {
+    com.typesafe.config.Config b = c.block();
+    for (String key : List.of("tokenizer", "output")) {
+      if (!b.hasPath(key)) {
+        throw new IllegalArgumentException("missing --" + key + " (or init-model." + key + " in --config): see"
+            + " spark-dpo init-model --help");
+      }
+    }
+    return new Options(c.required("tokenizer"), c.required("output"), b.getBoolean("overwrite"), b.getInt("n-layer"),
+        b.getInt("n-embd"), b.getInt("n-head"), b.getInt("n-positions"), b.getLong("seed"));
+  }
+
+  /**
+   * Writes the model. {@code skipIfSame}: a complete model written from the same settings and tokenizer bytes is
+   * kept as it is (the pipeline's rerun); otherwise an existing one needs --overwrite.
+   */
+  public static Result run(Options o, boolean skipIfSame) throws IOException {
+    Path out = Paths.get(o.output()).toAbsolutePath().normalize();
+    Path tokenizerJson = TokenizerFiles.resolveTokenizerJson(o.tokenizer());
     PairTokenizer tok = PairTokenizer.open(new TokenizerSpec(tokenizerJson.toString(), 0, 0, Truncation.KEEP_END, true));
-    GptConfig config = new GptConfig(tok.vocabSize(), nPositions, nEmbd, nLayer, nHead, 1e-5);
-    GptCheckpoint model;
+    GptConfig config = new GptConfig(tok.vocabSize(), o.nPositions(), o.nEmbd(), o.nLayer(), o.nHead(), 1e-5);
     OptionalInt eos = tok.eosId();
+    String fingerprint = StageOutput.sha256(config + " seed=" + o.seed() + " tokenizer="
+        + StageOutput.sha256(Files.readString(tokenizerJson)));
+    boolean skipped = false;
+    long parameters;
     try (StageOutput stage = StageOutput.open("init-model", "--output", out.toUri().toString(),
         List.of(new StageOutput.Input("--tokenizer", tokenizerJson.toUri().toString())), new Configuration())) {
-      if (stage.existing() != null && !overwrite) {
-        throw new IllegalArgumentException("--output " + out + " already holds a model written by init-model: pass"
-            + " --overwrite to replace it, or choose another --output");
+      if (skipIfSame && fingerprint.equals(stage.completeFingerprint())) {
+        skipped = true;
+        parameters = GptCheckpoint.load(out).parameterCount();
+      } else {
+        if (stage.existing() != null && !o.overwrite() && !skipIfSame) {
+          throw new IllegalArgumentException("--output " + out + " already holds a model written by init-model: pass"
+              + " --overwrite to replace it, or choose another --output");
+        }
+        GptCheckpoint model = GptInit.init(config, o.seed());
+        parameters = model.parameterCount();
+        stage.begin(fingerprint);
+        model.writeFiles(Paths.get(java.net.URI.create(stage.path())), eos.isPresent() ? eos.getAsInt() : null,
+            tokenizerJson);
+        stage.commit();
       }
-      model = GptInit.init(config, seed);
-      stage.begin(config + " seed=" + seed);
-      model.writeFiles(Paths.get(java.net.URI.create(stage.path())), eos.isPresent() ? eos.getAsInt() : null,
-          tokenizerJson);
-      stage.commit();
     }
 
     Map<String, Object> summary = new LinkedHashMap<>();
     summary.put("path", out.toString());
-    summary.put("parameters", model.parameterCount());
+    summary.put("parameters", parameters);
     summary.put("vocab_size", config.vocabSize());
-    summary.put("n_layer", nLayer);
-    summary.put("n_embd", nEmbd);
-    summary.put("n_head", nHead);
-    summary.put("n_positions", nPositions);
+    summary.put("n_layer", o.nLayer());
+    summary.put("n_embd", o.nEmbd());
+    summary.put("n_head", o.nHead());
+    summary.put("n_positions", o.nPositions());
     summary.put("eos_token_id", eos.isPresent() ? eos.getAsInt() : null);
-    summary.put("seed", seed);
-    spec.commandLine().getOut().println(JSON.writeValueAsString(summary));
-    spec.commandLine().getOut().flush();
-    return 0;
+    summary.put("seed", o.seed());
+    return new Result(skipped, fingerprint, summary);
   }
 }

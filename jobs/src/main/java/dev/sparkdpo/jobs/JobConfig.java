@@ -9,6 +9,7 @@ import com.typesafe.config.ConfigParseOptions;
 import com.typesafe.config.ConfigRenderOptions;
 import com.typesafe.config.ConfigValue;
 import com.typesafe.config.ConfigValueType;
+import com.typesafe.config.ConfigValueFactory;
 import java.io.File;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -45,14 +46,21 @@ public final class JobConfig {
   static final String DEFAULTS_RESOURCE = "/spark-dpo-defaults.conf";
 
   /** The commands whose options are the keys of a block named after them (in the order a pipeline runs them). */
-  static final List<Supplier<Object>> COMMANDS = List.of(IngestCommand::new, ReferenceCommand::new, TrainCommand::new,
-      EvaluateCommand::new, ReportCommand::new);
+  static final List<Supplier<Object>> COMMANDS = List.of(DemoDataCommand::new, IngestCommand::new,
+      InitModelCommand::new, ReferenceCommand::new, TrainCommand::new, EvaluateCommand::new, ReportCommand::new,
+      PipelineCommand::new);
+
+  /**
+   * Blocks that hold another command's keys: {@code sft} is a train block (objective sft) that the pipeline runs to
+   * make the reference model; its keys and types are checked as train's, and its defaults are train's.
+   */
+  static final Map<String, String> BLOCKS_LIKE = Map.of("sft", "train");
 
   /** Keys of the {@code spark} block: --master's default, the application name, and free-form Spark settings. */
   static final List<String> SPARK_KEYS = List.of("master", "app-name", "conf");
 
   /** Blocks kept for commands to come; a file may hold them already, and their keys are not checked yet. */
-  static final List<String> RESERVED_BLOCKS = List.of("pipeline", "sft", "generate-pairs");
+  static final List<String> RESERVED_BLOCKS = List.of("generate-pairs");
 
   /**
    * --help's width when the terminal's is unknown (usageHelpAutoWidth uses the terminal's): picocli's 80 columns wrap
@@ -73,11 +81,18 @@ public final class JobConfig {
   private final String block;
   private final Config config;
   private final Config given;
+  /** The block as the user wrote it, for messages: "sft" when the pipeline reads the sft block as train's. */
+  private final String shown;
 
   private JobConfig(String block, Config config, Config given) {
+    this(block, config, given, block);
+  }
+
+  private JobConfig(String block, Config config, Config given, String shown) {
     this.block = block;
     this.config = config;
     this.given = given;
+    this.shown = shown;
   }
 
   // ------------------------------------------------------------------------------------------------ resolving
@@ -96,6 +111,31 @@ public final class JobConfig {
     Config config = resolveWithDefaults(given, file);
     checkTypes(config, commands);
     return new JobConfig(spec.name(), config, given.resolveWith(config));
+  }
+
+  /**
+   * The settings of another command's block as the pipeline runs it: block {@code from} of what the user gave (file and
+   * command line; e.g. the {@code sft} block) read as {@code block}'s keys (e.g. train's) over its defaults, with the
+   * values the pipeline fills in where the user left them out ({@code fill}, e.g. the demo's tokenizer) and those it
+   * sets whatever the block says ({@code wired}: key -> value, e.g. data = the run root's ingest/, force). The command's own {@code options(JobConfig)} then turns it into the stage's options, so a pipeline block
+   * means exactly what the command's block means.
+   */
+  public JobConfig forStage(String block, String from, Map<String, Object> fill, Map<String, Object> wired) {
+    Config stage = given.hasPath(from) ? given.getConfig(from) : ConfigFactory.empty();
+    for (Map.Entry<String, Object> f : fill.entrySet()) {
+      if (!stage.hasPath(f.getKey())) stage = stage.withValue(f.getKey(), ConfigValueFactory.fromAnyRef(f.getValue()));
+    }
+    for (Map.Entry<String, Object> w : wired.entrySet()) {
+      stage = stage.withValue(w.getKey(), ConfigValueFactory.fromAnyRef(w.getValue()));
+    }
+    Config stageGiven = stage.atKey(block).withFallback(given.withoutPath(block));
+    Config resolved = stageGiven.withFallback(defaults()).resolve();
+    return new JobConfig(block, resolved, stageGiven, from);
+  }
+
+  /** Whether the user gave {@code path} (a full path, e.g. "sft" or "ingest.input"), in the file or on the command line. */
+  public boolean given(String path) {
+    return given.hasPath(path);
   }
 
   /** A config file without a command's options (the benchmarks read only its {@code spark} block). */
@@ -133,13 +173,13 @@ public final class JobConfig {
 
   /** "--max-length / ingest.max-length": how the user may have set a key. */
   public String name(String key) {
-    return "--" + key + " / " + block + "." + key;
+    return "--" + key + " / " + shown + "." + key;
   }
 
   /** A required key without a default: its value, or a one-line error saying how to give it. */
   public String required(String key) {
     if (!block().hasPath(key)) {
-      throw new IllegalArgumentException("give --" + key + " (or " + block + "." + key + " in --config)");
+      throw new IllegalArgumentException("give --" + key + " (or " + shown + "." + key + " in --config)");
     }
     return block().getString(key);
   }
@@ -240,6 +280,7 @@ public final class JobConfig {
     Set<String> blocks = new LinkedHashSet<>();
     blocks.add("spark");
     blocks.addAll(commands.keySet());
+    blocks.addAll(BLOCKS_LIKE.keySet());
     for (Map.Entry<String, ConfigValue> top : inFileOrder(fromFile.root())) {
       String name = top.getKey();
       ConfigValue value = top.getValue();
@@ -249,6 +290,10 @@ public final class JobConfig {
             "Valid keys: " + String.join(", ", SPARK_KEYS) + " (Spark settings go in spark.conf { ... })");
       } else if (commands.containsKey(name)) {
         checkBlock(file, name, value, validKeys(commands.get(name)), "Valid keys: spark-dpo " + name + " --help");
+      } else if (BLOCKS_LIKE.containsKey(name)) {
+        String like = BLOCKS_LIKE.get(name);
+        checkBlock(file, name, value, validKeys(commands.get(like)), "Valid keys: those of spark-dpo " + like
+            + " --help");
       } else {
         throw unknownTopLevel(file, name, value, blocks, commands);
       }
@@ -346,7 +391,9 @@ public final class JobConfig {
   private static void checkTypes(Config config, Map<String, CommandSpec> commands) {
     for (String key : List.of("spark.master", "spark.app-name")) expect(config, key, String.class, null);
     expect(config, "spark.conf", Map.class, null);
-    for (Map.Entry<String, CommandSpec> command : commands.entrySet()) {
+    Map<String, CommandSpec> blocks = new LinkedHashMap<>(commands);
+    BLOCKS_LIKE.forEach((block, like) -> blocks.put(block, commands.get(like)));
+    for (Map.Entry<String, CommandSpec> command : blocks.entrySet()) {
       for (OptionSpec option : configOptions(command.getValue())) {
         Class<?>[] aux = option.auxiliaryTypes();
         expect(config, command.getKey() + "." + key(option), option.type(), aux.length > 0 ? aux[0] : null);

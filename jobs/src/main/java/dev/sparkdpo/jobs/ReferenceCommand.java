@@ -77,7 +77,7 @@ public final class ReferenceCommand implements Callable<Integer> {
   }
 
   /** The reference block of resolved settings as the stage's options; a bad value names its key. */
-  static ReferenceStage.Options options(JobConfig c) {
+  public static ReferenceStage.Options options(JobConfig c) {
     Config r = c.block();
     String data = c.required("data");
     String model = c.required("model");

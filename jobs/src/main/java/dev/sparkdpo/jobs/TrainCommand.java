@@ -207,7 +207,7 @@ public final class TrainCommand implements Callable<Integer>, JobConfig.ConfigOn
   }
 
   /** The train block of resolved settings as the trainer's options; a bad value or an ignored setting fails. */
-  static TrainOptions options(JobConfig c) {
+  public static TrainOptions options(JobConfig c) {
     Config t = c.block();
     String data = c.required("data");
     String model = c.required("model");

@@ -101,8 +101,9 @@ class JobConfigTest {
   @Test
   void unknownBlocksTopLevelKeysAndSparkKeysFail() throws Exception {
     Path file = conf("trian {\n  beta = 0.2\n}\n");
-    assertEquals(file + ": unknown block trian (line 1); did you mean train? Valid blocks: spark, ingest, reference, "
-        + "train, evaluate, report (reserved: pipeline, sft, generate-pairs)", error(new IngestCommand(), "--config",
+    assertEquals(file + ": unknown block trian (line 1); did you mean train? Valid blocks: spark, demo, ingest, "
+        + "init-model, reference, train, evaluate, report, pipeline, sft (reserved: generate-pairs)",
+        error(new IngestCommand(), "--config",
         file.toString()));
     file = conf("beta = 0.2\n");
     assertEquals(file + ": unknown key beta (line 1); did you mean train.beta? Keys go in their command's block, e.g. "
@@ -132,13 +133,37 @@ class JobConfigTest {
     file = conf("""
         spark { conf { "spark.anything.at.all" = 1 } }
         train { spark-conf { "spark.whatever" = x } }
-        pipeline { stages = [ingest, train] }
+        evaluate { prompts = 16 }
         generate-pairs { anything = 1 }
         ingest { input = ["a"], output = "o" }
         """);
     JobConfig c = settings(new IngestCommand(), "--config", file.toString());
     assertEquals(1, c.config().getInt("spark.conf.\"spark.anything.at.all\""));
     assertEquals("x", c.config().getString("train.spark-conf.\"spark.whatever\""));
+  }
+
+  /** The pipeline's sft block holds train's keys: checked as train's, with train's defaults under it. */
+  @Test
+  void theSftBlockIsCheckedAndReadAsATrainBlock() throws Exception {
+    Path file = conf("""
+        train { learning-rate = 1e-4 }
+        sft { learning-rat = 0.1 }
+        """);
+    assertTrue(error(new IngestCommand(), "--config", file.toString()).contains("unknown key sft.learning-rat (line 2);"
+        + " did you mean sft.learning-rate?"));
+    file = conf("""
+        train { learning-rate = 1e-4, beta = 0.3 }
+        sft { learning-rate = 3e-3, objective = sft }
+        """);
+    JobConfig c = settings(new IngestCommand(), "--config", file.toString());
+    JobConfig sft = c.forStage("train", "sft", Map.of("data", "d"), Map.of("model", "m", "output", "o"));
+    assertEquals(3e-3, sft.block().getDouble("learning-rate"));
+    assertEquals(0.1, sft.block().getDouble("beta"), "train's defaults, not the train block's settings");
+    assertEquals("d", sft.block().getString("data"));
+    assertEquals("m", sft.block().getString("model"));
+    assertEquals("--beta / sft.beta", sft.name("beta"));
+    assertTrue(sft.isSet("learning-rate"));
+    assertFalse(sft.isSet("beta"));
   }
 
   @Test
@@ -300,6 +325,8 @@ class JobConfigTest {
     assertEquals(Set.of("data", "model", "reference-model", "output", "label", "train-metrics"),
         commented.get("evaluate"));
     assertEquals(Set.of("train", "output"), commented.get("report"));
+    assertEquals(Set.of("output", "tokenizer"), commented.get("init-model"));
+    assertEquals(Set.of("output", "model", "from", "to"), commented.get("pipeline"));
   }
 
   @Test

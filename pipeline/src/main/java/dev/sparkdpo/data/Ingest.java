@@ -610,6 +610,14 @@ public final class Ingest {
   }
 
   /**
+   * The fingerprint a run with {@code opts} would record in its manifest (settings and the input files' paths and
+   * sizes): equal to a complete output's, that output is up to date (the pipeline then skips ingest). Lists the inputs.
+   */
+  public static String fingerprint(SparkSession spark, IngestOptions opts) {
+    return fingerprint(opts, InputFiles.expand(opts.inputs(), spark.sparkContext().hadoopConfiguration()).files());
+  }
+
+  /**
    * What an ingest output was made from: the settings (but not the output path or --overwrite) and the input files'
    * paths and sizes. Recorded in the output's manifest, so a scheduler can tell an up-to-date output from a stale one.
    */

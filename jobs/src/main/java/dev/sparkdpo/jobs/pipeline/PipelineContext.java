@@ -1,0 +1,143 @@
+package dev.sparkdpo.jobs.pipeline;
+
+import dev.sparkdpo.demo.DemoData;
+import dev.sparkdpo.io.StageOutput;
+import dev.sparkdpo.jobs.JobConfig;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * What every stage of one pipeline run shares: the one SparkSession, the resolved config file (every block), the run
+ * root, which stages are forced, and the wiring between stages (where each output lives, which model is the model of
+ * reference and train).
+ */
+public final class PipelineContext {
+  private final SparkSession spark;
+  private final JobConfig config;
+  private final Path root;
+  private final Set<String> forced;
+
+  PipelineContext(SparkSession spark, JobConfig config, Path root, Set<String> forced) {
+    this.spark = spark;
+    this.config = config;
+    this.root = root;
+    this.forced = forced;
+  }
+
+  /** Builds the context of a run: {@code root} the run root (pipeline.output). */
+  public static PipelineContext of(SparkSession spark, JobConfig config, Path root) {
+    return new PipelineContext(spark, config, root.toAbsolutePath().normalize(), Set.of());
+  }
+
+  PipelineContext withForced(Set<String> stages) {
+    return new PipelineContext(spark, config, root, Set.copyOf(stages));
+  }
+
+  public SparkSession spark() {
+    return spark;
+  }
+
+  public Path root() {
+    return root;
+  }
+
+  /** The output directory of stage {@code name} under the run root, e.g. {@code <root>/ingest}. */
+  public String dir(String name) {
+    return root.resolve(name).toString();
+  }
+
+  /** Whether --force asks to rerun this stage (it is at or after --from). */
+  public boolean forced(String stage) {
+    return forced.contains(stage);
+  }
+
+  /** Whether the config file (or command line) has this block or key, e.g. "demo", "sft", "pipeline.model". */
+  public boolean given(String path) {
+    return config.given(path);
+  }
+
+  /** A string of the pipeline block, or null when not given. */
+  public String pipelineSetting(String key) {
+    return config.block().hasPath(key) ? config.block().getString(key) : null;
+  }
+
+  /**
+   * Block {@code from} read as command {@code block}'s settings (e.g. sft as train), with the pipeline's wiring:
+   * {@code fill} keys only where the block leaves them out (e.g. the demo's tokenizer for ingest), {@code wired} keys
+   * whatever the block says (outputs, inputs from earlier stages, force); a path key the pipeline wires must not be
+   * set in the block.
+   */
+  public JobConfig settings(String block, String from, Map<String, Object> fill, Map<String, Object> wired) {
+    for (String key : wired.keySet()) {
+      if (PATH_KEYS.contains(key) && config.given(from + "." + key)) {
+        throw new IllegalArgumentException(from + "." + key + " is set by the pipeline (" + wired.get(key)
+            + "): remove it from the config (the pipeline wires the stages' paths under pipeline.output)");
+      }
+    }
+    return config.forStage(block, from, fill, wired);
+  }
+
+  /** Keys that name a stage's input or output: a pipeline config must not set them where the pipeline wires them. */
+  static final Set<String> PATH_KEYS = Set.of("data", "model", "reference-model", "output");
+
+  // ------------------------------------------------------------------------------------------------ the wiring
+
+  /** The demo's output, when the config has a demo block. */
+  public boolean demo() {
+    return given("demo");
+  }
+
+  public String demoDir() {
+    return dir(Pipeline.DEMO);
+  }
+
+  public String demoTokenizer() {
+    return Path.of(demoDir(), DemoData.TOKENIZER).toString();
+  }
+
+  /** The model training starts from: pipeline.model, else the one init-model writes. */
+  public String startModel() {
+    String given = pipelineSetting("model");
+    return given != null ? given : dir(Pipeline.INIT_MODEL);
+  }
+
+  /** The model of reference and train: the SFT run's model when the config has an sft block, else the start model. */
+  public String referenceModel() {
+    return given("sft") ? Path.of(dir(Pipeline.SFT), "model").toString() : startModel();
+  }
+
+  /** The tokenizer ingest uses: ingest.tokenizer, else the demo's, else null. */
+  public String ingestTokenizer() {
+    if (given("ingest.tokenizer")) return config.config().getString("ingest.tokenizer");
+    return demo() ? demoTokenizer() : null;
+  }
+
+  /** The fingerprint of {@code dir} when it is a complete output (its _SUCCESS written), else null. */
+  public String completeFingerprintOf(String dir) {
+    try {
+      org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(Path.of(dir).toUri());
+      FileSystem fs = p.getFileSystem(spark.sparkContext().hadoopConfiguration());
+      return fs.exists(p) && StageOutput.isComplete(fs, p) ? fingerprintOf(dir) : null;
+    } catch (IOException e) {
+      throw new UncheckedIOException("checking " + dir + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The fingerprint in the manifest of {@code dir}, or null. */
+  public String fingerprintOf(String dir) {
+    try {
+      org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(Path.of(dir).toUri());
+      FileSystem fs = p.getFileSystem(spark.sparkContext().hadoopConfiguration());
+      if (!fs.exists(p)) return null;
+      StageOutput.Manifest m = StageOutput.readManifest(fs, p);
+      return m == null ? null : m.fingerprint();
+    } catch (IOException e) {
+      throw new UncheckedIOException("reading the manifest of " + dir + ": " + e.getMessage(), e);
+    }
+  }
+}
