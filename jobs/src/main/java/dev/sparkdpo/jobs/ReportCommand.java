@@ -17,7 +17,7 @@ import picocli.CommandLine.Spec;
     usageHelpWidth = JobConfig.HELP_WIDTH, usageHelpAutoWidth = true,
     defaultValueProvider = JobConfig.DefaultsFile.class,
     description = {
-        "Draws the report of finished runs: training curves, rewards, reward vs KL, samples.",
+        "Draws the report of finished runs: curves, rewards, reward vs KL, samples.",
         "",
         "Writes <output>/report.html (plain HTML + CSS; open it in a browser) and <output>/plots/*.png. Several "
             + "--evaluate outputs (e.g. runs at different beta) are compared on one page: one row each in the summary,"
