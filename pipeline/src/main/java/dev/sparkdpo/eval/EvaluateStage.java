@@ -178,7 +178,10 @@ public final class EvaluateStage {
           + " --evaluate {} --output <local dir>", out.target(), out.target());
       return;
     }
-    dev.sparkdpo.report.Report.Result report = dev.sparkdpo.report.Report.write(dir, metrics, List.of(dir));
+    // the page names the output where it will be after the commit, not the temporary directory it is drawn in
+    dev.sparkdpo.report.Report.Result report = dev.sparkdpo.report.Report.write(dir, metrics, List.of(dir),
+        new dev.sparkdpo.report.Report.Shown(metrics == null ? null : metrics.toString(),
+            List.of(StageOutput.show(out.target()))));
     LOG.debug("evaluate: report {} with {} plots (train metrics {})", report.html(), report.plots().size(), metrics);
   }
 

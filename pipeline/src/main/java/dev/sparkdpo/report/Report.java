@@ -58,9 +58,9 @@ public final class Report {
   }
 
   /** The inputs as the page names them (spark-dpo report: as given, e.g. hdfs:/..., not the local copies read). */
-  record Shown(String metrics, List<String> evaluate) {}
+  public record Shown(String metrics, List<String> evaluate) {}
 
-  static Result write(Path outputDir, Path trainMetricsJsonl, List<Path> evaluateDirs, Shown shown) {
+  public static Result write(Path outputDir, Path trainMetricsJsonl, List<Path> evaluateDirs, Shown shown) {
     long t0 = System.nanoTime();
     List<EvalRun> runs = new ArrayList<>();
     for (Path dir : evaluateDirs) runs.add(EvalRun.read(dir));
