@@ -14,6 +14,7 @@ import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.sparkdpo.data.PairSchema;
 import dev.sparkdpo.io.HadoopConf;
+import dev.sparkdpo.io.ProgressTicker;
 import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.reference.ExecutorModels;
@@ -27,9 +28,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -288,15 +286,9 @@ public final class EvaluateStage {
     int total = prompts.size();
     int slices = Math.max(1, Math.min(total, jsc.defaultParallelism()));
     LongAccumulator done = generator.promptsDone();
-    ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "evaluate-progress");
-      t.setDaemon(true);
-      return t;
-    });
     long started = System.nanoTime();
-    try {
-      ticker.scheduleAtFixedRate(() -> logProgress(done.value(), total, started), progressSeconds, progressSeconds,
-          TimeUnit.SECONDS);
+    try (ProgressTicker ticker = ProgressTicker.every("evaluate-progress", progressSeconds,
+        () -> logProgress(done.value(), total, started))) {
       jsc.setJobDescription("evaluate: sample " + total + " prompts from the policy and the reference");
       List<String> json = prompts.stream().map(p -> write(p, false)).toList();
       List<EvalSamples.Sample> samples = jsc.parallelize(json, slices).mapPartitions(generator::generateJson).collect()
@@ -304,7 +296,6 @@ public final class EvaluateStage {
       logProgress(total, total, started);
       return samples;
     } finally {
-      ticker.shutdownNow();
       jsc.setJobDescription(null);
     }
   }

@@ -7,6 +7,7 @@ import dev.sparkdpo.data.PairSchema;
 import dev.sparkdpo.data.TokenIds;
 import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.io.HadoopConf;
+import dev.sparkdpo.io.ProgressTicker;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.Safetensors;
@@ -16,9 +17,6 @@ import java.io.UncheckedIOException;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -143,15 +141,9 @@ public final class ReferenceStage {
         pairs.mapPartitions((MapPartitionsFunction<Row, Row>) scorer::score, Encoders.row(schema)), fingerprint);
 
     out.begin(fingerprint);
-    ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "reference-progress");
-      t.setDaemon(true);
-      return t;
-    });
     long started = System.nanoTime();
-    try {
-      ticker.scheduleAtFixedRate(() -> logProgress(progress, total, started), opts.progressSeconds(),
-          opts.progressSeconds(), TimeUnit.SECONDS);
+    try (ProgressTicker ticker = ProgressTicker.every("reference-progress", opts.progressSeconds(),
+        () -> logProgress(progress, total, started))) {
       jsc.setJobDescription("reference: score " + total + " pairs with " + opts.model());
       scored.write().mode(SaveMode.ErrorIfExists).partitionBy(PairSchema.SPLIT).parquet(out.path("pairs"));
       double seconds = (System.nanoTime() - started) / 1e9;
@@ -167,7 +159,6 @@ public final class ReferenceStage {
           String.format("%.1f", seconds), Math.round(result.tokensPerSecond()), opts.output());
       return result;
     } finally {
-      ticker.shutdownNow();
       jsc.setJobDescription(null);
       LOG.debug("reference stage took {} s", (System.nanoTime() - t0) / 1e9);
     }
