@@ -116,7 +116,7 @@ public final class BenchCommand {
 
     @Option(names = "--tokenizer", paramLabel = "PATH",
         description = "tokenizer.json for the tokenized run (default ${DEFAULT-VALUE}; 'none' skips it).",
-        defaultValue = "target/shared/fixtures/gpt2-tokenizer/tokenizer.json")
+        defaultValue = "target/testdata/fixtures/gpt2-tokenizer/tokenizer.json")
     String tokenizer;
 
     @Option(names = "--max-length", description = "Token budget of the tokenized run (default ${DEFAULT-VALUE}).",

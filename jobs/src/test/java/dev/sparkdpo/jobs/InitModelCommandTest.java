@@ -18,9 +18,9 @@ class InitModelCommandTest {
   @TempDir Path dir;
 
   static Path gpt2Tokenizer() {
-    String prop = System.getProperty("shared.dir");
-    Path shared = Path.of(prop != null ? prop : "../target/shared").toAbsolutePath().normalize();
-    Path tok = shared.resolve("fixtures/gpt2-tokenizer/tokenizer.json");
+    String prop = System.getProperty("testdata.dir");
+    Path testData = Path.of(prop != null ? prop : "../target/testdata").toAbsolutePath().normalize();
+    Path tok = testData.resolve("fixtures/gpt2-tokenizer/tokenizer.json");
     assertTrue(Files.isRegularFile(tok), "missing fixture " + tok);
     return tok;
   }

@@ -1,6 +1,6 @@
 package dev.sparkdpo.dpo;
 
-import dev.sparkdpo.SharedFixtures;
+import dev.sparkdpo.TestData;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,7 +14,7 @@ import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** Losses and rewards against the reference PyTorch values in ../shared/fixtures/hf-gpt2-tiny/golden.json. */
+/** Losses and rewards against the reference PyTorch values in tests/testdata/fixtures/hf-gpt2-tiny/golden.json. */
 class DpoLossGoldenTest {
   private static final double TOL = 1e-4;
 
@@ -26,7 +26,7 @@ class DpoLossGoldenTest {
 
   @BeforeAll
   static void load() throws Exception {
-    Path file = SharedFixtures.resolve("fixtures/hf-gpt2-tiny/golden.json");
+    Path file = TestData.resolve("fixtures/hf-gpt2-tiny/golden.json");
     assertTrue(Files.isRegularFile(file), "missing fixture " + file);
     golden = new ObjectMapper().readTree(file.toFile());
     beta = golden.get("beta").asDouble();

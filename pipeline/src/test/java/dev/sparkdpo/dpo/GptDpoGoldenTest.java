@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.sparkdpo.SharedFixtures;
+import dev.sparkdpo.TestData;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptParams;
@@ -48,7 +48,7 @@ class GptDpoGoldenTest {
 
   @BeforeAll
   static void load() throws Exception {
-    dir = SharedFixtures.resolve("fixtures/hf-gpt2-tiny");
+    dir = TestData.resolve("fixtures/hf-gpt2-tiny");
     checkpoint = GptCheckpoint.load(dir);
     hfGrads = Safetensors.read(dir.resolve("grads.safetensors"));
     JsonNode root = new ObjectMapper().readTree(dir.resolve("golden.json").toFile());

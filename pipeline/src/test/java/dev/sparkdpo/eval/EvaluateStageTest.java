@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.sparkdpo.SharedFixtures;
+import dev.sparkdpo.TestData;
 import dev.sparkdpo.data.PairSchema;
 import dev.sparkdpo.dpo.DpoBatch;
 import dev.sparkdpo.io.StageOutput;
@@ -54,9 +54,9 @@ class EvaluateStageTest {
         .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
         // the CLI's serializer: Kryo cannot serialize records, so nothing of ours may travel as one
         .config("spark.serializer", "org.apache.spark.serializer.KryoSerializer").getOrCreate();
-    Path tokenizer = SharedFixtures.resolve("fixtures/gpt2-tokenizer/tokenizer.json");
+    Path tokenizer = TestData.resolve("fixtures/gpt2-tokenizer/tokenizer.json");
     hfModel = Files.createDirectories(tmp.resolve("hf-tiny"));
-    Path fixture = SharedFixtures.resolve("fixtures/hf-gpt2-tiny");
+    Path fixture = TestData.resolve("fixtures/hf-gpt2-tiny");
     for (String f : List.of(GptCheckpoint.CONFIG, GptCheckpoint.WEIGHTS)) Files.copy(fixture.resolve(f), hfModel.resolve(f));
     Files.copy(tokenizer, hfModel.resolve(GptCheckpoint.TOKENIZER));
     GptCheckpoint hf = GptCheckpoint.load(hfModel);
@@ -111,7 +111,7 @@ class EvaluateStageTest {
   }
 
   static Path lexicon() {
-    return SharedFixtures.resolve("data/afinn-165/afinn-165.json");
+    return TestData.resolve("data/afinn-165/afinn-165.json");
   }
 
   /** Sum of response log-probs of prompt + response under gpt, one pair at a time (no batching). */

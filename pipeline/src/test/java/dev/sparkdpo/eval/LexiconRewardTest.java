@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sparkdpo.SharedFixtures;
+import dev.sparkdpo.TestData;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.Test;
@@ -31,7 +31,7 @@ class LexiconRewardTest {
 
   @Test
   void afinn165Fixture() {
-    String path = SharedFixtures.resolve("data/afinn-165/afinn-165.json").toString();
+    String path = TestData.resolve("data/afinn-165/afinn-165.json").toString();
     RewardModel r = RewardModel.parse("lexicon:" + path, new Configuration(false));
     assertInstanceOf(LexiconReward.class, r);
     assertEquals(3382, ((LexiconReward) r).size());

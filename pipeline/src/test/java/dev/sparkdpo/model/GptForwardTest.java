@@ -28,13 +28,13 @@ class GptForwardTest {
   static Gpt gpt;
   static List<Golden> golden;
 
-  static Path sharedDir() {
-    return dev.sparkdpo.SharedFixtures.dir();
+  static Path testData() {
+    return dev.sparkdpo.TestData.dir();
   }
 
   @BeforeAll
   static void load() throws Exception {
-    Path dir = sharedDir().resolve("fixtures/hf-gpt2-tiny");
+    Path dir = testData().resolve("fixtures/hf-gpt2-tiny");
     assertTrue(Files.isRegularFile(dir.resolve("model.safetensors")), "missing fixture in " + dir);
     gpt = Gpt.from(GptCheckpoint.load(dir));
     JsonNode root = new ObjectMapper().readTree(dir.resolve("golden.json").toFile());

@@ -1,6 +1,6 @@
 package dev.sparkdpo.model;
 
-import dev.sparkdpo.SharedFixtures;
+import dev.sparkdpo.TestData;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -11,7 +11,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** The shared HF fixtures and a raw view of safetensors files, for the model tests. */
+/** The HF fixtures (tests/testdata) and a raw view of safetensors files, for the model tests. */
 final class ModelFixtures {
   static final ObjectMapper JSON = new ObjectMapper();
 
@@ -20,7 +20,7 @@ final class ModelFixtures {
 
   /** Tiny random GPT2LMHeadModel: vocab 1000, 2 layers, d 64, 4 heads, 64 positions, tied lm_head. */
   static Path tinyGpt2() {
-    Path dir = SharedFixtures.resolve("fixtures/hf-gpt2-tiny");
+    Path dir = TestData.resolve("fixtures/hf-gpt2-tiny");
     assertTrue(Files.isRegularFile(dir.resolve("model.safetensors")), "missing fixture in " + dir);
     return dir;
   }

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.sparkdpo.SharedFixtures;
+import dev.sparkdpo.TestData;
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptInit;
 import java.io.IOException;
@@ -26,10 +26,10 @@ class SftTrainingTest {
 
   @Test
   void sftOnTextLowersHeldOutPerplexity(@TempDir Path tmp) throws IOException {
-    Path tokenizer = SharedFixtures.resolve("fixtures/gpt2-tokenizer/tokenizer.json");
+    Path tokenizer = TestData.resolve("fixtures/gpt2-tokenizer/tokenizer.json");
     Path model = tmp.resolve("model");
     GptInit.init(new GptConfig(50257, 64, 32, 2, 2, 1e-5), 5).save(model, 50256, tokenizer);
-    String text = SharedFixtures.resolve("data/sotu").toString() + "/179*.txt";
+    String text = TestData.resolve("data/sotu").toString() + "/179*.txt";
     Path out = tmp.resolve("sft");
     SparkSession spark = SparkSession.builder().master("local[2]").appName("sft-test")
         .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1").getOrCreate();

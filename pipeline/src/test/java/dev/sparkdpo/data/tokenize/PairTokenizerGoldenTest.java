@@ -1,6 +1,6 @@
 package dev.sparkdpo.data.tokenize;
 
-import dev.sparkdpo.SharedFixtures;
+import dev.sparkdpo.TestData;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -19,7 +19,7 @@ class PairTokenizerGoldenTest {
 
 
   static Path gpt2Dir() {
-    Path dir = SharedFixtures.resolve("fixtures/gpt2-tokenizer");
+    Path dir = TestData.resolve("fixtures/gpt2-tokenizer");
     assertTrue(Files.isRegularFile(dir.resolve("tokenizer.json")), "missing fixture in " + dir);
     return dir;
   }

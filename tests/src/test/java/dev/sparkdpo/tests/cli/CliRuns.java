@@ -226,19 +226,19 @@ public final class CliRuns {
   // ------------------------------------------------------------------------------------------------ places
 
   /**
-   * The test fixtures (a copy of ../shared's small files, unpacked from tests/shared by the build): the
-   * {@code shared.dir} system property, else {@code <project.root>/target/shared}, else ../target/shared.
+   * The test fixtures (in the repository under tests/testdata, unpacked into target/testdata by the build): the
+   * {@code testdata.dir} system property, else {@code <project.root>/target/testdata}, else ../target/testdata.
    */
-  public static Path sharedDir() {
-    String shared = System.getProperty("shared.dir");
-    if (shared != null && !shared.isBlank()) return Paths.get(shared).toAbsolutePath().normalize();
+  public static Path testData() {
+    String dir = System.getProperty("testdata.dir");
+    if (dir != null && !dir.isBlank()) return Paths.get(dir).toAbsolutePath().normalize();
     String root = System.getProperty("project.root");
-    if (root != null && !root.isBlank()) return Paths.get(root, "target", "shared").toAbsolutePath().normalize();
-    return Paths.get(System.getProperty("user.dir"), "..", "target", "shared").toAbsolutePath().normalize();
+    if (root != null && !root.isBlank()) return Paths.get(root, "target", "testdata").toAbsolutePath().normalize();
+    return Paths.get(System.getProperty("user.dir"), "..", "target", "testdata").toAbsolutePath().normalize();
   }
 
   public static Path gpt2Tokenizer() {
-    return sharedDir().resolve("fixtures/gpt2-tokenizer/tokenizer.json");
+    return testData().resolve("fixtures/gpt2-tokenizer/tokenizer.json");
   }
 
   /** conf/log4j2.properties of the project, or null when the project root is unknown. */

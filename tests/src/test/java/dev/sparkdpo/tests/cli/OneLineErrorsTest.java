@@ -272,7 +272,7 @@ class OneLineErrorsTest {
     // the HF fixture: vocab 1000, far below the GPT-2 ids of the ingest output
     Path small = Files.createDirectories(tmp.resolve("small-vocab"));
     for (String f : List.of("config.json", "model.safetensors")) {
-      Files.copy(CliRuns.sharedDir().resolve("fixtures/hf-gpt2-tiny").resolve(f), small.resolve(f));
+      Files.copy(CliRuns.testData().resolve("fixtures/hf-gpt2-tiny").resolve(f), small.resolve(f));
     }
     PATHS.put("smallVocab", small);
 

@@ -72,7 +72,7 @@ class LocalEvaluateTest {
   }
 
   private static CliRuns.Run evaluate(Path output) {
-    return evaluateWith(output, "lexicon:" + CliRuns.sharedDir().resolve("data/afinn-165/afinn-165.json"));
+    return evaluateWith(output, "lexicon:" + CliRuns.testData().resolve("data/afinn-165/afinn-165.json"));
   }
 
   private static CliRuns.Run evaluateWith(Path output, String reward, String... extra) {

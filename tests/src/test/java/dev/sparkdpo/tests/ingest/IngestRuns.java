@@ -150,9 +150,9 @@ final class IngestRuns {
     CliRuns.deleteRecursively(dir);
   }
 
-  /** ../shared: the {@code shared.dir} system property, else {@code <project.root>/../shared}, else ../../shared. */
-  static Path sharedDir() {
-    return CliRuns.sharedDir();
+  /** The test fixtures: {@link CliRuns#testData()}. */
+  static Path testData() {
+    return CliRuns.testData();
   }
 
   static Path gpt2Tokenizer() {

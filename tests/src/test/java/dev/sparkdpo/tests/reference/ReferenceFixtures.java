@@ -130,7 +130,7 @@ final class ReferenceFixtures {
   // ------------------------------------------------------------------------------------------------ HF fixture
 
   static Path hfTinyModel() {
-    return CliRuns.sharedDir().resolve("fixtures/hf-gpt2-tiny");
+    return CliRuns.testData().resolve("fixtures/hf-gpt2-tiny");
   }
 
   static JsonNode hfGoldenPairs() {
