@@ -129,7 +129,7 @@ public final class InitModelCommand implements Callable<Integer> {
         GptCheckpoint model = GptInit.init(config, o.seed());
         parameters = model.parameterCount();
         stage.begin(fingerprint);
-        model.writeFiles(Paths.get(java.net.URI.create(stage.path())), eos.isPresent() ? eos.getAsInt() : null,
+        model.writeFiles(stage.localPath(), eos.isPresent() ? eos.getAsInt() : null,
             tokenizerJson);
         stage.commit();
       }

@@ -24,6 +24,22 @@ public final class TokenIds {
   private TokenIds() {}
 
   /**
+   * The problem of one pair's token column under a vocabulary of {@code vocabSize} ids (an id outside it), as an error
+   * naming the pair, the column and the fix; null when every id fits. The per-pair twin of {@link #checkVocabulary},
+   * for the executors' batches (reference scoring, training pairs).
+   */
+  public static String problem(String pairId, String column, int[] tokens, int vocabSize) {
+    for (int t : tokens) {
+      if (t < 0 || t >= vocabSize) {
+        return "pair " + pairId + ": " + column + " holds token id " + t + ", but the model has a vocabulary of "
+            + vocabSize + " ids: the data was tokenized with another tokenizer; tokenize with the model's tokenizer"
+            + " (re-run ingest with --tokenizer <the model's tokenizer.json>)";
+      }
+    }
+    return null;
+  }
+
+  /**
    * Throws an IllegalArgumentException naming a pair whose token ids fall outside {@code [0, vocabSize)}, its column,
    * the largest id of the data, the model's vocabulary size and the fix. {@code data} and {@code model} say which
    * input is which (e.g. "--data /x" and "--model /y").

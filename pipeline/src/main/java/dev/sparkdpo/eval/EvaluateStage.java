@@ -169,7 +169,7 @@ public final class EvaluateStage {
    * the train run's metrics.jsonl (null: none).
    */
   static void writeReport(StageOutput out, String trainDir) {
-    java.nio.file.Path dir = localPath(out.path());
+    java.nio.file.Path dir = out.localPath();
     java.nio.file.Path metrics = trainDir == null ? null : localPath(new Path(trainDir, "metrics.jsonl").toString());
     if (dir == null) {
       LOG.warn("evaluate: no report in {}: the report is drawn on the driver's local file system; run spark-dpo report"

@@ -220,6 +220,15 @@ public final class StageOutput implements AutoCloseable {
     return temp.toString();
   }
 
+  /**
+   * The new output's directory as a local path, for writers that use java.nio (a model's files, the report's
+   * images); null when the output is not on the local file system.
+   */
+  public java.nio.file.Path localPath() {
+    requireBegun();
+    return "file".equals(temp.toUri().getScheme()) ? java.nio.file.Paths.get(temp.toUri()) : null;
+  }
+
   /** Where to write a part of the new output before commit, e.g. {@code path("pairs")}. */
   public String path(String child) {
     requireBegun();

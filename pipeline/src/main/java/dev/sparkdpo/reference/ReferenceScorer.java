@@ -116,13 +116,8 @@ public final class ReferenceScorer implements Serializable {
   }
 
   private static void checkVocabulary(String id, String column, int[] tokens, int vocabSize) {
-    for (int t : tokens) {
-      if (t < 0 || t >= vocabSize) {
-        throw new IllegalArgumentException("pair " + id + ": " + column + " holds token id " + t + ", but the model has"
-            + " a vocabulary of " + vocabSize + " ids: the data was tokenized with another tokenizer; tokenize with the"
-            + " model's tokenizer (re-run ingest with --tokenizer <the model's tokenizer.json>)");
-      }
-    }
+    String problem = dev.sparkdpo.data.TokenIds.problem(id, column, tokens, vocabSize);
+    if (problem != null) throw new IllegalArgumentException(problem);
   }
 
   /** Receives each packed batch with its log-probs: chosen of the batch's pairs, then rejected. */

@@ -68,9 +68,8 @@ public final class ReportStage {
         return new Result(true, fingerprint, out.target().toString(), List.of(), seconds(t0));
       }
       out.begin(fingerprint);
-      boolean localOut = isLocal(out.fileSystem());
-      Path dir = localOut ? Paths.get(new org.apache.hadoop.fs.Path(out.path()).toUri())
-          : Files.createDirectories(scratch.resolve("output"));
+      boolean localOut = out.localPath() != null;
+      Path dir = localOut ? out.localPath() : Files.createDirectories(scratch.resolve("output"));
       Report.Result r = Report.write(dir, metrics, evalDirs, new Report.Shown(
           o.train() == null ? null : new org.apache.hadoop.fs.Path(o.train(), METRICS).toString(), o.evaluate()));
       if (!localOut) {

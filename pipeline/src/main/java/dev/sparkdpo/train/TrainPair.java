@@ -62,14 +62,8 @@ public final class TrainPair implements Serializable {
     String[] columns = {PairSchema.PROMPT_IDS, PairSchema.CHOSEN_IDS, PairSchema.REJECTED_IDS};
     int[][] tokens = {prompt, chosen, rejected};
     for (int c = 0; c < columns.length; c++) {
-      String column = columns[c];
-      for (int t : tokens[c]) {
-        if (t < 0 || t >= vocabSize) {
-          return "pair " + id + ": " + column + " holds token id " + t + ", but the model has a vocabulary of "
-              + vocabSize + " ids: the data was tokenized with another tokenizer; tokenize with the model's tokenizer"
-              + " (re-ingest with --tokenizer <the model's tokenizer.json>)";
-        }
-      }
+      String problem = dev.sparkdpo.data.TokenIds.problem(id, columns[c], tokens[c], vocabSize);
+      if (problem != null) return problem;
     }
     if (prompt.length == 0) {
       return "pair " + id + ": empty prompt, so the first response token has no context; re-ingest with a non-empty"
