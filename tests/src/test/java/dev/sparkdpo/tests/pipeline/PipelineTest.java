@@ -26,7 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code spark-dpo pipeline} end to end on local[2] with a shrunken demo (the demo's code path: demo data, ingest,
  * init-model, sft, reference, train, evaluate with its report): a first run runs every stage, a second
  * skips every one, {@code --from train --force} reruns train only, and a run killed (SIGKILL) during train resumes at
- * train, skipping the stages before it. Measured: 39 s on 2 quiet cores, 170 s on a shared machine.
+ * train, skipping the stages before it, and {@code --to} stops after its stage. Measured: 39 s on 2 quiet cores, 170 s on a shared machine.
  */
 @Timeout(value = 8, unit = TimeUnit.MINUTES)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -190,6 +190,27 @@ class PipelineTest {
         () -> "train did not resume from its checkpoint:\n" + CliRuns.tail(resumed.stderr(), 40));
     assertEquals(TRAIN_STEPS, trainJson().path("steps").asLong());
     assertTrue(Files.exists(root().resolve("train/_SUCCESS")));
+  }
+
+  @Test
+  @Order(5)
+  void toStopsAfterItsStageAndLeavesTheLaterOutputsAlone() throws Exception {
+    long referenceModified = Files.getLastModifiedTime(root().resolve("reference/_SUCCESS")).toMillis();
+    long trainModified = Files.getLastModifiedTime(root().resolve("train/model/model.safetensors")).toMillis();
+    long evalModified = Files.getLastModifiedTime(root().resolve("evaluate/eval.json")).toMillis();
+    Run run = pipeline("--from", "reference", "--to", "reference", "--force");
+    assertTrue((run.stdout() + run.stderr()).contains("pipeline: stage reference ("), run::describe);
+    Map<String, JsonNode> stages = stages();
+    assertEquals("ran", stages.get("reference").path("status").asText(), stages.toString());
+    for (String name : List.of("train", "evaluate")) {
+      assertEquals("skipped", stages.get(name).path("status").asText(), name + ": " + stages.get(name));
+      assertTrue(stages.get(name).path("note").asText().contains("after --to reference"), name);
+      String log = run.stdout() + run.stderr();
+      assertFalse(log.contains("pipeline: stage " + name + " ("), () -> name + " ran:\n" + CliRuns.tail(log, 40));
+    }
+    assertTrue(Files.getLastModifiedTime(root().resolve("reference/_SUCCESS")).toMillis() > referenceModified);
+    assertEquals(trainModified, Files.getLastModifiedTime(root().resolve("train/model/model.safetensors")).toMillis());
+    assertEquals(evalModified, Files.getLastModifiedTime(root().resolve("evaluate/eval.json")).toMillis());
   }
 
   private static String tailOf(Path log) {
