@@ -9,6 +9,7 @@ import java.nio.ByteOrder;
 import org.apache.spark.serializer.KryoRegistrator;
 import org.nd4j.kryo.Nd4jRegistrator;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.concurrency.AffinityManager;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -46,6 +47,8 @@ public final class Nd4jKryo implements KryoRegistrator {
       long bytes = a.length() * a.dataType().width();
       out.writeLong(bytes, true);
       if (bytes == 0) return; // empty arrays have no buffer
+      // the host copy is read: on CUDA the latest values may be on the GPU only (a no-op on the CPU backend)
+      Nd4j.getAffinityManager().ensureLocation(a, AffinityManager.Location.HOST);
       ByteBuffer data = a.data().asNio().duplicate();
       data.position(0);
       byte[] chunk = new byte[(int) Math.min(CHUNK, Math.max(bytes, 1))];
@@ -84,6 +87,8 @@ public final class Nd4jKryo implements KryoRegistrator {
         data.put(chunk, 0, n);
         done += n;
       }
+      // written through the host copy: on CUDA the GPU's copy is refreshed from it on first use (no-op on the CPU)
+      Nd4j.getAffinityManager().tagLocation(a, AffinityManager.Location.HOST);
       return a;
     }
   }

@@ -119,11 +119,12 @@ public final class Gpt {
 
   /**
    * The same model (weights shared) running the rows of a batch on this many threads, each with its share of the
-   * rows (see RowThreads; set BLAS to 1 thread with NativeThreads.set(1, 1)). 1 = the calling thread only.
+   * rows (see RowThreads; set BLAS to 1 thread with NativeThreads.set(1, 1)). 1 = the calling thread only. A CPU
+   * backend's tuning: on another backend (CUDA) the rows stay on the calling thread (see Nd4jBackend).
    */
   public Gpt withRowThreads(int threads) {
     if (threads < 1) throw new IllegalArgumentException("row threads must be >= 1");
-    return new Gpt(params, causalMask, logitsChunkBytes, threads);
+    return new Gpt(params, causalMask, logitsChunkBytes, Nd4jBackend.current().rowThreads(threads));
   }
 
   /** Threads the rows of a batch are split over (see withRowThreads). */

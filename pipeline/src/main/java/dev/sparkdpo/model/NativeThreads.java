@@ -11,6 +11,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * before the JVM starts: bin/spark-dpo and spark.executorEnv do), they steal the cores the next element-wise op runs
  * on. Measured on 2 cores with the tiny benchmark model: libnd4j's pool at 1 thread with BLAS at 2 gave the fastest
  * transformer block (the pool's threads otherwise compete with BLAS's during products).
+ *
+ * <p>CPU backend only: on any other (the CUDA one of {@code -Pcuda}) {@link #set} leaves ND4J as it is (see
+ * {@link Nd4jBackend}).
  */
 public final class NativeThreads {
   private NativeThreads() {}
@@ -18,13 +21,20 @@ public final class NativeThreads {
   /**
    * BLAS threads for matrix products and libnd4j threads for other ops (each at least 1). libnd4j's pool size
    * (maxThreads) cannot go below 2 in 1.0.0-M2.1 (setMaxThreads(1) is ignored); the master-thread count, which is
-   * how many threads one op's loops use, can.
+   * how many threads one op's loops use, can. Does nothing on a backend other than the CPU one.
    */
   public static void set(int blasThreads, int opThreads) {
+    set(Nd4jBackend.current(), blasThreads, opThreads);
+  }
+
+  /** {@link #set} as on {@code backend}; whether anything was set. */
+  static boolean set(Nd4jBackend backend, int blasThreads, int opThreads) {
     if (blasThreads < 1 || opThreads < 1) throw new IllegalArgumentException("thread counts must be >= 1");
+    if (!backend.tunesCpuThreads()) return false;
     Nd4j.getEnvironment().setMaxThreads(Math.max(opThreads, blasThreads));
     Nd4j.getEnvironment().setMaxMasterThreads(opThreads);
     Nd4j.factory().blas().setMaxThreads(blasThreads);
+    return true;
   }
 
   /** BLAS threads as ND4J reports them. */
