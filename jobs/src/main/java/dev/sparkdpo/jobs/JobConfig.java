@@ -46,7 +46,7 @@ public final class JobConfig {
   static final String DEFAULTS_RESOURCE = "/spark-dpo-defaults.conf";
 
   /** The commands whose options are the keys of a block named after them (in the order a pipeline runs them). */
-  static final List<Supplier<Object>> COMMANDS = List.of(DemoDataCommand::new, IngestCommand::new,
+  static final List<Supplier<Object>> COMMANDS = List.of(DemoDataCommand::new, TokenizerCommand::new, IngestCommand::new,
       InitModelCommand::new, ReferenceCommand::new, TrainCommand::new, EvaluateCommand::new, ReportCommand::new,
       PipelineCommand::new);
 
@@ -131,6 +131,22 @@ public final class JobConfig {
     Config stageGiven = stage.atKey(block).withFallback(given.withoutPath(block));
     Config resolved = stageGiven.withFallback(defaults()).resolve();
     return new JobConfig(block, resolved, stageGiven, from);
+  }
+
+  /**
+   * This config with {@code values} over block {@code block} as the user gave it: a pipeline run's train or evaluate
+   * block over the pipeline's. Its keys and types are checked as that command's ({@code where} names it in messages,
+   * e.g. pipeline.runs[2].train).
+   */
+  public JobConfig overriding(String block, ConfigObject values, String where) {
+    String command = BLOCKS_LIKE.getOrDefault(block, block);
+    checkBlock(null, where, values, validKeys(commandSpecs().get(command)), "Valid keys: spark-dpo " + command
+        + " --help");
+    Config merged = values.toConfig().withFallback(given.hasPath(block) ? given.getConfig(block) : ConfigFactory.empty());
+    Config newGiven = merged.atKey(block).withFallback(given.withoutPath(block));
+    Config resolved = newGiven.withFallback(defaults()).resolve();
+    checkTypes(resolved, commandSpecs());
+    return new JobConfig(this.block, resolved, newGiven, shown);
   }
 
   /** Whether the user gave {@code path} (a full path, e.g. "sft" or "ingest.input"), in the file or on the command line. */

@@ -3,6 +3,7 @@ package dev.sparkdpo.jobs;
 import dev.sparkdpo.jobs.pipeline.Pipeline;
 import dev.sparkdpo.jobs.pipeline.PipelineContext;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
 import org.slf4j.Logger;
@@ -19,14 +20,15 @@ import picocli.CommandLine.Spec;
     defaultValueProvider = JobConfig.DefaultsFile.class,
     description = {"Runs every stage from one config file, in one Spark session, under one run root.",
         "",
-        "Stages: [demo] -> ingest -> [init-model] -> [sft] -> reference -> train -> evaluate.",
+        "Stages: [demo] -> [tokenizer] -> [ingest] -> [init-model] -> [sft] -> reference -> train -> evaluate -> "
+            + "[runs -> frontier].",
         "Each stage reads its block (demo, ingest, init-model, sft: train's keys with objective sft, reference, train, "
             + "evaluate) and writes <output>/<stage>/; the pipeline wires the paths between them. A stage whose "
             + "complete output is up to date is skipped, so a rerun (or a run after a kill) does only what is left. "
             + "<output>/pipeline.json records each stage: status (ran, skipped, ...), seconds, output, fingerprint.",
         ""},
     footer = {"", JobConfig.KEYS_FOOTER})
-public final class PipelineCommand implements Callable<Integer> {
+public final class PipelineCommand implements Callable<Integer>, JobConfig.ConfigOnlyKeys {
   private static final Logger LOG = LoggerFactory.getLogger(PipelineCommand.class);
 
   @Option(names = "--output", paramLabel = "DIR", description = "Run root: every stage's output and pipeline.json.")
@@ -49,6 +51,12 @@ public final class PipelineCommand implements Callable<Integer> {
   @Mixin SparkOptions spark;
 
   @Spec CommandSpec spec;
+
+  /** Runs (a list of blocks) and checkpoint evaluation are set in the config file only. */
+  @Override
+  public List<String> configOnlyKeys() {
+    return List.of("runs", "checkpoint-evals");
+  }
 
   @Override
   public Integer call() {

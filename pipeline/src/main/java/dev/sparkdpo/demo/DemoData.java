@@ -1,8 +1,8 @@
 package dev.sparkdpo.demo;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.sparkdpo.data.tokenize.WordLevelTokenizer;
 import dev.sparkdpo.io.StageOutput;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -33,8 +33,8 @@ public final class DemoData {
   private static final Logger LOG = LoggerFactory.getLogger(DemoData.class);
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  public static final String EOS = "<|endoftext|>";
-  public static final String UNK = "<unk>";
+  public static final String EOS = WordLevelTokenizer.EOS;
+  public static final String UNK = WordLevelTokenizer.UNK;
   public static final String TOKENIZER = "tokenizer.json";
   public static final String CORPUS = "corpus";
   public static final String PREFERENCES = "preferences";
@@ -165,37 +165,9 @@ public final class DemoData {
     return v;
   }
 
-  /**
-   * A Hugging Face tokenizers file: WordLevel model over {@code vocab}, the Whitespace pre-tokenizer (splits on
-   * {@code \w+|[^\w\s]+}), {@code <|endoftext|>} an added special token (so PairTokenizer finds it as EOS), and a
-   * WordPiece-free decoder: none, so decoding joins tokens with spaces, which is how the corpus is written.
-   */
+  /** The demo's tokenizer.json: a WordLevel tokenizer over {@link #vocabulary()}, case kept. */
   static String tokenizerJson(List<String> vocab) {
-    ObjectNode root = JSON.createObjectNode();
-    root.put("version", "1.0");
-    root.putNull("truncation");
-    root.putNull("padding");
-    ArrayNode added = root.putArray("added_tokens");
-    for (String special : List.of(EOS, UNK)) {
-      ObjectNode t = added.addObject();
-      t.put("id", vocab.indexOf(special));
-      t.put("content", special);
-      t.put("single_word", false);
-      t.put("lstrip", false);
-      t.put("rstrip", false);
-      t.put("normalized", false);
-      t.put("special", true);
-    }
-    root.putNull("normalizer");
-    root.putObject("pre_tokenizer").put("type", "Whitespace");
-    root.putNull("post_processor");
-    root.putNull("decoder");
-    ObjectNode model = root.putObject("model");
-    model.put("type", "WordLevel");
-    ObjectNode ids = model.putObject("vocab");
-    for (int i = 0; i < vocab.size(); i++) ids.put(vocab.get(i), i);
-    model.put("unk_token", UNK);
-    return root.toPrettyString();
+    return WordLevelTokenizer.json(vocab, false);
   }
 
   static String lexiconJson() {

@@ -5,6 +5,7 @@ import dev.sparkdpo.data.TokenIds;
 import dev.sparkdpo.data.tokenize.PairTokenizer;
 import dev.sparkdpo.data.tokenize.TokenizerSpec;
 import dev.sparkdpo.data.tokenize.Truncation;
+import dev.sparkdpo.io.InputFingerprint;
 import dev.sparkdpo.reference.ReferenceStage;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -94,7 +95,7 @@ final class TrainData {
     }
     if (pairsDir) {
       dev.sparkdpo.io.StageOutput.requireComplete("--data", data, conf, "ingest", "reference");
-      return fromPairs(spark, data, false, filesFingerprint(data + "/pairs", conf), opts, gpt);
+      return fromPairs(spark, data, false, InputFingerprint.files(data + "/pairs", conf), opts, gpt);
     }
     return fromText(spark, opts, modelUri, gpt, conf);
   }
@@ -150,7 +151,7 @@ final class TrainData {
     JavaRDD<TrainPair> train = chunks.filter(p -> !heldOut(p.id, evalFraction));
     JavaRDD<TrainPair> eval = chunks.filter(p -> heldOut(p.id, evalFraction));
     LOG.info("train: SFT on text {} in chunks of {} tokens ({} held out)", opts.data(), chunk, evalFraction);
-    return new TrainData(train, limitEval(eval, opts), filesFingerprint(opts.data(), conf) + ":" + chunk,
+    return new TrainData(train, limitEval(eval, opts), InputFingerprint.files(opts.data(), conf) + ":" + chunk,
         gpt.vocabSize());
   }
 
@@ -221,29 +222,5 @@ final class TrainData {
     }
   }
 
-  /** SHA-256 over the names, sizes and modification times of the files under {@code path} (a glob works too). */
-  static String filesFingerprint(String path, Configuration conf) {
-    try {
-      org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
-      FileSystem fs = p.getFileSystem(conf);
-      FileStatus[] matched = fs.globStatus(p);
-      if (matched == null || matched.length == 0) throw new IllegalArgumentException("--data " + path + " does not exist");
-      List<String> entries = new ArrayList<>();
-      for (FileStatus m : matched) {
-        RemoteIterator<LocatedFileStatus> it = fs.listFiles(m.getPath(), true);
-        while (it.hasNext()) {
-          LocatedFileStatus f = it.next();
-          entries.add(f.getPath() + "\t" + f.getLen() + "\t" + f.getModificationTime());
-        }
-      }
-      entries.sort(null);
-      MessageDigest sha = MessageDigest.getInstance("SHA-256");
-      for (String e : entries) sha.update((e + "\n").getBytes(StandardCharsets.UTF_8));
-      return HexFormat.of().formatHex(sha.digest());
-    } catch (IOException e) {
-      throw new UncheckedIOException("listing " + path + ": " + e.getMessage(), e);
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-  }
+
 }

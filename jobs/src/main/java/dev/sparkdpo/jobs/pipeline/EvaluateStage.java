@@ -19,16 +19,28 @@ final class EvaluateStage implements PipelineStage {
 
   @Override
   public StageResult run(PipelineContext c) {
-    Map<String, Object> fill = new LinkedHashMap<>();
-    if (c.demo()) fill.put("reward", "lexicon:" + Path.of(c.demoDir(), "lexicon.json"));
-    fill.put("train-metrics", c.dir(Pipeline.TRAIN));
-    // the policy's implicit reward uses the beta it was trained with; the run is labelled by its root's name
-    fill.put("beta", c.settings("train", "train", Map.of(), Map.of()).block().getDouble("beta"));
-    fill.put("label", Path.of(c.dir(name())).toAbsolutePath().getParent().getFileName().toString());
-    EvaluateOptions opts = EvaluateCommand.options(c.settings("evaluate", "evaluate", fill, Map.of(
-        "data", c.dir(Pipeline.REFERENCE), "model", Path.of(c.dir(Pipeline.TRAIN), "model").toString(),
-        "reference-model", c.referenceModel(), "output", c.dir(name()), "force", c.forced(name()))));
+    // the run is labelled by its directory's name: the run root's, or the run's under runs/
+    String label = c.runDir().getFileName().toString();
+    return evaluate(c, Path.of(c.dir(Pipeline.TRAIN), "model").toString(), c.dir(name()), label,
+        c.dir(Pipeline.TRAIN), Map.of());
+  }
+
+  /**
+   * Evaluates {@code model} against the model of reference into {@code output}: the evaluate block with the pipeline's
+   * wiring, {@code fill} keys only where the block leaves them out (e.g. samples-per-prompt of a Best-of-N run).
+   */
+  static StageResult evaluate(PipelineContext c, String model, String output, String label, String trainMetrics,
+      Map<String, Object> fill) {
+    Map<String, Object> f = new LinkedHashMap<>(fill);
+    if (c.demo()) f.put("reward", "lexicon:" + Path.of(c.demoDir(), "lexicon.json"));
+    if (trainMetrics != null) f.put("train-metrics", trainMetrics);
+    // the policy's implicit reward uses the beta it was trained with
+    f.put("beta", c.settings("train", "train", Map.of(), Map.of()).block().getDouble("beta"));
+    f.put("label", label);
+    EvaluateOptions opts = EvaluateCommand.options(c.settings("evaluate", "evaluate", f, Map.of(
+        "data", c.dir(Pipeline.REFERENCE), "model", model, "reference-model", c.referenceModel(), "output", output,
+        "force", c.forced(Pipeline.EVALUATE))));
     dev.sparkdpo.eval.EvaluateStage.Result r = dev.sparkdpo.eval.EvaluateStage.run(c.spark(), opts);
-    return StageResult.of(r.skipped(), c.dir(name()), r.fingerprint());
+    return StageResult.of(r.skipped(), output, r.fingerprint());
   }
 }

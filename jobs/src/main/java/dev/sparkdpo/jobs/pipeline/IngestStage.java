@@ -23,6 +23,12 @@ final class IngestStage implements PipelineStage {
     return Pipeline.INGEST;
   }
 
+  /** With the demo or an ingest block; a pipeline whose pairs come from generate-pairs needs no ingest. */
+  @Override
+  public boolean enabled(PipelineContext c) {
+    return c.demo() || c.given(Pipeline.INGEST);
+  }
+
   @Override
   public StageResult run(PipelineContext c) {
     Map<String, Object> fill = new LinkedHashMap<>();

@@ -26,20 +26,25 @@ public final class Pipeline {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   public static final String DEMO = "demo";
+  public static final String TOKENIZER = "tokenizer";
   public static final String INGEST = "ingest";
   public static final String INIT_MODEL = "init-model";
   public static final String SFT = "sft";
   public static final String REFERENCE = "reference";
   public static final String TRAIN = "train";
   public static final String EVALUATE = "evaluate";
+  public static final String RUNS = "runs";
+  public static final String FRONTIER = "frontier";
   public static final String PIPELINE_JSON = "pipeline.json";
   /** pipeline.json statuses. */
   public static final String RAN = "ran", SKIPPED = "skipped", PENDING = "pending", RUNNING = "running",
       FAILED = "failed", DISABLED = "disabled";
 
   /** The stages, in order: a new stage is a class and a line here. */
-  static final List<PipelineStage> STAGES = List.of(new DemoDataStage(), new IngestStage(), new InitModelStage(),
-      new SftStage(), new ReferenceStageStep(), new TrainStage(), new EvaluateStage());
+  static final List<PipelineStage> STAGES = List.of(new DemoDataStage(), new TokenizerStage(),
+      new IngestStage(), new InitModelStage(),
+      new SftStage(), new ReferenceStageStep(), new TrainStage(), new EvaluateStage(), new RunsStage(),
+      new FrontierStage());
 
   public static List<String> stageNames() {
     return STAGES.stream().map(PipelineStage::name).toList();
@@ -117,6 +122,9 @@ public final class Pipeline {
   private static String disabledWhy(String stage) {
     return switch (stage) {
       case DEMO -> "the config has no demo block";
+      case TOKENIZER -> "the config has no tokenizer block";
+      case INGEST -> "the config has no ingest block";
+      case RUNS, FRONTIER -> "pipeline.runs is empty and pipeline.checkpoint-evals false";
       case INIT_MODEL -> "pipeline.model is given";
       case SFT -> "the config has no sft block";
       default -> null;

@@ -1,5 +1,6 @@
 package dev.sparkdpo.jobs.pipeline;
 
+import dev.sparkdpo.data.tokenize.CorpusTokenizer;
 import dev.sparkdpo.demo.DemoData;
 import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.jobs.JobConfig;
@@ -21,12 +22,19 @@ public final class PipelineContext {
   private final JobConfig config;
   private final Path root;
   private final Set<String> forced;
+  /** Where this context's train and evaluate write: the run root, or {@code <root>/runs/<name>} for a run. */
+  private final Path runDir;
 
   PipelineContext(SparkSession spark, JobConfig config, Path root, Set<String> forced) {
+    this(spark, config, root, forced, root);
+  }
+
+  private PipelineContext(SparkSession spark, JobConfig config, Path root, Set<String> forced, Path runDir) {
     this.spark = spark;
     this.config = config;
     this.root = root;
     this.forced = forced;
+    this.runDir = runDir;
   }
 
   /** Builds the context of a run: {@code root} the run root (pipeline.output). */
@@ -35,7 +43,25 @@ public final class PipelineContext {
   }
 
   PipelineContext withForced(Set<String> stages) {
-    return new PipelineContext(spark, config, root, Set.copyOf(stages));
+    return new PipelineContext(spark, config, root, Set.copyOf(stages), runDir);
+  }
+
+  /**
+   * The context of one of pipeline.runs: {@code config} with the run's blocks over the pipeline's, train and evaluate
+   * writing under {@code <root>/runs/<name>}, every other stage's output the pipeline's own.
+   */
+  PipelineContext forRun(String name, JobConfig runConfig, boolean force) {
+    Set<String> f = force ? Set.of(Pipeline.TRAIN, Pipeline.EVALUATE) : Set.of();
+    return new PipelineContext(spark, runConfig, root, f, root.resolve(Pipeline.RUNS).resolve(name));
+  }
+
+  /** The directory train and evaluate of this context write under (the run root for the pipeline's own). */
+  public Path runDir() {
+    return runDir;
+  }
+
+  JobConfig config() {
+    return config;
   }
 
   public SparkSession spark() {
@@ -48,7 +74,8 @@ public final class PipelineContext {
 
   /** The output directory of stage {@code name} under the run root, e.g. {@code <root>/ingest}. */
   public String dir(String name) {
-    return root.resolve(name).toString();
+    boolean ofRun = name.equals(Pipeline.TRAIN) || name.equals(Pipeline.EVALUATE);
+    return (ofRun ? runDir : root).resolve(name).toString();
   }
 
   /** Whether --force asks to rerun this stage (it is at or after --from). */
@@ -111,9 +138,10 @@ public final class PipelineContext {
     return given("sft") ? Path.of(dir(Pipeline.SFT), "model").toString() : startModel();
   }
 
-  /** The tokenizer ingest uses: ingest.tokenizer, else the demo's, else null. */
+  /** The tokenizer ingest uses: ingest.tokenizer, else the tokenizer stage's, else the demo's, else null. */
   public String ingestTokenizer() {
     if (given("ingest.tokenizer")) return config.config().getString("ingest.tokenizer");
+    if (given(Pipeline.TOKENIZER)) return Path.of(dir(Pipeline.TOKENIZER), CorpusTokenizer.TOKENIZER).toString();
     return demo() ? demoTokenizer() : null;
   }
 
