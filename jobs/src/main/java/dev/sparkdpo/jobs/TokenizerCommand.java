@@ -14,7 +14,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** A word-level tokenizer over a text corpus (block {@code tokenizer}; a pipeline stage when the config has it). */
-@Command(name = "tokenizer", aliases = "build-tokenizer", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "tokenizer", mixinStandardHelpOptions = true, sortOptions = false,
     abbreviateSynopsis = true, usageHelpWidth = JobConfig.HELP_WIDTH, usageHelpAutoWidth = true,
     defaultValueProvider = JobConfig.DefaultsFile.class,
     description = {"Builds a word-level tokenizer.json from text files.",

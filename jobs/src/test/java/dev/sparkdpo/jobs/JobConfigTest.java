@@ -101,7 +101,7 @@ class JobConfigTest {
   @Test
   void unknownBlocksTopLevelKeysAndSparkKeysFail() throws Exception {
     Path file = conf("trian {\n  beta = 0.2\n}\n");
-    assertEquals(file + ": unknown block trian (line 1); did you mean train? Valid blocks: spark, demo, ingest, "
+    assertEquals(file + ": unknown block trian (line 1); did you mean train? Valid blocks: spark, demo, tokenizer, ingest, "
         + "init-model, reference, train, evaluate, report, pipeline, sft (reserved: generate-pairs)",
         error(new IngestCommand(), "--config",
         file.toString()));
