@@ -135,8 +135,8 @@ final class TrainData {
   private static TrainData fromText(SparkSession spark, TrainOptions opts, String modelUri,
       dev.sparkdpo.model.GptConfig gpt, Configuration conf) {
     TrainOptions.Text text = opts.text();
-    // executors open the tokenizer as a local path: the model directory must be on a shared file system
-    String tokenizer = text.tokenizer() != null ? text.tokenizer() : Path.of(java.net.URI.create(modelUri)).toString();
+    // executors open the tokenizer through their local copy (TokenizerFiles); a file: model must be on a shared disk
+    String tokenizer = text.tokenizer() != null ? text.tokenizer() : modelUri;
     int context = gpt.nPositions();
     int chunk = text.chunkTokens() > 0 ? Math.min(text.chunkTokens(), context) : context;
     if (chunk < 2) throw new IllegalArgumentException("chunk-tokens must be >= 2");

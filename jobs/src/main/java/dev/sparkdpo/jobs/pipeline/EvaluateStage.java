@@ -20,13 +20,13 @@ final class EvaluateStage implements PipelineStage {
   @Override
   public StageResult run(PipelineContext c) {
     Map<String, Object> fill = new LinkedHashMap<>();
-    if (c.demo()) fill.put("reward", "lexicon:" + Path.of(c.demoDir(), "lexicon.json"));
+    if (c.demo()) fill.put("reward", "lexicon:" + c.dir(Pipeline.DEMO, "lexicon.json"));
     fill.put("train-metrics", c.dir(Pipeline.TRAIN));
     // the policy's implicit reward uses the beta it was trained with; the run is labelled by its root's name
     fill.put("beta", c.settings("train", "train", Map.of(), Map.of()).block().getDouble("beta"));
-    fill.put("label", Path.of(c.dir(name())).toAbsolutePath().getParent().getFileName().toString());
+    fill.put("label", c.root().getName());
     EvaluateOptions opts = EvaluateCommand.options(c.settings("evaluate", "evaluate", fill, Map.of(
-        "data", c.dir(Pipeline.REFERENCE), "model", Path.of(c.dir(Pipeline.TRAIN), "model").toString(),
+        "data", c.dir(Pipeline.REFERENCE), "model", c.dir(Pipeline.TRAIN, "model"),
         "reference-model", c.referenceModel(), "output", c.dir(name()), "force", c.forced(name()))));
     dev.sparkdpo.eval.EvaluateStage.Result r = dev.sparkdpo.eval.EvaluateStage.run(c.spark(), opts);
     return StageResult.of(r.skipped(), c.dir(name()), r.fingerprint());
