@@ -142,15 +142,29 @@ final class TrainData {
     if (chunk < 2) throw new IllegalArgumentException("chunk-tokens must be >= 2");
     double evalFraction = text.evalFraction();
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    // chunk ids (which decide the held-out split and the data order) name a file relative to --data, so the same
+    // corpus gives the same run wherever it is stored (a local disk, HDFS)
+    String root = dev.sparkdpo.io.HadoopFiles.qualified(opts.data(), conf);
     JavaRDD<TrainPair> chunks = jsc.wholeTextFiles(opts.data()).flatMap(file -> {
       PairTokenizer tok = PairTokenizer.open(new TokenizerSpec(tokenizer, 0, 0, Truncation.KEEP_END, false));
-      return chunks(file._1(), tok.encodeText(file._2()), chunk).iterator();
+      return chunks(relativeName(file._1(), root), tok.encodeText(file._2()), chunk).iterator();
     });
     JavaRDD<TrainPair> train = chunks.filter(p -> !heldOut(p.id, evalFraction));
     JavaRDD<TrainPair> eval = chunks.filter(p -> heldOut(p.id, evalFraction));
     LOG.info("train: SFT on text {} in chunks of {} tokens ({} held out)", opts.data(), chunk, evalFraction);
     return new TrainData(train, limitEval(eval, opts), filesFingerprint(opts.data(), conf) + ":" + chunk,
         gpt.vocabSize());
+  }
+
+  /**
+   * {@code file} relative to {@code root} (a directory given as --data), its name when --data is the file itself,
+   * else its path without scheme and authority (a glob's match).
+   */
+  static String relativeName(String file, String root) {
+    String dir = root.endsWith("/") ? root : root + "/";
+    if (file.startsWith(dir)) return file.substring(dir.length());
+    org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(file);
+    return file.equals(root) ? p.getName() : p.toUri().getPath();
   }
 
   /** A file's tokens in chunks of {@code chunk} (the last may be shorter, >= 2 tokens): first token = prompt. */

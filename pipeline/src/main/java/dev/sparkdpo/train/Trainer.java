@@ -260,7 +260,7 @@ public final class Trainer {
     writeSummary(fs, output, opts, settings, result, plan, totalSteps, lastCheckpoint);
     out.markComplete();
     LOG.info("train: done, {} steps in {} s ({} tokens/s); model {}", step, String.format("%.1f", seconds),
-        Math.round(result.tokensPerSecond()), finalModel);
+        Math.round(result.tokensPerSecond()), show(finalModel));
     return result;
   }
 
