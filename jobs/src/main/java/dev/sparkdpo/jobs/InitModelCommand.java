@@ -8,6 +8,7 @@ import dev.sparkdpo.data.tokenize.Truncation;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptInit;
+import dev.sparkdpo.io.HadoopFiles;
 import dev.sparkdpo.io.StageOutput;
 import java.io.File;
 import java.io.IOException;
@@ -107,8 +108,13 @@ public final class InitModelCommand implements Callable<Integer> {
    * kept as it is (the pipeline's rerun); otherwise an existing one needs --overwrite.
    */
   public static Result run(Options o, boolean skipIfSame) throws IOException {
-    Path out = Paths.get(o.output()).toAbsolutePath().normalize();
+    // the output and the tokenizer may be on any Hadoop file system (the tokenizer is read from a local copy, the
+    // model is written into the output's local directory and uploaded at commit: StageOutput.localDir)
+    Configuration conf = HadoopFiles.defaultConf();
+    String out = HadoopFiles.qualified(o.output(), conf);
     Path tokenizerJson = TokenizerFiles.resolveTokenizerJson(o.tokenizer());
+    String tokenizerGiven = HadoopFiles.localPathOf(o.tokenizer()) != null ? tokenizerJson.toUri().toString()
+        : HadoopFiles.qualified(o.tokenizer(), conf);
     PairTokenizer tok = PairTokenizer.open(new TokenizerSpec(tokenizerJson.toString(), 0, 0, Truncation.KEEP_END, true));
     GptConfig config = new GptConfig(tok.vocabSize(), o.nPositions(), o.nEmbd(), o.nLayer(), o.nHead(), 1e-5);
     OptionalInt eos = tok.eosId();
@@ -116,27 +122,28 @@ public final class InitModelCommand implements Callable<Integer> {
         + StageOutput.sha256(Files.readString(tokenizerJson)));
     boolean skipped = false;
     long parameters;
-    try (StageOutput stage = StageOutput.open("init-model", "--output", out.toUri().toString(),
-        List.of(new StageOutput.Input("--tokenizer", tokenizerJson.toUri().toString())), new Configuration())) {
+    try (StageOutput stage = StageOutput.open("init-model", "--output", out,
+        List.of(new StageOutput.Input("--tokenizer", tokenizerGiven)), conf)) {
       if (skipIfSame && fingerprint.equals(stage.completeFingerprint())) {
         skipped = true;
-        parameters = GptCheckpoint.load(out).parameterCount();
+        parameters = GptCheckpoint.load(HadoopFiles.local(out, List.of(GptCheckpoint.CONFIG, GptCheckpoint.WEIGHTS),
+            conf)).parameterCount();
       } else {
         if (stage.existing() != null && !o.overwrite() && !skipIfSame) {
-          throw new IllegalArgumentException("--output " + out + " already holds a model written by init-model: pass"
+          throw new IllegalArgumentException("--output " + StageOutput.show(stage.target()) + " already holds a model written by init-model: pass"
               + " --overwrite to replace it, or choose another --output");
         }
         GptCheckpoint model = GptInit.init(config, o.seed());
         parameters = model.parameterCount();
         stage.begin(fingerprint);
-        model.writeFiles(stage.localPath(), eos.isPresent() ? eos.getAsInt() : null,
+        model.writeFiles(stage.localDir(), eos.isPresent() ? eos.getAsInt() : null,
             tokenizerJson);
         stage.commit();
       }
     }
 
     Map<String, Object> summary = new LinkedHashMap<>();
-    summary.put("path", out.toString());
+    summary.put("path", StageOutput.show(new org.apache.hadoop.fs.Path(out)));
     summary.put("parameters", parameters);
     summary.put("vocab_size", config.vocabSize());
     summary.put("n_layer", o.nLayer());

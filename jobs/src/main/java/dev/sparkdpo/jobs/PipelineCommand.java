@@ -2,7 +2,6 @@ package dev.sparkdpo.jobs;
 
 import dev.sparkdpo.jobs.pipeline.Pipeline;
 import dev.sparkdpo.jobs.pipeline.PipelineContext;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
@@ -65,15 +64,16 @@ public final class PipelineCommand implements Callable<Integer>, JobConfig.Confi
   @Override
   public Integer call() {
     JobConfig c = JobConfig.resolve(spec);
-    Path root = Path.of(c.required("output"));
+    String root = c.required("output");
     Pipeline.Range range = new Pipeline.Range(c.block().hasPath("from") ? c.block().getString("from") : null,
         c.block().hasPath("to") ? c.block().getString("to") : null, c.block().getBoolean("force"));
     // one session for every stage: training's Spark settings (Kryo for ND4J arrays, large results) from the start
     SparkSession session = spark.session(c.config(), c.config().getConfig("train.spark-conf"));
     PipelineContext context = PipelineContext.of(session, c, root);
     Pipeline.run(context, range);
-    Path report = context.root().resolve(Pipeline.EVALUATE).resolve("report.html");
-    LOG.info("pipeline: done; the run is in {} (pipeline.json); the report: {}", context.root(), report);
+    String report = context.dir(Pipeline.EVALUATE, "report.html");
+    LOG.info("pipeline: done; the run is in {} (pipeline.json); the report: {}", dev.sparkdpo.io.StageOutput.show(context.root()),
+        report);
     System.out.println("report: " + report);
     return 0;
   }

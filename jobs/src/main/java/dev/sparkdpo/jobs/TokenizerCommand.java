@@ -21,7 +21,7 @@ import picocli.CommandLine.Spec;
         "",
         "Counts the corpus's words across the executors (the Whitespace pre-tokenizer's words: \\w+ runs and "
             + "punctuation runs, lower-cased unless --no-lowercase), keeps the most frequent (with <|endoftext|> and "
-            + "<unk>: --vocab-size in all) plus the words of --include that occur in the corpus, and writes "
+            + "<unk>: --vocab-size in all) plus the words of --keep-words that occur in the corpus, and writes "
             + "<output>/tokenizer.json (Hugging Face WordLevel) and <output>/stats.json (coverage of the corpus).",
         ""},
     footer = {"", JobConfig.KEYS_FOOTER})
@@ -36,9 +36,9 @@ public final class TokenizerCommand implements Callable<Integer> {
       + "(default ${DEFAULT-VALUE}).")
   Integer vocabSize;
 
-  @Option(names = "--include", paramLabel = "FILE", description = "Words to keep when the corpus has them: a word -> "
+  @Option(names = "--keep-words", paramLabel = "FILE", description = "Words to keep when the corpus has them: a word -> "
       + "score JSON (e.g. the reward's lexicon) or one word per line.")
-  String include;
+  String keepWords;
 
   @Option(names = "--min-count", paramLabel = "N", description = "A word must occur this often (default ${DEFAULT-VALUE}).")
   Integer minCount;
@@ -72,6 +72,6 @@ public final class TokenizerCommand implements Callable<Integer> {
   public static CorpusTokenizer.Options options(JobConfig c) {
     Config t = c.block();
     return new CorpusTokenizer.Options(c.required("data"), c.required("output"), t.getInt("vocab-size"),
-        t.hasPath("include") ? t.getString("include") : null, t.getInt("min-count"), t.getBoolean("lowercase"));
+        t.hasPath("keep-words") ? t.getString("keep-words") : null, t.getInt("min-count"), t.getBoolean("lowercase"));
   }
 }

@@ -416,11 +416,14 @@ public final class Ingest {
   /** Rows of {@link PairSchema#TOKENIZED_PAIRS}; the tokenizer loads once per executor JVM. */
   static JavaRDD<InternalRow> tokenize(JavaSparkContext jsc, JavaRDD<Scanned> kept, TokenizerSpec spec, long seed,
       double evalFraction, Counts counts) {
-    Path local = Path.of(spec.path());
-    jsc.sc().addFile(spec.path(), Files.isDirectory(local));   // executors without the path get a copy
+    // a local tokenizer is shipped (executors without the path get a copy); one on hdfs:/s3a: each executor copies
+    // itself (TokenizerFiles: one local copy per JVM)
+    boolean remote = dev.sparkdpo.io.HadoopFiles.localPathOf(spec.path()) == null;
+    Path local = remote ? Path.of(new org.apache.hadoop.fs.Path(spec.path()).getName()) : Path.of(spec.path());
+    if (!remote) jsc.sc().addFile(spec.path(), Files.isDirectory(local));
     String shippedName = local.getFileName().toString();
     return kept.mapPartitions(it -> {
-      TokenizerSpec s = Files.exists(Path.of(spec.path())) ? spec
+      TokenizerSpec s = remote || Files.exists(Path.of(spec.path())) ? spec
           : new TokenizerSpec(SparkFiles.get(shippedName), spec.maxLength(), spec.maxPromptLength(), spec.truncation(),
               spec.appendEos());
       return new TokenizingIterator(it, PairTokenizer.open(s), seed, evalFraction, counts);

@@ -15,6 +15,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.sparkdpo.data.PairSchema;
 import dev.sparkdpo.io.HadoopConf;
 import dev.sparkdpo.io.ProgressTicker;
+import dev.sparkdpo.io.HadoopFiles;
 import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.reference.ExecutorModels;
@@ -88,10 +89,10 @@ public final class EvaluateStage {
     long t0 = System.nanoTime();
     Configuration conf = spark.sparkContext().hadoopConfiguration();
     StageOutput.requireComplete("--data", given.data(), conf, "reference", "ingest");
-    String data = qualified(given.data(), conf);
-    String policyDir = qualified(given.model(), conf);
-    String referenceDir = qualified(given.referenceModel(), conf);
-    String output = qualified(given.output(), conf);
+    String data = HadoopFiles.qualified(given.data(), conf);
+    String policyDir = HadoopFiles.qualified(given.model(), conf);
+    String referenceDir = HadoopFiles.qualified(given.referenceModel(), conf);
+    String output = HadoopFiles.qualified(given.output(), conf);
     JsonNode policyConfig = modelConfig(policyDir, "--model " + given.model(), conf);
     JsonNode referenceConfig = modelConfig(referenceDir, "--reference-model " + given.referenceModel(), conf);
     int vocab = policyConfig.path("vocab_size").asInt();
@@ -100,7 +101,7 @@ public final class EvaluateStage {
           + referenceConfig.path("vocab_size").asInt() + " ids, --model " + given.model() + " of " + vocab
           + ": the two must share a tokenizer; give the reference model the policy was trained against");
     }
-    String tokenizerJson = tokenizerJson(policyDir, given.model());
+    String tokenizerJson = tokenizerJson(policyDir, given.model(), conf);
     RewardModel reward = RewardModel.parse(given.reward(), conf);
     int eos = eosId(policyConfig, vocab);
 
@@ -149,11 +150,17 @@ public final class EvaluateStage {
           EvalMetrics.samples(samples.stream().map(EvalSamples.Sample::reference).toList(), false),
           EvalMetrics.mean(kl), EvalMetrics.std(kl), EvalMetrics.winRate(samples), samples.size(), prompts.size(),
           given.beta(), label(given), settings);
-      out.writeText(EVAL_JSON, write(eval, true) + "\n");
+      // into the output's local directory (staged and uploaded at commit on hdfs:/s3a:): the report reads them there
+      java.nio.file.Path dir = out.localDir();
       StringBuilder jsonl = new StringBuilder();
       for (EvalSamples.Sample s : samples) jsonl.append(write(s, false)).append('\n');
-      out.writeText(SAMPLES_JSONL, jsonl.toString());
-      writeReport(out, given.trainMetrics());
+      try {
+        java.nio.file.Files.writeString(dir.resolve(EVAL_JSON), write(eval, true) + "\n");
+        java.nio.file.Files.writeString(dir.resolve(SAMPLES_JSONL), jsonl.toString());
+      } catch (IOException e) {
+        throw new UncheckedIOException("writing " + EVAL_JSON + " and " + SAMPLES_JSONL + ": " + e.getMessage(), e);
+      }
+      writeReport(out, given.trainMetrics(), conf);
       out.commit();
       double seconds = (System.nanoTime() - t0) / 1e9;
       LOG.info("evaluate: {} prompts x {} samples: kl {}, win rate {}, reward policy {} vs reference {}, {} s → {}",
@@ -168,26 +175,15 @@ public final class EvaluateStage {
    * The report (plots + report.html) into the output being written, from this run's eval.json and samples.jsonl and
    * the train run's metrics.jsonl (null: none).
    */
-  static void writeReport(StageOutput out, String trainDir) {
-    java.nio.file.Path dir = out.localPath();
-    java.nio.file.Path metrics = trainDir == null ? null : localPath(new Path(trainDir, "metrics.jsonl").toString());
-    if (dir == null) {
-      LOG.warn("evaluate: no report in {}: the report is drawn on the driver's local file system; run spark-dpo report"
-          + " --evaluate {} --output <local dir>", out.target(), out.target());
-      return;
-    }
+  static void writeReport(StageOutput out, String trainDir, Configuration conf) {
+    java.nio.file.Path dir = out.localDir();
+    String metricsFile = trainDir == null ? null : new Path(trainDir, "metrics.jsonl").toString();
+    java.nio.file.Path metrics = metricsFile == null ? null : HadoopFiles.localFile(metricsFile, conf);
     // the page names the output where it will be after the commit, not the temporary directory it is drawn in
     dev.sparkdpo.report.Report.Result report = dev.sparkdpo.report.Report.write(dir, metrics, List.of(dir),
-        new dev.sparkdpo.report.Report.Shown(metrics == null ? null : metrics.toString(),
+        new dev.sparkdpo.report.Report.Shown(metricsFile == null ? null : StageOutput.show(new Path(metricsFile)),
             List.of(StageOutput.show(out.target()))));
     LOG.debug("evaluate: report {} with {} plots (train metrics {})", report.html(), report.plots().size(), metrics);
-  }
-
-  /** A qualified file: path as a local path (the report writes with java.nio); other file systems are not local. */
-  private static java.nio.file.Path localPath(String qualified) {
-    java.net.URI uri = new Path(qualified).toUri();
-    return uri.getScheme() == null ? java.nio.file.Path.of(qualified) : "file".equals(uri.getScheme())
-        ? java.nio.file.Path.of(uri) : null;
   }
 
   // ------------------------------------------------------------------------------------------------ preference
@@ -357,26 +353,29 @@ public final class EvaluateStage {
     return id;
   }
 
-  /** The policy's tokenizer.json as a local path (the executors open it; a file: model is on a shared disk). */
-  private static String tokenizerJson(String policyDir, String givenModel) {
+  /**
+   * The policy's tokenizer.json, qualified (executors open it through their local copy, {@link HadoopFiles#local}; a
+   * file: model must be on a disk every executor shares).
+   */
+  private static String tokenizerJson(String policyDir, String givenModel, Configuration conf) {
     Path p = new Path(policyDir, GptCheckpoint.TOKENIZER);
-    if (!"file".equals(p.toUri().getScheme())) {
-      throw new IllegalArgumentException("--model " + givenModel + " is not on a local (file:) path: evaluate decodes"
-          + " completions with the model's tokenizer.json on every executor; copy the model to a shared disk");
+    try {
+      if (!p.getFileSystem(conf).isFile(p)) {
+        throw new IllegalArgumentException("--model " + givenModel + " has no tokenizer.json: evaluate decodes"
+            + " completions with it; copy the tokenizer.json the data was tokenized with into the model directory");
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("reading " + p + ": " + e.getMessage(), e);
     }
-    java.nio.file.Path local = java.nio.file.Path.of(p.toUri());
-    if (!java.nio.file.Files.isRegularFile(local)) {
-      throw new IllegalArgumentException("--model " + givenModel + " has no tokenizer.json: evaluate decodes"
-          + " completions with it; copy the tokenizer.json the data was tokenized with into the model directory");
-    }
-    return local.toString();
+    return p.toString();
   }
 
-  private static String fileHash(String localFile, Configuration conf) {
+  private static String fileHash(String file, Configuration conf) {
     try {
-      return StageOutput.sha256(java.nio.file.Files.readString(java.nio.file.Path.of(localFile)));
+      Path p = new Path(file);
+      return StageOutput.sha256(HadoopFiles.readText(p.getFileSystem(conf), p));
     } catch (IOException e) {
-      throw new UncheckedIOException("reading " + localFile + ": " + e.getMessage(), e);
+      throw new UncheckedIOException("reading " + file + ": " + e.getMessage(), e);
     }
   }
 
@@ -399,15 +398,6 @@ public final class EvaluateStage {
           + String.join("\n", entries));
     } catch (IOException e) {
       throw new UncheckedIOException("listing " + dataDir + "/pairs: " + e.getMessage(), e);
-    }
-  }
-
-  private static String qualified(String path, Configuration conf) {
-    try {
-      Path p = new Path(path);
-      return p.getFileSystem(conf).makeQualified(p).toString();
-    } catch (IOException e) {
-      throw new UncheckedIOException("resolving " + path + ": " + e.getMessage(), e);
     }
   }
 

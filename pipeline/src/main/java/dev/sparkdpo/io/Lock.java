@@ -23,24 +23,54 @@ import org.slf4j.LoggerFactory;
  * The exclusive lock of an output {@code P/N}: the file {@code P/.N.lock}, created atomically with its owner (pid,
  * host, start time, stage, a random token). On the local file system it is written to a private file first and
  * hard-linked into place (link creation fails if the name exists, and the content is complete the moment the name
- * appears); elsewhere it is {@code create(overwrite=false)}, which HDFS and object stores with conditional writes
- * make exclusive. A lock whose owner is a dead process on this host is taken over with a warning; any other holder
- * makes the run stop with a line naming the holder and the lock file.
+ * appears); elsewhere it is {@code create(overwrite=false)}, which HDFS makes exclusive (the NameNode refuses a second
+ * create; S3A only checks before writing, so two runs racing on S3 within milliseconds can both win).
+ *
+ * <p>Stale locks. While it holds the lock, the owner refreshes the lock file's modification time every
+ * {@value #HEARTBEAT_SECONDS} s (a daemon thread; one {@code setTimes} call). A lock is taken over, with a warning,
+ * when its owner is a dead process on this host (pid check, at once), or when its owner ran elsewhere (a cluster-mode
+ * driver, another machine: no pid to check) and the lock has not been refreshed for {@value #STALE_SECONDS} s, far
+ * beyond any NTP clock skew or a driver's GC pause. Any other holder makes the run stop with a line naming the holder
+ * and the lock file. A run that finds its lock taken over (it stalled past the limit) refuses to commit.
  */
 final class Lock {
   private static final Logger LOG = LoggerFactory.getLogger(Lock.class);
   private static final ObjectMapper JSON = new ObjectMapper();
   static final String HOST = hostName();
+  /** How often a holder refreshes its lock's modification time. */
+  static final long HEARTBEAT_SECONDS = 30;
+  /** A lock from another host not refreshed for this long is stale (20 missed heartbeats). */
+  static final long STALE_SECONDS = 600;
+  /** Test hook: the staleness limit in milliseconds. */
+  static long staleMillis = STALE_SECONDS * 1000;
+  private static final java.util.concurrent.ScheduledExecutorService HEARTBEAT =
+      java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "spark-dpo-lock-heartbeat");
+        t.setDaemon(true);
+        return t;
+      });
 
   private final FileSystem fs;
   private final Path file;
   private final String token;
+  private final java.util.concurrent.ScheduledFuture<?> heartbeat;
   private boolean released;
 
   private Lock(FileSystem fs, Path file, String token) {
     this.fs = fs;
     this.file = file;
     this.token = token;
+    this.heartbeat = HEARTBEAT.scheduleWithFixedDelay(this::beat, HEARTBEAT_SECONDS, HEARTBEAT_SECONDS,
+        java.util.concurrent.TimeUnit.SECONDS);
+  }
+
+  /** Refreshes the lock's modification time (a failed refresh is retried at the next beat). */
+  void beat() {
+    try {
+      fs.setTimes(file, System.currentTimeMillis(), -1);
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("could not refresh the lock {}: {}", file, e.getMessage());
+    }
   }
 
   static Path fileOf(Path target) {
@@ -54,13 +84,16 @@ final class Lock {
       String owner = JSON.writeValueAsString(owner(stage, token)) + "\n";
       for (int attempt = 0; attempt < 3; attempt++) {
         if (create(fs, file, owner)) return new Lock(fs, file, token);
-        JsonNode holder = read(fs, file);
+        JsonNode holder = readComplete(fs, file);
         if (holder == null) continue; // released meanwhile
-        if (!isStale(holder)) {
+        if (!isStale(holder) && !isAbandoned(holder, fs, file)) {
           throw new IllegalArgumentException(option + " " + StageOutput.show(target) + " is in use by another run ("
-              + describe(holder) + "; lock " + StageOutput.show(file) + "): wait for it to finish, or if that run is gone, delete the lock file");
+              + describe(holder) + "; lock " + StageOutput.show(file) + "): wait for it to finish, or if that run is gone,"
+              + " delete the lock file (a lock from another host is taken over once not refreshed for "
+              + staleMillis / 1000 + " s)");
         }
-        LOG.warn("{}: taking over the lock of a run that is no longer alive ({})", target, describe(holder));
+        LOG.warn("{}: taking over the lock of a run that is no longer alive ({}{})", target, describe(holder),
+            isStale(holder) ? "" : "; not refreshed for over " + staleMillis / 1000 + " s");
         Path stale = new Path(file.getParent(), file.getName() + ".stale-" + token);
         if (fs.rename(file, stale)) fs.delete(stale, false); // only one contender wins the rename
       }
@@ -71,10 +104,26 @@ final class Lock {
     }
   }
 
+  /** Throws unless the lock file is still ours (another run took it over after this one stalled past the limit). */
+  void checkHeld() {
+    JsonNode holder;
+    try {
+      holder = read(fs, file);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("reading the lock " + file + ": " + e.getMessage(), e);
+    }
+    if (holder == null || !token.equals(holder.path("token").asText())) {
+      throw new IllegalStateException("the lock " + StageOutput.show(file) + " is no longer this run's ("
+          + (holder == null ? "it was deleted" : "now held by " + describe(holder)) + "): not committing; rerun when"
+          + " the other run is done");
+    }
+  }
+
   /** Removes the lock if it is still ours. */
   void release() {
     if (released) return;
     released = true;
+    heartbeat.cancel(false);
     try {
       JsonNode holder = read(fs, file);
       if (holder != null && token.equals(holder.path("token").asText())) fs.delete(file, false);
@@ -91,6 +140,7 @@ final class Lock {
     m.put("started", java.time.Instant.now().toString());
     m.put("stage", stage);
     m.put("token", token);
+    m.put("heartbeat_seconds", HEARTBEAT_SECONDS);
     return m;
   }
 
@@ -114,6 +164,10 @@ final class Lock {
       return true;
     } catch (org.apache.hadoop.fs.FileAlreadyExistsException e) {
       return false;
+    } catch (org.apache.hadoop.ipc.RemoteException e) {
+      // HDFS: another create of the same file by this JVM's client (one lease holder name per JVM) that is still open
+      if (e.getClassName().endsWith(".AlreadyBeingCreatedException")) return false;
+      throw e;
     }
   }
 
@@ -122,12 +176,47 @@ final class Lock {
     try (InputStream in = fs.open(file)) {
       byte[] bytes = in.readAllBytes();
       try {
-        return JSON.readTree(bytes);
+        JsonNode j = JSON.readTree(bytes);
+        if (j != null && j.isObject()) return j;
       } catch (IOException e) {
-        return JSON.createObjectNode().put("unreadable", new String(bytes, StandardCharsets.UTF_8).strip());
+        // not JSON: reported below
       }
+      // an empty lock is one whose owner has not closed it yet (HDFS shows the name before the bytes)
+      return JSON.createObjectNode().put("unreadable", new String(bytes, StandardCharsets.UTF_8).strip());
     } catch (FileNotFoundException e) {
       return null;
+    }
+  }
+
+  /**
+   * The lock's owner; an empty lock is read again for up to 2 s: on HDFS the name appears at create, before the
+   * owner's bytes are flushed at close.
+   */
+  private static JsonNode readComplete(FileSystem fs, Path file) throws IOException {
+    JsonNode holder = read(fs, file);
+    for (int i = 0; i < 20 && holder != null && holder.path("unreadable").asText("x").isEmpty(); i++) {
+      try {
+        Thread.sleep(100);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+      holder = read(fs, file);
+    }
+    return holder;
+  }
+
+  /**
+   * A lock whose owner refreshes it (it says so: {@code heartbeat_seconds}) and ran on another host is abandoned when
+   * its modification time is older than the staleness limit. Locks of this host are judged by their pid instead.
+   */
+  static boolean isAbandoned(JsonNode holder, FileSystem fs, Path file) throws IOException {
+    if (!holder.has("heartbeat_seconds") || HOST.equals(holder.path("host").asText())) return false;
+    try {
+      long age = System.currentTimeMillis() - fs.getFileStatus(file).getModificationTime();
+      return age > staleMillis;
+    } catch (FileNotFoundException e) {
+      return false; // released meanwhile: the next attempt takes it
     }
   }
 

@@ -48,6 +48,15 @@ import org.slf4j.LoggerFactory;
  * <p>Two kinds of stage use it: <em>replace</em> stages write a new output beside the old one and {@link #commit}
  * it ({@link #begin}); <em>in-place</em> stages (training: a resumable run directory) {@link #create} the directory
  * with its manifest, write into it, and {@link #markComplete} at the end.
+ *
+ * <p>Any Hadoop file system. What differs from a local disk, and how the protocol stays right: HDFS's
+ * {@code rename(dir, existingDir)} moves {@code dir} <em>into</em> the existing one instead of failing, so no rename
+ * here ever targets an existing path (the old output is moved aside first, and {@link #rename} checks); the lock is
+ * {@code create(overwrite=false)}, exclusive on HDFS (the NameNode), and its holder refreshes the lock file's
+ * modification time while it runs, which is how a lock left by a dead run on another host is recognised (see
+ * {@link Lock}); and writers that need a local directory (java.nio: a model's files, the report's images) get a
+ * local staging directory ({@link #localDir}) that {@link #commit} uploads before {@code _SUCCESS}. Local outputs use
+ * the raw local file system: no {@code .crc} files beside ours.
  */
 public final class StageOutput implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(StageOutput.class);
@@ -102,6 +111,8 @@ public final class StageOutput implements AutoCloseable {
   private final State state;
   private final Manifest existing;
   private Path temp;
+  /** A local directory whose files {@link #commit} uploads into {@link #temp} (a non-local output's java.nio writers). */
+  private java.nio.file.Path staging;
   private boolean committed;
 
   private StageOutput(String stage, String option, FileSystem fs, Path target, Lock lock, State state,
@@ -128,7 +139,7 @@ public final class StageOutput implements AutoCloseable {
     FileSystem fs;
     try {
       Path given = new Path(dir);
-      fs = given.getFileSystem(conf);
+      fs = HadoopFiles.fileSystem(given, conf);
       target = fs.makeQualified(given);
       if (target.getParent() == null) {
         throw new IllegalArgumentException(option + " " + dir + ": the root directory cannot be an output");
@@ -196,8 +207,14 @@ public final class StageOutput implements AutoCloseable {
     return target;
   }
 
+  /** The output's file system (for local outputs the raw one: no .crc files). */
   public FileSystem fileSystem() {
     return fs;
+  }
+
+  /** The lock held for this output (for tests of the protocol). */
+  Lock lock() {
+    return lock;
   }
 
   // ---------------------------------------------------------------------------------------------- replace stages
@@ -221,12 +238,21 @@ public final class StageOutput implements AutoCloseable {
   }
 
   /**
-   * The new output's directory as a local path, for writers that use java.nio (a model's files, the report's
-   * images); null when the output is not on the local file system.
+   * The new output's directory as a local directory, for writers that use java.nio (a model's files, the report's
+   * images): the temporary directory itself on the local file system; elsewhere a local staging directory whose files
+   * {@link #commit} copies into the output (before {@code _SUCCESS}) and {@link #close} deletes.
    */
-  public java.nio.file.Path localPath() {
+  public java.nio.file.Path localDir() {
     requireBegun();
-    return "file".equals(temp.toUri().getScheme()) ? java.nio.file.Paths.get(temp.toUri()) : null;
+    if ("file".equals(temp.toUri().getScheme())) return java.nio.file.Paths.get(temp.toUri());
+    if (staging == null) {
+      try {
+        staging = java.nio.file.Files.createTempDirectory("spark-dpo-" + stage + "-");
+      } catch (IOException e) {
+        throw new UncheckedIOException("creating a local staging directory for " + target + ": " + e.getMessage(), e);
+      }
+    }
+    return staging;
   }
 
   /** Where to write a part of the new output before commit, e.g. {@code path("pairs")}. */
@@ -248,6 +274,8 @@ public final class StageOutput implements AutoCloseable {
   public void commit() {
     requireBegun();
     try {
+      if (staging != null) HadoopFiles.upload(staging, fs, temp);
+      lock.checkHeld();
       write(new Path(temp, SUCCESS), "");
       faultInjector.accept("success-written");
       Path old = null;
@@ -297,6 +325,7 @@ public final class StageOutput implements AutoCloseable {
 
   /** Marks an in-place output complete (its _SUCCESS, written last). */
   public void markComplete() {
+    lock.checkHeld();
     write(new Path(target, SUCCESS), "");
     committed = true;
   }
@@ -314,8 +343,9 @@ public final class StageOutput implements AutoCloseable {
   @Override
   public void close() {
     try {
+      if (staging != null) HadoopFiles.deleteTree(staging);
       if (temp != null && !committed && !temp.equals(target)) fs.delete(temp, true);
-    } catch (IOException e) {
+    } catch (IOException | UncheckedIOException e) {
       LOG.warn("could not remove {}: {}", temp, e.getMessage());
     } finally {
       lock.release();
@@ -391,6 +421,15 @@ public final class StageOutput implements AutoCloseable {
   }
 
   private void rename(Path from, Path to) throws IOException {
+    rename(fs, from, to);
+  }
+
+  /**
+   * Renames {@code from} to {@code to}, which must not exist: on HDFS (and S3A) renaming a directory onto an existing
+   * directory moves it inside that one and reports success, which would bury an output one level down.
+   */
+  static void rename(FileSystem fs, Path from, Path to) throws IOException {
+    if (fs.exists(to)) throw new IOException("cannot rename " + from + " to " + to + ": it exists");
     if (!fs.rename(from, to)) throw new IOException("cannot rename " + from + " to " + to);
   }
 
@@ -428,7 +467,7 @@ public final class StageOutput implements AutoCloseable {
       }
       if (restore != null) {
         LOG.warn("{}: finishing the commit of a killed run (moving {} into place)", target, restore.getName());
-        if (!fs.rename(restore, target)) throw new IOException("cannot rename " + restore + " to " + target);
+        rename(fs, restore, target);
       }
     }
     for (FileStatus s : leftovers) {

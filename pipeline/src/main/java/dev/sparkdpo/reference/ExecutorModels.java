@@ -2,16 +2,13 @@ package dev.sparkdpo.reference;
 
 import dev.sparkdpo.model.Gpt;
 import dev.sparkdpo.model.GptCheckpoint;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
+import dev.sparkdpo.io.HadoopFiles;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.Path;
 import org.apache.spark.util.LongAccumulator;
 
 /**
@@ -22,8 +19,10 @@ import org.apache.spark.util.LongAccumulator;
  * eval builds a new model from each broadcast of the weights: keeping them all would grow by one model per eval).
  * Tasks share the models tasks share them (Gpt's forward is thread-safe: its temporaries live in per-thread
  * workspaces). {@code modelDir} is a qualified path: {@code file:} is read in place, so on a cluster it must exist on
- * every worker (a shared file system); any other Hadoop file system (hdfs:, s3a:, ...) is copied to a local
- * temporary directory, loaded, and the copy deleted. The loaded bytes must have the fingerprint the driver computed.
+ * every worker (a shared file system); any other Hadoop file system (hdfs:, s3a:, ...) is read from this JVM's local
+ * copy ({@link HadoopFiles#local}: one copy per path and file versions, kept until the JVM exits, so a model loaded
+ * again, e.g. by the next stage of a pipeline, is not copied again). The loaded bytes must have the fingerprint the
+ * driver computed.
  */
 public final class ExecutorModels {
   private static final Map<String, Gpt> MODELS = new ConcurrentHashMap<>();
@@ -72,23 +71,8 @@ public final class ExecutorModels {
   }
 
   private static Gpt load(String modelDir, String expectedFingerprint, Configuration conf) {
-    Path src = new Path(modelDir);
-    if ("file".equals(src.toUri().getScheme())) {
-      return checkedLoad(java.nio.file.Path.of(src.toUri().getPath()), modelDir, expectedFingerprint);
-    }
-    java.nio.file.Path dst = null;
-    try {
-      dst = Files.createTempDirectory("spark-dpo-model-");
-      FileSystem fs = src.getFileSystem(conf);
-      for (String name : new String[] {GptCheckpoint.CONFIG, GptCheckpoint.WEIGHTS}) {
-        fs.copyToLocalFile(false, new Path(src, name), new Path(dst.resolve(name).toUri()), true);
-      }
-      return checkedLoad(dst, modelDir, expectedFingerprint);
-    } catch (IOException e) {
-      throw new UncheckedIOException("copying model " + modelDir + " to local disk: " + e.getMessage(), e);
-    } finally {
-      if (dst != null) deleteQuietly(dst); // the weights are in memory now
-    }
+    return checkedLoad(HadoopFiles.local(modelDir, List.of(GptCheckpoint.CONFIG, GptCheckpoint.WEIGHTS), conf),
+        modelDir, expectedFingerprint);
   }
 
   private static Gpt checkedLoad(java.nio.file.Path local, String modelDir, String expectedFingerprint) {
@@ -101,11 +85,4 @@ public final class ExecutorModels {
     return Gpt.from(GptCheckpoint.load(local, "--model " + modelDir));
   }
 
-  private static void deleteQuietly(java.nio.file.Path dir) {
-    try (var files = Files.walk(dir)) {
-      files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    } catch (IOException ignored) {
-      // a leftover temporary copy is harmless
-    }
-  }
 }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.sparkdpo.data.PairSchema;
 import dev.sparkdpo.data.TokenIds;
+import dev.sparkdpo.io.HadoopFiles;
 import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.io.HadoopConf;
 import dev.sparkdpo.io.ProgressTicker;
@@ -88,8 +89,9 @@ public final class ReferenceStage {
     if (given.progressSeconds() < 1) throw new IllegalArgumentException("reference.progress-seconds must be >= 1");
     StageOutput.requireComplete("--data", given.data(), conf, "ingest"); // errors name the path as given
     // one meaning for every path on the driver and the executors: qualified against the default file system
-    Options opts = new Options(qualified(given.data(), conf), qualified(given.model(), conf),
-        qualified(given.output(), conf), given.batchTokens(), given.partitions(), given.force(), given.progressSeconds());
+    Options opts = new Options(HadoopFiles.qualified(given.data(), conf), HadoopFiles.qualified(given.model(), conf),
+        HadoopFiles.qualified(given.output(), conf), given.batchTokens(), given.partitions(), given.force(),
+        given.progressSeconds());
     GptConfig modelConfig = readModelConfig(opts.model(), "--model " + given.model(), conf);
     // the executors load the weights: a bad file fails here, once, before the job
     checkModelWeights(opts.model(), "--model " + given.model(), modelConfig, conf);
@@ -215,15 +217,6 @@ public final class ReferenceStage {
       }
     } catch (IOException e) {
       throw new UncheckedIOException("reading " + outputDir + "/" + REFERENCE_JSON + ": " + e.getMessage(), e);
-    }
-  }
-
-  private static String qualified(String path, Configuration conf) {
-    try {
-      Path p = new Path(path);
-      return p.getFileSystem(conf).makeQualified(p).toString();
-    } catch (IOException e) {
-      throw new UncheckedIOException("resolving " + path + ": " + e.getMessage(), e);
     }
   }
 

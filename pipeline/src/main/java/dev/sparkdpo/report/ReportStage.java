@@ -1,27 +1,23 @@
 package dev.sparkdpo.report;
 
+import dev.sparkdpo.io.HadoopFiles;
 import dev.sparkdpo.io.StageOutput;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Stream;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.LocalFileSystem;
-import org.apache.hadoop.fs.RawLocalFileSystem;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * {@code spark-dpo report}: a report rebuilt from finished outputs, or several evaluated runs compared on one page,
  * written through {@link StageOutput} (stage {@value #STAGE}): {@code <output>/report.html} and
- * {@code <output>/plots/}. Inputs on a remote file system (hdfs:, s3a:) are copied to a local temporary directory
- * first (a few small files: eval.json, samples.jsonl, metrics.jsonl); so is the output, when it is remote.
+ * {@code <output>/plots/}. Inputs on a remote file system (hdfs:, s3a:) are read from local copies
+ * ({@link HadoopFiles#local}: a few small files, eval.json, samples.jsonl, metrics.jsonl); a remote output is drawn in
+ * the output's local staging directory and uploaded at commit ({@link StageOutput#localDir}).
  */
 public final class ReportStage {
   private static final Logger LOG = LoggerFactory.getLogger(ReportStage.class);
@@ -52,64 +48,30 @@ public final class ReportStage {
     List<StageOutput.Input> inputs = new ArrayList<>();
     for (String e : o.evaluate()) inputs.add(new StageOutput.Input("--evaluate", e));
     if (o.train() != null) inputs.add(new StageOutput.Input("--train", o.train()));
-    Path scratch = null;
     try (StageOutput out = StageOutput.open(STAGE, "--output", o.output(), inputs, conf)) {
-      scratch = Files.createTempDirectory("spark-dpo-report-");
       List<Path> evalDirs = new ArrayList<>();
-      for (int i = 0; i < o.evaluate().size(); i++) {
-        evalDirs.add(local(o.evaluate().get(i), List.of(EvalRun.EVAL_JSON, EvalRun.SAMPLES_JSONL),
-            scratch.resolve("evaluate-" + i), conf));
+      for (String e : o.evaluate()) {
+        evalDirs.add(HadoopFiles.local(e, List.of(EvalRun.EVAL_JSON, EvalRun.SAMPLES_JSONL), conf));
       }
-      Path metrics = o.train() == null ? null
-          : local(o.train(), List.of(METRICS), scratch.resolve("train"), conf).resolve(METRICS);
+      Path metrics = o.train() == null ? null : HadoopFiles.local(o.train(), List.of(METRICS), conf).resolve(METRICS);
       String fingerprint = fingerprint(o, evalDirs, metrics);
       if (!o.force() && fingerprint.equals(out.completeFingerprint())) {
         LOG.info("report: {} is complete with the same inputs; nothing to do (--force redraws)", out.target());
         return new Result(true, fingerprint, out.target().toString(), List.of(), seconds(t0));
       }
       out.begin(fingerprint);
-      boolean localOut = out.localPath() != null;
-      Path dir = localOut ? out.localPath() : Files.createDirectories(scratch.resolve("output"));
-      Report.Result r = Report.write(dir, metrics, evalDirs, new Report.Shown(
+      Report.Result r = Report.write(out.localDir(), metrics, evalDirs, new Report.Shown(
           o.train() == null ? null : new org.apache.hadoop.fs.Path(o.train(), METRICS).toString(), o.evaluate()));
-      if (!localOut) {
-        out.fileSystem().copyFromLocalFile(false, true, new org.apache.hadoop.fs.Path(r.html().toUri()),
-            new org.apache.hadoop.fs.Path(out.path(Report.HTML)));
-        out.fileSystem().copyFromLocalFile(false, true, new org.apache.hadoop.fs.Path(
-            dir.resolve(Report.PLOTS).toUri()), new org.apache.hadoop.fs.Path(out.path(Report.PLOTS)));
-      }
       out.commit();
       List<String> plots = r.plots().stream().map(p -> Report.PLOTS + "/" + p.getFileName()).toList();
       return new Result(false, fingerprint, out.target().toString(), plots, seconds(t0));
     } catch (IOException e) {
       throw new UncheckedIOException("writing the report to --output " + o.output() + ": " + e.getMessage(), e);
-    } finally {
-      if (scratch != null) deleteScratch(scratch);
     }
   }
 
   /** The train stage's metrics file (TrainOptions' output layout). */
   static final String METRICS = "metrics.jsonl";
-
-  /**
-   * {@code dir} as a local directory: itself when on the local file system, else a copy of {@code files} (those that
-   * exist) in {@code copy}.
-   */
-  private static Path local(String dir, List<String> files, Path copy, Configuration conf) throws IOException {
-    org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(dir);
-    FileSystem fs = p.getFileSystem(conf);
-    if (isLocal(fs)) return Paths.get(fs.makeQualified(p).toUri());
-    Files.createDirectories(copy);
-    for (String f : files) {
-      org.apache.hadoop.fs.Path src = new org.apache.hadoop.fs.Path(p, f);
-      if (fs.exists(src)) fs.copyToLocalFile(false, src, new org.apache.hadoop.fs.Path(copy.resolve(f).toUri()), true);
-    }
-    return copy;
-  }
-
-  private static boolean isLocal(FileSystem fs) {
-    return fs instanceof LocalFileSystem || fs instanceof RawLocalFileSystem;
-  }
 
   /**
    * The inputs as given (the page names them), their bytes (a few MB at most: hashing costs milliseconds) in their
@@ -138,13 +100,5 @@ public final class ReportStage {
 
   private static double seconds(long t0) {
     return (System.nanoTime() - t0) / 1e9;
-  }
-
-  private static void deleteScratch(Path scratch) {
-    try (Stream<Path> s = Files.walk(scratch)) {
-      s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    } catch (IOException e) {
-      LOG.warn("could not remove the temporary directory {}: {}", scratch, e.getMessage());
-    }
   }
 }

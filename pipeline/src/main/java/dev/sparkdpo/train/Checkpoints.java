@@ -9,10 +9,9 @@ import dev.sparkdpo.model.Safetensors;
 import dev.sparkdpo.model.Tensor;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import dev.sparkdpo.io.HadoopFiles;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -20,6 +19,10 @@ import java.util.UUID;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -30,7 +33,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * files of the starting model) plus {@code optimizer.safetensors} (the DL4J updater's state vector: Adam's m and v,
  * RMSprop's cache; absent for SGD) and {@code trainer_state.json} (step, epoch, position in the epoch's data order,
  * the settings that must not change on resume). Each is written to a temporary sibling and renamed into place, so a
- * {@code step-N} directory is always complete.
+ * {@code step-N} directory is always complete. Any Hadoop file system: the files are written with java.nio into the
+ * temporary sibling itself on a local disk, else into a local staging directory uploaded into it
+ * ({@link HadoopFiles#writeDirectory}).
  */
 public final class Checkpoints {
   public static final String DIR = "checkpoints";
@@ -49,58 +54,78 @@ public final class Checkpoints {
   public record State(long step, int epoch, long epochStep, double seconds, long tokens, JsonNode settings) {}
 
   public static Path dir(Path output, long step) {
-    return output.resolve(DIR).resolve("step-" + step);
+    return new Path(new Path(output, DIR), "step-" + step);
   }
 
-  /** Writes checkpoint {@code state.step()} of {@code net}; returns its directory. */
-  public static Path save(Path output, ComputationGraph net, State state, Integer eosTokenId, Path sourceModel) {
+  /**
+   * Writes checkpoint {@code state.step()} of {@code net} into {@code output} on {@code fs} (any Hadoop file system);
+   * returns its directory. {@code sourceModel} is the starting model's local directory (its tokenizer files are
+   * copied along).
+   */
+  public static Path save(FileSystem fs, Path output, ComputationGraph net, State state, Integer eosTokenId,
+      java.nio.file.Path sourceModel) {
     Path target = dir(output, state.step());
-    Path temp = target.resolveSibling(".step-" + state.step() + ".tmp-" + UUID.randomUUID());
+    Path temp = new Path(target.getParent(), ".step-" + state.step() + ".tmp-" + UUID.randomUUID());
     try {
-      Files.createDirectories(target.getParent());
-      writeModel(temp, net, eosTokenId, sourceModel);
-      INDArray updater = PolicyNetwork.updaterState(net);
-      if (updater != null && updater.length() > 0) {
-        float[] values = updater.reshape(updater.length()).toFloatVector();
-        Safetensors.write(temp.resolve(OPTIMIZER), Map.of(UPDATER_STATE, new Tensor(new long[] {values.length}, values)),
-            Map.of("updater", net.getLayer(PolicyNetwork.LAYER).conf().getLayer().getUpdaterByParam("wte-weight")
-                .getClass().getSimpleName()));
-      }
-      ObjectNode json = JSON.createObjectNode();
-      json.put("global_step", state.step());
-      json.put("epoch", state.epoch());
-      json.put("epoch_step", state.epochStep());
-      json.put("seconds", state.seconds());
-      json.put("tokens", state.tokens());
-      json.set("settings", state.settings());
-      Files.writeString(temp.resolve(STATE), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(json));
-      if (Files.exists(target)) deleteTree(target);
-      Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+      HadoopFiles.writeDirectory(fs, temp, dir -> {
+        writeModel(dir, net, eosTokenId, sourceModel);
+        INDArray updater = PolicyNetwork.updaterState(net);
+        if (updater != null && updater.length() > 0) {
+          float[] values = updater.reshape(updater.length()).toFloatVector();
+          Safetensors.write(dir.resolve(OPTIMIZER), Map.of(UPDATER_STATE, new Tensor(new long[] {values.length},
+              values)), Map.of("updater", net.getLayer(PolicyNetwork.LAYER).conf().getLayer()
+                  .getUpdaterByParam("wte-weight").getClass().getSimpleName()));
+        }
+        ObjectNode json = JSON.createObjectNode();
+        json.put("global_step", state.step());
+        json.put("epoch", state.epoch());
+        json.put("epoch_step", state.epochStep());
+        json.put("seconds", state.seconds());
+        json.put("tokens", state.tokens());
+        json.set("settings", state.settings());
+        Files.writeString(dir.resolve(STATE), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(json));
+      });
+      replace(fs, temp, target);
       return target;
     } catch (IOException e) {
       throw new UncheckedIOException("writing checkpoint " + target + ": " + e.getMessage(), e);
     } finally {
-      deleteTree(temp);
+      deleteQuietly(fs, temp);
     }
   }
 
   /** Writes the network's weights as a Hugging Face model directory at {@code dir}, atomically (temp, then rename). */
-  public static void saveModel(Path dir, ComputationGraph net, Integer eosTokenId, Path sourceModel) {
-    Path temp = dir.resolveSibling("." + dir.getFileName() + ".tmp-" + UUID.randomUUID());
+  public static void saveModel(FileSystem fs, Path dir, ComputationGraph net, Integer eosTokenId,
+      java.nio.file.Path sourceModel) {
+    Path temp = new Path(dir.getParent(), "." + dir.getName() + ".tmp-" + UUID.randomUUID());
     try {
-      writeModel(temp, net, eosTokenId, sourceModel);
-      if (Files.exists(dir)) deleteTree(dir);
-      Files.move(temp, dir, StandardCopyOption.ATOMIC_MOVE);
+      HadoopFiles.writeDirectory(fs, temp, local -> writeModel(local, net, eosTokenId, sourceModel));
+      replace(fs, temp, dir);
     } catch (IOException e) {
       throw new UncheckedIOException("writing model " + dir + ": " + e.getMessage(), e);
     } finally {
-      deleteTree(temp);
+      deleteQuietly(fs, temp);
     }
   }
 
-  private static void writeModel(Path dir, ComputationGraph net, Integer eosTokenId, Path sourceModel)
-      throws IOException {
-    PolicyNetwork.checkpoint(net).save(dir, eosTokenId, null);
+  /** Moves the complete {@code temp} to {@code target}, deleting an older {@code target} first. */
+  private static void replace(FileSystem fs, Path temp, Path target) throws IOException {
+    if (fs.exists(target)) fs.delete(target, true);
+    // never onto an existing directory: HDFS would move temp inside it
+    if (fs.exists(target) || !fs.rename(temp, target)) throw new IOException("cannot rename " + temp + " to " + target);
+  }
+
+  private static void deleteQuietly(FileSystem fs, Path p) {
+    try {
+      if (fs.exists(p)) fs.delete(p, true);
+    } catch (IOException e) {
+      throw new UncheckedIOException("deleting " + p + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static void writeModel(java.nio.file.Path dir, ComputationGraph net, Integer eosTokenId,
+      java.nio.file.Path sourceModel) throws IOException {
+    PolicyNetwork.checkpoint(net).writeFiles(dir, eosTokenId, null);
     copyModelFiles(sourceModel, dir);
   }
 
@@ -108,11 +133,11 @@ public final class Checkpoints {
    * Copies the starting model's other files (tokenizer.json, tokenizer_config.json, vocab/merges, generation config)
    * into a saved model directory, so that it loads like the model it came from.
    */
-  public static void copyModelFiles(Path sourceModel, Path dir) throws IOException {
+  public static void copyModelFiles(java.nio.file.Path sourceModel, java.nio.file.Path dir) throws IOException {
     List<String> own = List.of(GptCheckpoint.CONFIG, GptCheckpoint.WEIGHTS, OPTIMIZER, STATE,
         "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json");
-    try (Stream<Path> files = Files.list(sourceModel)) {
-      for (Path f : files.toList()) {
+    try (Stream<java.nio.file.Path> files = Files.list(sourceModel)) {
+      for (java.nio.file.Path f : files.toList()) {
         String name = f.getFileName().toString();
         if (Files.isRegularFile(f) && !name.startsWith(".") && !own.contains(name) && !name.endsWith(".safetensors")
             && !name.endsWith(".bin") && !name.startsWith("_")) {
@@ -123,50 +148,63 @@ public final class Checkpoints {
   }
 
   /** The complete checkpoint with the highest step, if any. */
-  public static Optional<Path> newest(Path output) {
-    Path dir = output.resolve(DIR);
-    if (!Files.isDirectory(dir)) return Optional.empty();
-    try (Stream<Path> s = Files.list(dir)) {
-      return s.filter(p -> STEP_DIR.matcher(p.getFileName().toString()).matches())
-          .filter(p -> Files.isRegularFile(p.resolve(STATE)))
-          .max(Comparator.comparingLong(Checkpoints::stepOf));
+  public static Optional<Path> newest(FileSystem fs, Path output) {
+    Path dir = new Path(output, DIR);
+    try {
+      if (!fs.isDirectory(dir)) return Optional.empty();
+      Path best = null;
+      for (FileStatus st : fs.listStatus(dir)) {
+        Path p = st.getPath();
+        if (st.isDirectory() && STEP_DIR.matcher(p.getName()).matches() && fs.isFile(new Path(p, STATE))
+            && (best == null || stepOf(p) > stepOf(best))) {
+          best = p;
+        }
+      }
+      return Optional.ofNullable(best);
     } catch (IOException e) {
       throw new UncheckedIOException("listing " + dir + ": " + e.getMessage(), e);
     }
   }
 
   static long stepOf(Path checkpoint) {
-    Matcher m = STEP_DIR.matcher(checkpoint.getFileName().toString());
+    Matcher m = STEP_DIR.matcher(checkpoint.getName());
     if (!m.matches()) throw new IllegalArgumentException(checkpoint + " is not a step-N checkpoint directory");
     return Long.parseLong(m.group(1));
   }
 
-  public static State readState(Path checkpoint) {
+  public static State readState(FileSystem fs, Path checkpoint) {
+    Path file = new Path(checkpoint, STATE);
     try {
-      JsonNode j = JSON.readTree(checkpoint.resolve(STATE).toFile());
+      JsonNode j = JSON.readTree(HadoopFiles.readText(fs, file));
       return new State(j.path("global_step").asLong(), j.path("epoch").asInt(), j.path("epoch_step").asLong(),
           j.path("seconds").asDouble(), j.path("tokens").asLong(), j.path("settings"));
     } catch (IOException e) {
-      throw new UncheckedIOException("reading " + checkpoint.resolve(STATE) + ": " + e.getMessage(), e);
+      throw new UncheckedIOException("reading " + file + ": " + e.getMessage(), e);
     }
   }
 
-  /** Loads a checkpoint's weights and optimizer state into {@code net} (built with the same settings). */
-  public static State restore(Path checkpoint, ComputationGraph net) {
-    State state = readState(checkpoint);
-    GptCheckpoint weights = GptCheckpoint.load(checkpoint);
+  /**
+   * Loads a checkpoint's weights and optimizer state into {@code net} (built with the same settings); a checkpoint
+   * on a non-local file system is read from a local copy.
+   */
+  public static State restore(FileSystem fs, Path checkpoint, ComputationGraph net, Configuration conf) {
+    State state = readState(fs, checkpoint);
+    java.nio.file.Path local = HadoopFiles.local(checkpoint.toString(), List.of(GptCheckpoint.CONFIG,
+        GptCheckpoint.WEIGHTS, OPTIMIZER), conf);
+    GptCheckpoint weights = GptCheckpoint.load(local, "checkpoint " + checkpoint);
     try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
       GptParams.over(PolicyNetwork.gptConfig(net), net.params()).copyFrom(weights);
       INDArray updater = PolicyNetwork.updaterState(net);
-      Path optimizer = checkpoint.resolve(OPTIMIZER);
+      java.nio.file.Path optimizer = local.resolve(OPTIMIZER);
       if (updater != null && updater.length() > 0) {
         if (!Files.isRegularFile(optimizer)) {
           throw new IllegalArgumentException(checkpoint + " has no " + OPTIMIZER + " but the optimizer has state");
         }
         Tensor t = Safetensors.read(optimizer).get(UPDATER_STATE);
         if (t == null || t.size() != updater.length()) {
-          throw new IllegalArgumentException(optimizer + ": optimizer state of " + (t == null ? 0 : t.size())
-              + " values, the optimizer has " + updater.length() + " (another optimizer or model?)");
+          throw new IllegalArgumentException(new Path(checkpoint, OPTIMIZER) + ": optimizer state of "
+              + (t == null ? 0 : t.size()) + " values, the optimizer has " + updater.length()
+              + " (another optimizer or model?)");
         }
         updater.assign(Nd4j.createFromArray(t.data()).reshape(updater.shape()));
       }
@@ -176,12 +214,7 @@ public final class Checkpoints {
     return state;
   }
 
-  static void deleteTree(Path p) {
-    if (!Files.exists(p)) return;
-    try (Stream<Path> s = Files.walk(p)) {
-      for (Path f : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(f);
-    } catch (IOException e) {
-      throw new UncheckedIOException("deleting " + p, e);
-    }
+  static void deleteTree(java.nio.file.Path p) {
+    HadoopFiles.deleteTree(p);
   }
 }

@@ -2,29 +2,30 @@ package dev.sparkdpo.train;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.BufferedWriter;
+import dev.sparkdpo.io.HadoopFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
 
 /**
  * {@code <output>/metrics.jsonl}: one JSON object per line, flushed as written: a line per training step and one per
  * evaluation (keys prefixed {@code eval_}), each with {@code step}. On resume the lines after the checkpoint's step
- * are dropped first, so the file reads as one uninterrupted run.
+ * are dropped first, so the file reads as one uninterrupted run. Any Hadoop file system: the file stays open for the
+ * run and each line is {@code hflush}ed (on HDFS: visible to readers at once, without closing the file).
  */
 final class MetricsLog implements AutoCloseable {
   static final String FILE = "metrics.jsonl";
   private static final ObjectMapper JSON = new ObjectMapper();
-  private final BufferedWriter out;
+  private final FSDataOutputStream out;
   private final List<JsonNode> kept;
 
-  private MetricsLog(BufferedWriter out, List<JsonNode> kept) {
+  private MetricsLog(FSDataOutputStream out, List<JsonNode> kept) {
     this.out = out;
     this.kept = kept;
   }
@@ -44,13 +45,13 @@ final class MetricsLog implements AutoCloseable {
   }
 
   /** Opens the log, keeping only lines with step <= {@code keepThroughStep} (-1: none). */
-  static MetricsLog open(Path output, long keepThroughStep) {
-    Path file = output.resolve(FILE);
+  static MetricsLog open(FileSystem fs, Path output, long keepThroughStep) {
+    Path file = new Path(output, FILE);
     try {
       List<String> kept = new ArrayList<>();
       List<JsonNode> keptJson = new ArrayList<>();
-      if (keepThroughStep >= 0 && Files.exists(file)) {
-        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+      if (keepThroughStep >= 0 && fs.exists(file)) {
+        for (String line : HadoopFiles.readText(fs, file).split("\n")) {
           if (line.isBlank()) continue;
           JsonNode j;
           try {
@@ -64,9 +65,10 @@ final class MetricsLog implements AutoCloseable {
           }
         }
       }
-      Files.write(file, kept, StandardCharsets.UTF_8);
-      return new MetricsLog(Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND),
-          keptJson);
+      FSDataOutputStream out = fs.create(file, true);
+      for (String line : kept) out.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+      out.hflush();
+      return new MetricsLog(out, keptJson);
     } catch (IOException e) {
       throw new UncheckedIOException("opening " + file + ": " + e.getMessage(), e);
     }
@@ -74,9 +76,8 @@ final class MetricsLog implements AutoCloseable {
 
   void write(Map<String, Object> record) {
     try {
-      out.write(JSON.writeValueAsString(record));
-      out.newLine();
-      out.flush();
+      out.write((JSON.writeValueAsString(record) + "\n").getBytes(StandardCharsets.UTF_8));
+      out.hflush();
     } catch (IOException e) {
       throw new UncheckedIOException("writing " + FILE + ": " + e.getMessage(), e);
     }

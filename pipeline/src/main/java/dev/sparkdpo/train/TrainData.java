@@ -136,8 +136,8 @@ final class TrainData {
   private static TrainData fromText(SparkSession spark, TrainOptions opts, String modelUri,
       dev.sparkdpo.model.GptConfig gpt, Configuration conf) {
     TrainOptions.Text text = opts.text();
-    // executors open the tokenizer as a local path: the model directory must be on a shared file system
-    String tokenizer = text.tokenizer() != null ? text.tokenizer() : Path.of(java.net.URI.create(modelUri)).toString();
+    // executors open the tokenizer through their local copy (TokenizerFiles); a file: model must be on a shared disk
+    String tokenizer = text.tokenizer() != null ? text.tokenizer() : modelUri;
     int context = gpt.nPositions();
     int chunk = text.chunkTokens() > 0 ? Math.min(text.chunkTokens(), context) : context;
     if (chunk < 2) throw new IllegalArgumentException("chunk-tokens must be >= 2");
@@ -167,12 +167,7 @@ final class TrainData {
   }
 
   private static String qualifiedPath(String data, Configuration conf) {
-    org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(data);
-    try {
-      return p.getFileSystem(conf).makeQualified(p).toUri().getPath();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    return new org.apache.hadoop.fs.Path(dev.sparkdpo.io.HadoopFiles.qualified(data, conf)).toUri().getPath();
   }
 
   /** A file's tokens in chunks of {@code chunk} (the last may be shorter, >= 2 tokens): first token = prompt. */

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.sparkdpo.data.PairSchema;
+import dev.sparkdpo.io.HadoopFiles;
 import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptConfig;
@@ -11,9 +12,6 @@ import dev.sparkdpo.reference.ModelFingerprint;
 import dev.sparkdpo.reference.ReferenceStage;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,8 +19,10 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.TreeMap;
-import java.util.stream.Stream;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -59,7 +59,7 @@ public final class Trainer {
   private Trainer() {}
 
   public record Result(boolean skipped, long steps, long pairs, int workers, Map<String, Double> eval, double seconds,
-      long tokens, Path model) {
+      long tokens, String model) {
     public double tokensPerSecond() {
       return seconds > 0 ? tokens / seconds : 0;
     }
@@ -72,23 +72,27 @@ public final class Trainer {
    */
   public static Result run(SparkSession spark, TrainOptions opts) {
     Configuration hadoop = spark.sparkContext().hadoopConfiguration();
-    Path output = localPath(opts.output(), "--output");
-    Path model = localPath(opts.model(), "--model");
-    List<StageOutput.Input> inputs = List.of(new StageOutput.Input("--model", model.toUri().toString()),
+    // any Hadoop file system, qualified against the default one (as the reference stage does)
+    String output = HadoopFiles.qualified(opts.output(), hadoop);
+    String model = HadoopFiles.qualified(opts.model(), hadoop);
+    List<StageOutput.Input> inputs = List.of(new StageOutput.Input("--model", model),
         new StageOutput.Input("--data", opts.data()));
-    try (StageOutput out = StageOutput.open("train", "--output", output.toUri().toString(), inputs, hadoop)) {
-      return train(spark, opts, out, output, model);
+    try (StageOutput out = StageOutput.open("train", "--output", output, inputs, hadoop)) {
+      return train(spark, opts, out, model);
     }
   }
 
-  private static Result train(SparkSession spark, TrainOptions opts, StageOutput out, Path output, Path model) {
+  private static Result train(SparkSession spark, TrainOptions opts, StageOutput out, String modelUri) {
     long started = System.nanoTime();
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Configuration hadoop = spark.sparkContext().hadoopConfiguration();
+    FileSystem fs = out.fileSystem();
+    Path output = out.target();
 
     // ------------------------------------------------------------------------------------- data and settings
-    // the model is read on the driver (and its tokenizer, for SFT on text, on the executors) as a local file
-    String modelUri = model.toUri().toString();
+    // the driver reads the model from a local directory: itself on a local disk, else a copy (HadoopFiles.local);
+    // its other files (tokenizer) are copied into checkpoints and the final model
+    java.nio.file.Path model = HadoopFiles.local(modelUri, null, hadoop);
     // loaded (and checked, with errors naming --model) before the fingerprint reads its files, and before --force
     // may clear anything
     GptCheckpoint start = GptCheckpoint.load(model, "--model " + opts.model());
@@ -99,7 +103,7 @@ public final class Trainer {
     TrainData data = TrainData.read(spark, opts, modelUri, gpt, hadoop);
     ObjectNode settings = settings(opts, workers, modelFingerprint, data.fingerprint());
 
-    Optional<Result> done = prepareOutput(out, output, opts, settings);
+    Optional<Result> done = prepareOutput(out, opts, settings);
     if (done.isPresent()) return done.get();
 
     Integer eos = eosTokenId(model);
@@ -112,7 +116,7 @@ public final class Trainer {
             + " steps, {} steps per epoch, {} steps in all; model {} ({} params), sequences <= {} tokens",
         data.trainCount(), opts.objective().cliName(), data.evalCount(), workers,
         opts.parallelism().batchSizePerWorker(), plan.globalBatch(), plan.averagingFrequency(), plan.stepsPerEpoch(),
-        totalSteps, model, start.parameterCount(), width);
+        totalSteps, opts.model(), start.parameterCount(), width);
 
     ComputationGraph net = PolicyNetwork.build(start, opts.loss(), width, opts.optimizer(), totalSteps, opts.seed());
     start = null; // the network holds the weights now
@@ -124,20 +128,20 @@ public final class Trainer {
     double secondsBefore = 0;
     long tokensBefore = 0;
     if (opts.resume()) {
-      Optional<Path> newest = Checkpoints.newest(output);
+      Optional<Path> newest = Checkpoints.newest(fs, output);
       if (newest.isPresent()) {
-        Checkpoints.State s = Checkpoints.readState(newest.get());
+        Checkpoints.State s = Checkpoints.readState(fs, newest.get());
         checkSameSettings(newest.get(), s.settings(), settings);
-        Checkpoints.restore(newest.get(), net);
+        Checkpoints.restore(fs, newest.get(), net, hadoop);
         step = s.step();
         epoch = s.epoch();
         epochStep = s.epochStep();
         secondsBefore = s.seconds();
         tokensBefore = s.tokens();
-        LOG.info("train: resuming from {} (step {}, epoch {}, step {} of the epoch)", newest.get(), step, epoch,
+        LOG.info("train: resuming from {} (step {}, epoch {}, step {} of the epoch)", show(newest.get()), step, epoch,
             epochStep);
       } else {
-        LOG.info("train: --resume but no complete checkpoint in {}: starting from step 0", output.resolve(Checkpoints.DIR));
+        LOG.info("train: --resume but no complete checkpoint in {}: starting from step 0", show(new Path(output, Checkpoints.DIR)));
       }
     }
     if (epochStep == plan.stepsPerEpoch()) {
@@ -165,9 +169,9 @@ public final class Trainer {
     Progress progress = new Progress(totalSteps, step, opts.schedule().progressSeconds(),
         opts.schedule().loggingSteps());
     Map<String, Double> lastEval = Map.of();
-    Path lastCheckpoint = Checkpoints.newest(output).orElse(null);
+    Path lastCheckpoint = Checkpoints.newest(fs, output).orElse(null);
     boolean resumed = step > 0 || lastCheckpoint != null && opts.resume();
-    try (MetricsLog metrics = MetricsLog.open(output, resumed ? step : -1)) {
+    try (MetricsLog metrics = MetricsLog.open(fs, output, resumed ? step : -1)) {
       if (resumed) lastEval = metrics.evalAt(step); // the eval of the checkpoint's step, if one ran
       if (step == 0 && data.evalCount() > 0) {
         lastEval = evaluate(jsc, data, net, opts, step, 0.0, metrics);
@@ -218,10 +222,10 @@ public final class Trainer {
             }
             if (last || crossed(lastCheckpointStep, step, opts.schedule().checkpointSteps())) {
               int stateEpoch = epoch;
-              lastCheckpoint = Checkpoints.save(output, net, new Checkpoints.State(step, stateEpoch, epochStep,
+              lastCheckpoint = Checkpoints.save(fs, output, net, new Checkpoints.State(step, stateEpoch, epochStep,
                   secondsBefore + progress.elapsedSeconds(), tokensBefore + progress.tokens(), settings), eos, model);
               lastCheckpointStep = step;
-              LOG.info("train: checkpoint {}", lastCheckpoint);
+              LOG.info("train: checkpoint {}", show(lastCheckpoint));
             }
             // DL4J broadcasts the network every round and never destroys the broadcast: a driver GC lets Spark's
             // ContextCleaner drop the old ones on the driver and the executors (whose copies of the weights live
@@ -244,19 +248,19 @@ public final class Trainer {
     }
 
     if (lastEval.isEmpty() && data.evalCount() > 0) { // resumed after the last round, its eval not logged
-      try (MetricsLog metrics = MetricsLog.open(output, step)) {
+      try (MetricsLog metrics = MetricsLog.open(fs, output, step)) {
         lastEval = evaluate(jsc, data, net, opts, step, epoch, metrics);
       }
     }
-    Path finalModel = output.resolve(MODEL);
-    Checkpoints.saveModel(finalModel, net, eos, model);
+    Path finalModel = new Path(output, MODEL);
+    Checkpoints.saveModel(fs, finalModel, net, eos, model);
     double seconds = secondsBefore + progress.elapsedSeconds();
     long tokens = tokensBefore + progress.tokens();
-    Result result = new Result(false, step, data.trainCount(), workers, lastEval, seconds, tokens, finalModel);
-    writeSummary(output, opts, settings, result, plan, totalSteps, lastCheckpoint);
+    Result result = new Result(false, step, data.trainCount(), workers, lastEval, seconds, tokens, show(finalModel));
+    writeSummary(fs, output, opts, settings, result, plan, totalSteps, lastCheckpoint);
     out.markComplete();
     LOG.info("train: done, {} steps in {} s ({} tokens/s); model {}", step, String.format("%.1f", seconds),
-        Math.round(result.tokensPerSecond()), finalModel);
+        Math.round(result.tokensPerSecond()), show(finalModel));
     return result;
   }
 
@@ -356,7 +360,7 @@ public final class Trainer {
         + " in steps " + (firstStep + 1) + "-" + (firstStep + steps) + " (epoch " + epoch + "): " + cause
         // one line (the CLI prints errors as one line): the parts separated by "; "
         + "; pairs in these steps: " + String.join("; ", shown) + (pairs.size() > shown.size() ? "; ..." : "")
-        + "; last good checkpoint: " + (lastCheckpoint == null ? "none" : lastCheckpoint.toString())
+        + "; last good checkpoint: " + (lastCheckpoint == null ? "none" : show(lastCheckpoint))
         + (nonFinite ? "; lower --learning-rate or keep --max-grad-norm on and start over (--force), or resume with"
             + " the same settings after fixing these pairs' data" : "");
     return nonFinite || badInput ? new IllegalArgumentException(message, e) : new IllegalStateException(message, e);
@@ -506,7 +510,7 @@ public final class Trainer {
       if (!Objects.equals(stored.get(k), now.get(k))) differ.add(k + " (was " + stored.get(k) + ", now " + now.get(k) + ")");
     });
     if (!differ.isEmpty()) {
-      throw new IllegalArgumentException("--resume: checkpoint " + checkpoint + " was made with other settings: "
+      throw new IllegalArgumentException("--resume: checkpoint " + show(checkpoint) + " was made with other settings: "
           + String.join("; ", differ) + ". Resume with the same settings, or --force to start over");
     }
   }
@@ -516,30 +520,32 @@ public final class Trainer {
    * if it is a finished run with the same settings; starts a fresh run (discarding ours with --force); refuses to mix
    * runs (an unfinished run needs --resume or --force, a finished one with other settings --force).
    */
-  private static Optional<Result> prepareOutput(StageOutput out, Path output, TrainOptions opts, ObjectNode settings) {
+  private static Optional<Result> prepareOutput(StageOutput out, TrainOptions opts, ObjectNode settings) {
+    FileSystem fs = out.fileSystem();
+    Path output = out.target();
     try {
       String fingerprint = settingsFingerprint(settings);
       if (out.existing() == null || opts.force()) {
         out.create(fingerprint);
         return Optional.empty();
       }
-      removeTemporaries(output);
+      removeTemporaries(fs, output);
       if (out.state() == StageOutput.State.COMPLETE) {
-        JsonNode summary = JSON.readTree(output.resolve(TRAIN_JSON).toFile());
+        JsonNode summary = JSON.readTree(HadoopFiles.readText(fs, new Path(output, TRAIN_JSON)));
         if (settings.equals(summary.get("settings"))) {
           LOG.info("train: {} is a finished run with the same settings and data: nothing to do (--force retrains)",
-              output);
+              show(output));
           JsonNode eval = summary.path("eval");
           Map<String, Double> evalMap = new LinkedHashMap<>();
           eval.fields().forEachRemaining(f -> evalMap.put(f.getKey(), f.getValue().asDouble()));
           return Optional.of(new Result(true, summary.path("steps").asLong(), summary.path("pairs").asLong(),
-              summary.path("workers").asInt(), evalMap, 0, 0, output.resolve(MODEL)));
+              summary.path("workers").asInt(), evalMap, 0, 0, show(new Path(output, MODEL))));
         }
-        throw new IllegalArgumentException("--output " + output + " holds a finished run with other settings or data:"
+        throw new IllegalArgumentException("--output " + show(output) + " holds a finished run with other settings or data:"
             + " pass --force to replace it, or choose another output directory");
       }
       if (!opts.resume()) {
-        throw new IllegalArgumentException("--output " + output + " holds an unfinished run: pass --resume to continue"
+        throw new IllegalArgumentException("--output " + show(output) + " holds an unfinished run: pass --resume to continue"
             + " it from its newest checkpoint, or --force to start over");
       }
       return Optional.empty();
@@ -549,11 +555,11 @@ public final class Trainer {
   }
 
   /** Removes what a killed run left half-written inside the run directory (the model's and checkpoints' temps). */
-  private static void removeTemporaries(Path output) throws IOException {
-    for (Path dir : new Path[] {output, output.resolve(Checkpoints.DIR)}) {
-      if (!Files.isDirectory(dir)) continue;
-      try (Stream<Path> s = Files.list(dir)) {
-        for (Path p : s.filter(p -> isOurTemp(p.getFileName().toString())).toList()) Checkpoints.deleteTree(p);
+  private static void removeTemporaries(FileSystem fs, Path output) throws IOException {
+    for (Path dir : new Path[] {output, new Path(output, Checkpoints.DIR)}) {
+      if (!fs.isDirectory(dir)) continue;
+      for (FileStatus st : fs.listStatus(dir)) {
+        if (isOurTemp(st.getPath().getName())) fs.delete(st.getPath(), true);
       }
     }
   }
@@ -568,7 +574,7 @@ public final class Trainer {
     return name.matches("\\.(model|step-\\d+)\\.(tmp|old)-[0-9a-f-]+");
   }
 
-  private static void writeSummary(Path output, TrainOptions opts, ObjectNode settings, Result r, DataOrder.Plan plan,
+  private static void writeSummary(FileSystem fs, Path output, TrainOptions opts, ObjectNode settings, Result r, DataOrder.Plan plan,
       long totalSteps, Path lastCheckpoint) {
     ObjectNode j = JSON.createObjectNode();
     j.put("data", opts.data());
@@ -584,27 +590,23 @@ public final class Trainer {
     j.put("tokens", r.tokens());
     j.put("tokens_per_second", r.tokensPerSecond());
     j.set("eval", JSON.valueToTree(r.eval()));
-    j.put("model", r.model().toString());
-    j.put("last_checkpoint", lastCheckpoint == null ? null : lastCheckpoint.toString());
+    j.put("model", r.model());
+    j.put("last_checkpoint", lastCheckpoint == null ? null : show(lastCheckpoint));
+    Path file = new Path(output, TRAIN_JSON);
     try {
-      Files.writeString(output.resolve(TRAIN_JSON), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(j));
+      HadoopFiles.writeText(fs, file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(j));
     } catch (IOException e) {
-      throw new UncheckedIOException("writing " + output.resolve(TRAIN_JSON) + ": " + e.getMessage(), e);
+      throw new UncheckedIOException("writing " + file + ": " + e.getMessage(), e);
     }
   }
 
-  /** A local (driver-side) directory: the trainer writes checkpoints and the model with the driver's file system. */
-  static Path localPath(String path, String option) {
-    if (path.startsWith("file:")) return Paths.get(java.net.URI.create(path)).toAbsolutePath().normalize();
-    if (path.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*")) {
-      throw new IllegalArgumentException(option + " " + path + ": training reads the model and writes its output on"
-          + " the driver's file system (a local or mounted shared path), not " + path.substring(0, path.indexOf(':')));
-    }
-    return Paths.get(path).toAbsolutePath().normalize();
+  /** A path for logs and train.json: local paths as before (no file: scheme), others as URIs. */
+  private static String show(Path p) {
+    return StageOutput.show(p);
   }
 
   /** eos_token_id of the model's config.json, if it has one (saved models keep it). */
-  private static Integer eosTokenId(Path model) {
+  private static Integer eosTokenId(java.nio.file.Path model) {
     try {
       JsonNode config = JSON.readTree(model.resolve(GptCheckpoint.CONFIG).toFile());
       return config.hasNonNull("eos_token_id") ? config.get("eos_token_id").asInt() : null;

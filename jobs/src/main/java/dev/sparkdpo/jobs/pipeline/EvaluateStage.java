@@ -2,7 +2,6 @@ package dev.sparkdpo.jobs.pipeline;
 
 import dev.sparkdpo.eval.EvaluateOptions;
 import dev.sparkdpo.jobs.EvaluateCommand;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -20,19 +19,18 @@ final class EvaluateStage implements PipelineStage {
   @Override
   public StageResult run(PipelineContext c) {
     // the run is labelled by its directory's name: the run root's, or the run's under runs/
-    String label = c.runDir().getFileName().toString();
-    return evaluate(c, Path.of(c.dir(Pipeline.TRAIN), "model").toString(), c.dir(name()), label,
-        c.dir(Pipeline.TRAIN), Map.of());
+    return evaluate(c, c.dir(Pipeline.TRAIN, "model"), c.dir(name()), c.runDir().getName(), c.dir(Pipeline.TRAIN),
+        Map.of());
   }
 
   /**
    * Evaluates {@code model} against the model of reference into {@code output}: the evaluate block with the pipeline's
-   * wiring, {@code fill} keys only where the block leaves them out (e.g. samples-per-prompt of a Best-of-N run).
+   * wiring, {@code fill} keys only where the block leaves them out.
    */
   static StageResult evaluate(PipelineContext c, String model, String output, String label, String trainMetrics,
       Map<String, Object> fill) {
     Map<String, Object> f = new LinkedHashMap<>(fill);
-    if (c.demo()) f.put("reward", "lexicon:" + Path.of(c.demoDir(), "lexicon.json"));
+    if (c.demo()) f.put("reward", "lexicon:" + c.dir(Pipeline.DEMO, "lexicon.json"));
     if (trainMetrics != null) f.put("train-metrics", trainMetrics);
     // the policy's implicit reward uses the beta it was trained with
     f.put("beta", c.settings("train", "train", Map.of(), Map.of()).block().getDouble("beta"));

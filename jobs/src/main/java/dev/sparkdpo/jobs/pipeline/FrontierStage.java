@@ -34,13 +34,13 @@ final class FrontierStage implements PipelineStage {
   @Override
   public StageResult run(PipelineContext c) throws Exception {
     Runs runs = Runs.of(c);
-    List<Frontier.Policy> policies = new ArrayList<>(policies(c, c.runDir().getFileName().toString(),
+    List<Frontier.Policy> policies = new ArrayList<>(policies(c, c.runDir().getName(),
         runs.checkpointEvals()));
     List<Frontier.BestOf> bestOfs = new ArrayList<>();
     for (Runs.Run run : runs.runs()) {
       PipelineContext rc = c.forRun(run.name(), Runs.config(c, run), false);
       if (run.bestOf() > 0) {
-        bestOfs.add(new Frontier.BestOf(run.name(), run.bestOf(), Path.of(rc.dir(Pipeline.EVALUATE))));
+        bestOfs.add(new Frontier.BestOf(run.name(), run.bestOf(), Runs.local(rc.dir(Pipeline.EVALUATE))));
       } else {
         policies.addAll(policies(rc, run.name(), runs.checkpointEvals()));
       }
@@ -92,11 +92,11 @@ final class FrontierStage implements PipelineStage {
       for (Long step : Runs.checkpoints(rc.dir(Pipeline.TRAIN)).keySet()) {
         if (step == last) continue;
         out.add(new Frontier.Policy(run, kind, beta, step,
-            rc.runDir().resolve(Runs.EVALUATE_STEPS).resolve("step-" + step)));
+            Runs.local(rc.inRunDir(Runs.EVALUATE_STEPS, "step-" + step))));
       }
     }
     long last = RunsStage.finalStep(rc.dir(Pipeline.TRAIN));
-    out.add(new Frontier.Policy(run, kind, beta, last < 0 ? null : last, Path.of(rc.dir(Pipeline.EVALUATE))));
+    out.add(new Frontier.Policy(run, kind, beta, last < 0 ? null : last, Runs.local(rc.dir(Pipeline.EVALUATE))));
     return out;
   }
 }

@@ -33,7 +33,7 @@ final class IngestStage implements PipelineStage {
   public StageResult run(PipelineContext c) {
     Map<String, Object> fill = new LinkedHashMap<>();
     if (c.demo()) {
-      fill.put("input", List.of(Path.of(c.demoDir(), "preferences").toString()));
+      fill.put("input", List.of(c.dir(Pipeline.DEMO, "preferences")));
       fill.put("tokenizer", c.demoTokenizer());
     }
     String output = c.dir(name());

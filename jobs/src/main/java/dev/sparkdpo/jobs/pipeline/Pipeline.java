@@ -3,16 +3,16 @@ package dev.sparkdpo.jobs.pipeline;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.sparkdpo.io.HadoopFiles;
+import dev.sparkdpo.io.StageOutput;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import org.apache.hadoop.fs.FileSystem;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -87,7 +87,7 @@ public final class Pipeline {
       if (range.force() && i >= first && i <= last) forced.add(s.name());
     }
     PipelineContext c = context.withForced(forced);
-    write(c.root(), entries);
+    write(c, entries);
     long runStart = System.nanoTime();
     int toRun = (int) entries.stream().filter(e -> e.status().equals(PENDING)).count();
     int done = 0;
@@ -96,7 +96,7 @@ public final class Pipeline {
       PipelineStage s = STAGES.get(i);
       LOG.info("pipeline: stage {} ({} of {}){}", s.name(), ++done, toRun, c.forced(s.name()) ? ", forced" : "");
       entries.set(i, new Entry(s.name(), RUNNING, 0, c.dir(s.name()), null, null));
-      write(c.root(), entries);
+      write(c, entries);
       long t0 = System.nanoTime();
       PipelineStage.StageResult r;
       try {
@@ -104,7 +104,7 @@ public final class Pipeline {
       } catch (Exception e) {
         entries.set(i, new Entry(s.name(), FAILED, seconds(t0), c.dir(s.name()), null, String.valueOf(e.getMessage())
             .lines().findFirst().orElse("")));
-        write(c.root(), entries);
+        write(c, entries);
         if (e instanceof RuntimeException re) throw re;
         throw new IllegalStateException("pipeline stage " + s.name() + ": " + e.getMessage(), e);
       }
@@ -112,7 +112,7 @@ public final class Pipeline {
       String status = r.skipped() ? SKIPPED : RAN;
       entries.set(i, new Entry(s.name(), status, secs, r.output(), r.fingerprint(),
           r.note()));
-      write(c.root(), entries);
+      write(c, entries);
       LOG.info("pipeline: stage {} {} in {} s (pipeline {} s so far)", s.name(), status, Math.round(secs * 10) / 10.0,
           Math.round(seconds(runStart)));
     }
@@ -132,9 +132,10 @@ public final class Pipeline {
   }
 
   /** Writes pipeline.json beside the stages' outputs: to a temporary file, then renamed over the old one. */
-  static void write(Path root, List<Entry> entries) {
+  static void write(PipelineContext c, List<Entry> entries) {
+    org.apache.hadoop.fs.Path root = c.root();
     ObjectNode doc = JSON.createObjectNode();
-    doc.put("root", root.toString());
+    doc.put("root", StageOutput.show(root));
     doc.put("updated", Instant.now().toString());
     ArrayNode stages = doc.putArray("stages");
     for (Entry e : entries) {
@@ -147,14 +148,15 @@ public final class Pipeline {
       s.put("fingerprint", e.fingerprint());
       if (e.note() != null) s.put("note", e.note());
     }
+    org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(root, PIPELINE_JSON);
     try {
-      Files.createDirectories(root);
-      Path tmp = root.resolve("." + PIPELINE_JSON + ".tmp");
-      Files.writeString(tmp, doc.toPrettyString() + "\n");
-      Files.move(tmp, root.resolve(PIPELINE_JSON), StandardCopyOption.REPLACE_EXISTING,
-          StandardCopyOption.ATOMIC_MOVE);
+      FileSystem fs = HadoopFiles.fileSystem(root, c.spark().sparkContext().hadoopConfiguration());
+      fs.mkdirs(root);
+      org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(root, "." + PIPELINE_JSON + ".tmp");
+      HadoopFiles.writeText(fs, tmp, doc.toPrettyString() + "\n");
+      HadoopFiles.replaceFile(fs, tmp, file);
     } catch (IOException e) {
-      throw new UncheckedIOException("writing " + root.resolve(PIPELINE_JSON) + ": " + e.getMessage(), e);
+      throw new UncheckedIOException("writing " + file + ": " + e.getMessage(), e);
     }
   }
 

@@ -6,16 +6,18 @@ import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.jobs.JobConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Path;
 import java.util.Map;
 import java.util.Set;
+import dev.sparkdpo.io.HadoopFiles;
 import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.SparkSession;
 
 /**
  * What every stage of one pipeline run shares: the one SparkSession, the resolved config file (every block), the run
  * root, which stages are forced, and the wiring between stages (where each output lives, which model is the model of
- * reference and train).
+ * reference and train). The run root may be on any Hadoop file system (qualified against the default one); the
+ * stages' paths are given to them as {@link StageOutput#show} spells them (local paths without {@code file:}).
  */
 public final class PipelineContext {
   private final SparkSession spark;
@@ -38,8 +40,9 @@ public final class PipelineContext {
   }
 
   /** Builds the context of a run: {@code root} the run root (pipeline.output). */
-  public static PipelineContext of(SparkSession spark, JobConfig config, Path root) {
-    return new PipelineContext(spark, config, root.toAbsolutePath().normalize(), Set.of());
+  public static PipelineContext of(SparkSession spark, JobConfig config, String root) {
+    return new PipelineContext(spark, config, new Path(HadoopFiles.qualified(root,
+        spark.sparkContext().hadoopConfiguration())), Set.of());
   }
 
   PipelineContext withForced(Set<String> stages) {
@@ -47,17 +50,24 @@ public final class PipelineContext {
   }
 
   /**
-   * The context of one of pipeline.runs: {@code config} with the run's blocks over the pipeline's, train and evaluate
+   * The context of one of pipeline.runs: {@code runConfig} (the run's blocks over the pipeline's), train and evaluate
    * writing under {@code <root>/runs/<name>}, every other stage's output the pipeline's own.
    */
   PipelineContext forRun(String name, JobConfig runConfig, boolean force) {
     Set<String> f = force ? Set.of(Pipeline.TRAIN, Pipeline.EVALUATE) : Set.of();
-    return new PipelineContext(spark, runConfig, root, f, root.resolve(Pipeline.RUNS).resolve(name));
+    return new PipelineContext(spark, runConfig, root, f, new Path(new Path(root, Pipeline.RUNS), name));
   }
 
   /** The directory train and evaluate of this context write under (the run root for the pipeline's own). */
   public Path runDir() {
     return runDir;
+  }
+
+  /** A path inside {@link #runDir()}, as the stages are given paths. */
+  public String inRunDir(String... parts) {
+    Path p = runDir;
+    for (String part : parts) p = new Path(p, part);
+    return StageOutput.show(p);
   }
 
   JobConfig config() {
@@ -68,14 +78,20 @@ public final class PipelineContext {
     return spark;
   }
 
+  /** The run root (qualified). */
   public Path root() {
     return root;
   }
 
-  /** The output directory of stage {@code name} under the run root, e.g. {@code <root>/ingest}. */
-  public String dir(String name) {
+  /**
+   * The output directory of stage {@code name} under the run root, e.g. {@code <root>/ingest}, or a path inside it
+   * ({@code dir("train", "model")}); train's and evaluate's under the run directory ({@link #runDir()}).
+   */
+  public String dir(String name, String... inside) {
     boolean ofRun = name.equals(Pipeline.TRAIN) || name.equals(Pipeline.EVALUATE);
-    return (ofRun ? runDir : root).resolve(name).toString();
+    Path p = new Path(ofRun ? runDir : root, name);
+    for (String part : inside) p = new Path(p, part);
+    return StageOutput.show(p);
   }
 
   /** Whether --force asks to rerun this stage (it is at or after --from). */
@@ -124,7 +140,7 @@ public final class PipelineContext {
   }
 
   public String demoTokenizer() {
-    return Path.of(demoDir(), DemoData.TOKENIZER).toString();
+    return dir(Pipeline.DEMO, DemoData.TOKENIZER);
   }
 
   /** The model training starts from: pipeline.model, else the one init-model writes. */
@@ -135,20 +151,20 @@ public final class PipelineContext {
 
   /** The model of reference and train: the SFT run's model when the config has an sft block, else the start model. */
   public String referenceModel() {
-    return given("sft") ? Path.of(dir(Pipeline.SFT), "model").toString() : startModel();
+    return given("sft") ? dir(Pipeline.SFT, "model") : startModel();
   }
 
   /** The tokenizer ingest uses: ingest.tokenizer, else the tokenizer stage's, else the demo's, else null. */
   public String ingestTokenizer() {
     if (given("ingest.tokenizer")) return config.config().getString("ingest.tokenizer");
-    if (given(Pipeline.TOKENIZER)) return Path.of(dir(Pipeline.TOKENIZER), CorpusTokenizer.TOKENIZER).toString();
+    if (given(Pipeline.TOKENIZER)) return dir(Pipeline.TOKENIZER, CorpusTokenizer.TOKENIZER);
     return demo() ? demoTokenizer() : null;
   }
 
   /** The fingerprint of {@code dir} when it is a complete output (its _SUCCESS written), else null. */
   public String completeFingerprintOf(String dir) {
     try {
-      org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(Path.of(dir).toUri());
+      Path p = new Path(dir);
       FileSystem fs = p.getFileSystem(spark.sparkContext().hadoopConfiguration());
       return fs.exists(p) && StageOutput.isComplete(fs, p) ? fingerprintOf(dir) : null;
     } catch (IOException e) {
@@ -159,7 +175,7 @@ public final class PipelineContext {
   /** The fingerprint in the manifest of {@code dir}, or null. */
   public String fingerprintOf(String dir) {
     try {
-      org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(Path.of(dir).toUri());
+      Path p = new Path(dir);
       FileSystem fs = p.getFileSystem(spark.sparkContext().hadoopConfiguration());
       if (!fs.exists(p)) return null;
       StageOutput.Manifest m = StageOutput.readManifest(fs, p);

@@ -84,10 +84,23 @@ record Runs(List<Run> runs, boolean checkpointEvals) {
     return config;
   }
 
+  /**
+   * {@code dir} (as the stages are given paths) as a local path: the frontier and the checkpoint listing read local
+   * outputs only (a run root on HDFS has no frontier yet: say so rather than fail obscurely).
+   */
+  static Path local(String dir) {
+    java.net.URI uri = new org.apache.hadoop.fs.Path(dir).toUri();
+    if (uri.getScheme() != null && !uri.getScheme().equals("file")) {
+      throw new IllegalArgumentException("pipeline.runs and checkpoint-evals need a local pipeline.output for now ("
+          + dir + " is on " + uri.getScheme() + ":); run the sweep with a local run root");
+    }
+    return Path.of(uri.getPath());
+  }
+
   /** A train output's checkpoints by step (none: empty). */
   static Map<Long, Path> checkpoints(String train) {
     Map<Long, Path> steps = new TreeMap<>();
-    Path dir = Path.of(train, "checkpoints");
+    Path dir = local(train).resolve("checkpoints");
     if (!Files.isDirectory(dir)) return steps;
     try (Stream<Path> s = Files.list(dir)) {
       s.forEach(p -> {

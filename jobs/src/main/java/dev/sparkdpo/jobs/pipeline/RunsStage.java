@@ -35,7 +35,7 @@ final class RunsStage implements PipelineStage {
     Runs runs = Runs.of(c);
     boolean force = c.forced(name());
     List<String> ran = new ArrayList<>();
-    if (runs.checkpointEvals() && evaluateCheckpoints(c, c.runDir().getFileName().toString())) ran.add("checkpoints");
+    if (runs.checkpointEvals() && evaluateCheckpoints(c, c.runDir().getName())) ran.add("checkpoints");
     for (int i = 0; i < runs.runs().size(); i++) {
       Runs.Run run = runs.runs().get(i);
       LOG.info("pipeline: run {} ({} of {}){}", run.name(), i + 1, runs.runs().size(),
@@ -53,9 +53,9 @@ final class RunsStage implements PipelineStage {
       }
       if (didSomething) ran.add(run.name());
     }
-    String note = runs.runs().size() + " runs under " + c.root().resolve(Pipeline.RUNS) + (ran.isEmpty() ? ", all up to date"
+    String note = runs.runs().size() + " runs under " + c.dir(Pipeline.RUNS) + (ran.isEmpty() ? ", all up to date"
         : "; ran: " + String.join(", ", ran));
-    return new StageResult(ran.isEmpty(), c.root().resolve(Pipeline.RUNS).toString(), null, note);
+    return new StageResult(ran.isEmpty(), c.dir(Pipeline.RUNS).toString(), null, note);
   }
 
   /** Evaluates each checkpoint of the context's train but the last (the final model); true if any was computed. */
@@ -65,7 +65,7 @@ final class RunsStage implements PipelineStage {
     boolean any = false;
     for (Map.Entry<Long, Path> ckpt : Runs.checkpoints(train).entrySet()) {
       if (ckpt.getKey() == last) continue;
-      String out = c.runDir().resolve(Runs.EVALUATE_STEPS).resolve("step-" + ckpt.getKey()).toString();
+      String out = c.inRunDir(Runs.EVALUATE_STEPS, "step-" + ckpt.getKey());
       any |= !EvaluateStage.evaluate(c, ckpt.getValue().toString(), out, label + "@" + ckpt.getKey(), null, Map.of())
           .skipped();
     }
@@ -74,7 +74,7 @@ final class RunsStage implements PipelineStage {
 
   /** The steps train.json reports (the final model's step), or -1 when it is missing. */
   static long finalStep(String train) {
-    Path file = Path.of(train, "train.json");
+    Path file = Runs.local(train).resolve("train.json");
     if (!Files.isRegularFile(file)) return -1;
     try {
       return JSON.readTree(file.toFile()).path("steps").asLong(-1);

@@ -26,7 +26,7 @@ final class SftStage implements PipelineStage {
   @Override
   public StageResult run(PipelineContext c) {
     Map<String, Object> fill = new LinkedHashMap<>();
-    fill.put("data", c.demo() ? Path.of(c.demoDir(), "corpus").toString() : c.dir(Pipeline.INGEST));
+    fill.put("data", c.demo() ? c.dir(Pipeline.DEMO, "corpus") : c.dir(Pipeline.INGEST));
     fill.put("objective", "sft");
     boolean force = c.forced(name());
     TrainOptions opts = TrainCommand.options(c.settings("train", "sft", fill, Map.of("model", c.startModel(),

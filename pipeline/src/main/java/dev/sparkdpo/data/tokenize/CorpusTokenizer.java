@@ -44,13 +44,13 @@ public final class CorpusTokenizer {
   public static final String TOKENIZER = "tokenizer.json";
 
   /** What to build: text files (a directory or glob, any Hadoop file system), the output, the vocabulary. */
-  public record Options(String data, String output, int vocabSize, String include, int minCount, boolean lowercase) {
+  public record Options(String data, String output, int vocabSize, String keepWords, int minCount, boolean lowercase) {
     public Options {
       if (data == null || data.isBlank()) throw new IllegalArgumentException("give --data (text files: a directory or glob)");
       if (output == null || output.isBlank()) throw new IllegalArgumentException("give --output (or tokenizer.output)");
       if (vocabSize < 3) throw new IllegalArgumentException("--vocab-size must be >= 3, got " + vocabSize);
       if (minCount < 1) throw new IllegalArgumentException("--min-count must be >= 1, got " + minCount);
-      if (include != null && include.isBlank()) include = null;
+      if (keepWords != null && keepWords.isBlank()) keepWords = null;
     }
   }
 
@@ -62,10 +62,10 @@ public final class CorpusTokenizer {
   public static Result run(SparkSession spark, Options opts, boolean force) {
     Configuration conf = spark.sparkContext().hadoopConfiguration();
     String fingerprint = StageOutput.sha256("tokenizer/1 data=" + InputFingerprint.files(opts.data(), conf)
-        + " include=" + (opts.include() == null ? "" : InputFingerprint.files(opts.include(), conf))
+        + " keep-words=" + (opts.keepWords() == null ? "" : InputFingerprint.files(opts.keepWords(), conf))
         + " vocab=" + opts.vocabSize() + " min-count=" + opts.minCount() + " lowercase=" + opts.lowercase());
     List<StageOutput.Input> inputs = new ArrayList<>(List.of(new StageOutput.Input("--data", opts.data())));
-    if (opts.include() != null) inputs.add(new StageOutput.Input("--include", opts.include()));
+    if (opts.keepWords() != null) inputs.add(new StageOutput.Input("--keep-words", opts.keepWords()));
     try (StageOutput out = StageOutput.open(STAGE, "--output", opts.output(), inputs, conf)) {
       if (!force && fingerprint.equals(out.completeFingerprint())) {
         LOG.info("tokenizer: {} is complete with the same settings: nothing to do", opts.output());
@@ -82,7 +82,7 @@ public final class CorpusTokenizer {
       long files = jsc.wholeTextFiles(opts.data()).count();
       Map<String, Long> counts = new HashMap<>();
       counted.forEach(t -> counts.put(t._1(), t._2()));
-      Set<String> include = opts.include() == null ? Set.of() : wordList(opts.include(), conf, lowercase);
+      Set<String> include = opts.keepWords() == null ? Set.of() : wordList(opts.keepWords(), conf, lowercase);
       Vocabulary v = vocabulary(counts, opts.vocabSize(), opts.minCount(), include);
       out.begin(fingerprint);
       out.writeText(TOKENIZER, WordLevelTokenizer.json(v.words(), lowercase));
@@ -92,18 +92,18 @@ public final class CorpusTokenizer {
       stats.put("distinct_words", counts.size());
       stats.put("vocab_size", v.words().size());
       stats.put("coverage", v.coverage());
-      stats.put("included_words", v.included());
+      stats.put("kept_words", v.included());
       stats.put("seconds", (System.nanoTime() - t0) / 1e9);
       ObjectNode settings = stats.putObject("settings");
       settings.put("data", opts.data());
       settings.put("vocab_size", opts.vocabSize());
       settings.put("min_count", opts.minCount());
       settings.put("lowercase", lowercase);
-      settings.put("include", opts.include());
+      settings.put("keep_words", opts.keepWords());
       out.writeText("stats.json", stats.toPrettyString());
       out.commit();
       LOG.info("tokenizer: {} words ({} from {}) over {} files, {} distinct; {}% of the corpus's {} word tokens in the"
-              + " vocabulary -> {}", v.words().size(), v.included(), opts.include(), files, counts.size(),
+              + " vocabulary -> {}", v.words().size(), v.included(), opts.keepWords(), files, counts.size(),
           String.format(Locale.ROOT, "%.2f", 100 * v.coverage()), v.tokens(), opts.output());
       return new Result(false, out.target().toString(), fingerprint, v.words().size(), v.coverage());
     }
@@ -136,14 +136,14 @@ public final class CorpusTokenizer {
 
   /** The keys of a JSON object (a lexicon: word -> score) or the lines of a text file. */
   static Set<String> wordList(String path, Configuration conf, boolean lowercase) {
-    String text = new String(readBytes(new Path(path), conf, "--include"), StandardCharsets.UTF_8);
+    String text = new String(readBytes(new Path(path), conf, "--keep-words"), StandardCharsets.UTF_8);
     Set<String> words = new LinkedHashSet<>();
     if (text.stripLeading().startsWith("{")) {
       JsonNode root;
       try {
         root = JSON.readTree(text);
       } catch (IOException e) {
-        throw new IllegalArgumentException("--include " + path + " is not valid JSON: give a word -> score object"
+        throw new IllegalArgumentException("--keep-words " + path + " is not valid JSON: give a word -> score object"
             + " (e.g. AFINN-165's afinn-165.json) or a text file of one word per line");
       }
       for (Iterator<String> it = root.fieldNames(); it.hasNext(); ) words.add(it.next());

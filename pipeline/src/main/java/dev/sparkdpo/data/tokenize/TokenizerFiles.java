@@ -25,14 +25,16 @@ public final class TokenizerFiles {
 
   /**
    * Returns the real path of the tokenizer file: {@code pathOrDir} itself if it is a file, else
-   * {@code pathOrDir/tokenizer.json}.
+   * {@code pathOrDir/tokenizer.json}. A path on another Hadoop file system (hdfs:, s3a:) is read from this JVM's
+   * local copy of the tokenizer and the HF config files beside it (DJL's native tokenizer opens local files only).
    */
   public static Path resolveTokenizerJson(String pathOrDir) {
     if (pathOrDir == null || pathOrDir.isBlank()) {
       throw new IllegalArgumentException("tokenizer path is empty: expected a tokenizer.json file "
           + "or a model directory containing tokenizer.json");
     }
-    Path p = Path.of(pathOrDir);
+    Path local = dev.sparkdpo.io.HadoopFiles.localPathOf(pathOrDir);
+    Path p = local != null ? local : remoteCopy(pathOrDir);
     Path file = Files.isDirectory(p) ? p.resolve("tokenizer.json") : p;
     if (!Files.isRegularFile(file)) {
       throw new IllegalArgumentException("tokenizer not found: " + file.toAbsolutePath()
@@ -43,6 +45,24 @@ public final class TokenizerFiles {
       return file.toRealPath();
     } catch (IOException e) {
       throw new UncheckedIOException("cannot resolve " + file, e);
+    }
+  }
+
+  /** The local copy of a tokenizer file (or a directory's tokenizer.json) on a non-local file system. */
+  private static Path remoteCopy(String pathOrDir) {
+    org.apache.hadoop.conf.Configuration conf = dev.sparkdpo.io.HadoopFiles.defaultConf();
+    org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(pathOrDir);
+    try {
+      org.apache.hadoop.fs.FileStatus st = p.getFileSystem(conf).getFileStatus(p);
+      org.apache.hadoop.fs.Path dir = st.isDirectory() ? p : p.getParent();
+      String name = st.isDirectory() ? "tokenizer.json" : p.getName();
+      return dev.sparkdpo.io.HadoopFiles.local(dir.toString(), List.of(name, "tokenizer_config.json", "config.json"),
+          conf).resolve(name);
+    } catch (java.io.FileNotFoundException e) {
+      throw new IllegalArgumentException("tokenizer not found: " + pathOrDir + " does not exist (tokenizer path must"
+          + " be a tokenizer.json file or a model directory containing tokenizer.json)");
+    } catch (IOException e) {
+      throw new UncheckedIOException("reading tokenizer " + pathOrDir + ": " + e.getMessage(), e);
     }
   }
 

@@ -130,10 +130,19 @@ public final class CliRuns {
    * stdout and stderr going to {@code log}: a run that can really be killed.
    */
   public static Process startChild(Path log, String... args) {
+    return startChild(log, null, List.of(), args);
+  }
+
+  /**
+   * {@link #startChild(Path, String...)} in working directory {@code workDir} (null: this JVM's) with extra JVM
+   * options (e.g. {@code -Djava.io.tmpdir=...}): a run whose every local write can be accounted for.
+   */
+  public static Process startChild(Path log, Path workDir, List<String> jvmOptions, String... args) {
     List<String> command = new ArrayList<>();
     command.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
     command.addAll(Arrays.asList(org.apache.spark.launcher.JavaModuleOptions.defaultModuleOptions().trim().split("\\s+")));
     command.add("-Xmx1g");
+    command.addAll(jvmOptions);
     Path config = log4jConfig();
     if (config != null) command.add("-Dlog4j2.configurationFile=" + config);
     command.add("-cp");
@@ -141,6 +150,7 @@ public final class CliRuns {
     command.add(SparkDpo.class.getName());
     command.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+    if (workDir != null) pb.directory(workDir.toFile());
     pb.environment().put("OPENBLAS_THREAD_TIMEOUT", "4");
     pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1"); // loopback only, as the tests' own JVM
     try {

@@ -30,7 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(value = 8, unit = TimeUnit.MINUTES)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class PipelineTest {
+public class PipelineTest {
   private static final List<String> BEFORE_EVALUATE =
       List.of("demo", "ingest", "init-model", "sft", "reference", "train");
   private static final long TRAIN_STEPS = 8;
@@ -45,7 +45,16 @@ class PipelineTest {
   static Path config() throws Exception {
     Path file = tmp.resolve("demo-small.conf");
     if (Files.exists(file)) return file;
-    Files.writeString(file, """
+    Files.writeString(file, smallDemo(root().toString().replace("\\", "/"), TRAIN_STEPS));
+    return file;
+  }
+
+  /**
+   * The text of a shrunken demo config with run root {@code root} and {@code trainSteps} train steps (a checkpoint
+   * every 2): fewer sentences and pairs than conf/demo.conf, a 1-layer model, a few steps per stage.
+   */
+  public static String smallDemo(String root, long trainSteps) {
+    return """
         spark { conf { "spark.sql.shuffle.partitions" = 2 } }
         pipeline { output = "%s" }
         demo { seed = 7, sentences = 300, pairs = 120 }
@@ -57,8 +66,7 @@ class PipelineTest {
         train { learning-rate = 1e-3, batch-size-per-worker = 4, averaging-frequency = 2, max-steps = %d,
                 eval-steps = 100, checkpoint-steps = 2 }
         evaluate { prompts = 6, samples-per-prompt = 2, max-new-tokens = 8 }
-        """.formatted(root().toString().replace("\\", "/"), TRAIN_STEPS));
-    return file;
+        """.formatted(root, trainSteps);
   }
 
   static Run pipeline(String... extra) throws Exception {

@@ -29,7 +29,7 @@ import org.apache.spark.sql.functions;
  * rejected ones of negative words), and the pipeline up to a reference output (init-model, ingest, reference), all
  * through the real CLI. Also readers for what a training run writes.
  */
-final class TrainFixtures {
+public final class TrainFixtures {
   private TrainFixtures() {}
 
   static final String[] POSITIVE = "good great happy love excellent wonderful nice kind brilliant joy".split(" ");
@@ -228,7 +228,7 @@ final class TrainFixtures {
     return worst;
   }
 
-  static double maxAbsDifference(Path a, Path b) {
+  public static double maxAbsDifference(Path a, Path b) {
     Map<String, Tensor> wa = GptCheckpoint.load(a).weights();
     Map<String, Tensor> wb = GptCheckpoint.load(b).weights();
     assertEquals(wa.keySet(), wb.keySet(), "tensor names of " + a + " and " + b);
