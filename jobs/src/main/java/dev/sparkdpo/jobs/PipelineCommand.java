@@ -19,8 +19,9 @@ import picocli.CommandLine.Spec;
     defaultValueProvider = JobConfig.DefaultsFile.class,
     description = {"Runs every stage from one config file, in one Spark session, under one run root.",
         "",
-        "Stages: [demo] -> ingest -> [init-model] -> [sft] -> reference -> train -> evaluate.",
-        "Each stage reads its block (demo, ingest, init-model, sft: train's keys with objective sft, reference, train, "
+        "Stages: [demo] -> ingest -> [init-model] -> [sft] -> [generate-pairs] -> reference -> train -> evaluate.",
+        "Each stage reads its block (demo, ingest, init-model, sft: train's keys with objective sft, generate-pairs, "
+            + "reference, train, "
             + "evaluate) and writes <output>/<stage>/; the pipeline wires the paths between them. A stage whose "
             + "complete output is up to date is skipped, so a rerun (or a run after a kill) does only what is left. "
             + "<output>/pipeline.json records each stage: status (ran, skipped, ...), seconds, output, fingerprint.",

@@ -87,7 +87,7 @@ public final class EvaluateStage {
   public static Result run(SparkSession spark, EvaluateOptions given) {
     long t0 = System.nanoTime();
     Configuration conf = spark.sparkContext().hadoopConfiguration();
-    StageOutput.requireComplete("--data", given.data(), conf, "reference", "ingest");
+    StageOutput.requireComplete("--data", given.data(), conf, "reference", "ingest", "generate-pairs");
     String data = qualified(given.data(), conf);
     String policyDir = qualified(given.model(), conf);
     String referenceDir = qualified(given.referenceModel(), conf);
@@ -138,7 +138,7 @@ public final class EvaluateStage {
 
       List<EvalSamples.Prompt> prompts = prompts(evalPairs, given.prompts(), given.seed());
       SampleGenerator generator = new SampleGenerator(models, hadoopConf, reward, given.samplesPerPrompt(),
-          new SampleGenerator.SamplingConfigSpec(given.temperature(), given.topP(), given.maxNewTokens(), eos),
+          new Completions.Sampling(given.temperature(), given.topP(), given.maxNewTokens(), eos),
           jsc.sc().longAccumulator("evaluate prompts"), loads);
       List<EvalSamples.Sample> samples = generate(jsc, prompts, generator, given.progressSeconds());
 
@@ -276,7 +276,7 @@ public final class EvaluateStage {
   }
 
   /** The sampler seed of a prompt: the first 63 bits of sha256(seed + ":" + prompt_id). */
-  static long promptSeed(long seed, String promptId) {
+  public static long promptSeed(long seed, String promptId) {
     byte[] h = StageOutput.sha256(seed + ":" + promptId).substring(0, 16).getBytes(StandardCharsets.US_ASCII);
     return Long.parseUnsignedLong(new String(h, StandardCharsets.US_ASCII), 16) >>> 1;
   }
@@ -318,7 +318,7 @@ public final class EvaluateStage {
   }
 
   /** config.json of a model directory, after checking that config.json and model.safetensors are there. */
-  private static JsonNode modelConfig(String dir, String what, Configuration conf) {
+  public static JsonNode modelConfig(String dir, String what, Configuration conf) {
     try {
       Path p = new Path(dir);
       FileSystem fs = p.getFileSystem(conf);
@@ -344,7 +344,7 @@ public final class EvaluateStage {
    * config.json's eos_token_id, or -1 (no EOS: every sample runs to max-new-tokens) when it is absent or outside the
    * vocabulary (a tiny test model that keeps GPT-2's 50256 with 1000 ids).
    */
-  static int eosId(JsonNode config, int vocab) {
+  public static int eosId(JsonNode config, int vocab) {
     JsonNode eos = config.path("eos_token_id");
     if (eos.isArray()) eos = eos.path(0);
     if (!eos.isInt()) return -1;
@@ -372,7 +372,7 @@ public final class EvaluateStage {
     return local.toString();
   }
 
-  private static String fileHash(String localFile, Configuration conf) {
+  public static String fileHash(String localFile, Configuration conf) {
     try {
       return StageOutput.sha256(java.nio.file.Files.readString(java.nio.file.Path.of(localFile)));
     } catch (IOException e) {
@@ -402,7 +402,7 @@ public final class EvaluateStage {
     }
   }
 
-  private static String qualified(String path, Configuration conf) {
+  public static String qualified(String path, Configuration conf) {
     try {
       Path p = new Path(path);
       return p.getFileSystem(conf).makeQualified(p).toString();
@@ -411,7 +411,8 @@ public final class EvaluateStage {
     }
   }
 
-  static String write(Object value, boolean pretty) {
+  /** JSON of a record (snake_case names), as samples.jsonl and eval.json are written. */
+  public static String write(Object value, boolean pretty) {
     try {
       return pretty ? JSON.writer(SerializationFeature.INDENT_OUTPUT).writeValueAsString(value)
           : JSON.writeValueAsString(value);
@@ -420,7 +421,7 @@ public final class EvaluateStage {
     }
   }
 
-  static <T> T read(String json, Class<T> type) {
+  public static <T> T read(String json, Class<T> type) {
     try {
       return JSON.readValue(json, type);
     } catch (IOException e) {

@@ -29,6 +29,7 @@ public final class Pipeline {
   public static final String INGEST = "ingest";
   public static final String INIT_MODEL = "init-model";
   public static final String SFT = "sft";
+  public static final String GENERATE_PAIRS = "generate-pairs";
   public static final String REFERENCE = "reference";
   public static final String TRAIN = "train";
   public static final String EVALUATE = "evaluate";
@@ -39,7 +40,7 @@ public final class Pipeline {
 
   /** The stages, in order: a new stage is a class and a line here. */
   static final List<PipelineStage> STAGES = List.of(new DemoDataStage(), new IngestStage(), new InitModelStage(),
-      new SftStage(), new ReferenceStageStep(), new TrainStage(), new EvaluateStage());
+      new SftStage(), new GeneratePairsStep(), new ReferenceStageStep(), new TrainStage(), new EvaluateStage());
 
   public static List<String> stageNames() {
     return STAGES.stream().map(PipelineStage::name).toList();
@@ -119,6 +120,7 @@ public final class Pipeline {
       case DEMO -> "the config has no demo block";
       case INIT_MODEL -> "pipeline.model is given";
       case SFT -> "the config has no sft block";
+      case GENERATE_PAIRS -> "the config has no generate-pairs block";
       default -> null;
     };
   }
