@@ -70,6 +70,14 @@ final class Choices {
     }
   }
 
+  /** generate-pairs' pairings: best-worst, all. */
+  static final class Pairings implements Iterable<String> {
+    @Override
+    public Iterator<String> iterator() {
+      return Arrays.stream(dev.sparkdpo.generate.Pairing.values()).map(dev.sparkdpo.generate.Pairing::code).iterator();
+    }
+  }
+
   /** Ranked records: best (best vs each worse completion) or all (every better/worse pair); no enum holds these. */
   static final class RankedPairs implements Iterable<String> {
     static final List<String> VALUES = List.of("best", "all");

@@ -46,8 +46,9 @@ public final class JobConfig {
   static final String DEFAULTS_RESOURCE = "/spark-dpo-defaults.conf";
 
   /** The commands whose options are the keys of a block named after them (in the order a pipeline runs them). */
-  static final List<Supplier<Object>> COMMANDS = List.of(DemoDataCommand::new, TokenizerCommand::new, IngestCommand::new,
-      InitModelCommand::new, ReferenceCommand::new, TrainCommand::new, EvaluateCommand::new, ReportCommand::new,
+  static final List<Supplier<Object>> COMMANDS = List.of(DemoDataCommand::new, TokenizerCommand::new,
+      IngestCommand::new, InitModelCommand::new, GeneratePairsCommand::new, ReferenceCommand::new, TrainCommand::new,
+      EvaluateCommand::new, ReportCommand::new,
       PipelineCommand::new);
 
   /**
@@ -60,7 +61,7 @@ public final class JobConfig {
   static final List<String> SPARK_KEYS = List.of("master", "app-name", "conf");
 
   /** Blocks kept for commands to come; a file may hold them already, and their keys are not checked yet. */
-  static final List<String> RESERVED_BLOCKS = List.of("generate-pairs");
+  static final List<String> RESERVED_BLOCKS = List.of();
 
   /**
    * --help's width when the terminal's is unknown (usageHelpAutoWidth uses the terminal's): picocli's 80 columns wrap
@@ -334,8 +335,8 @@ public final class JobConfig {
   /** A top-level name that is no block: a misspelt block, or a command's key written outside its block. */
   private static IllegalArgumentException unknownTopLevel(File file, String name, ConfigValue value,
       Set<String> blocks, Map<String, CommandSpec> commands) {
-    String validBlocks = "Valid blocks: " + String.join(", ", blocks) + " (reserved: "
-        + String.join(", ", RESERVED_BLOCKS) + ")";
+    String validBlocks = "Valid blocks: " + String.join(", ", blocks) + (RESERVED_BLOCKS.isEmpty() ? ""
+        : " (reserved: " + String.join(", ", RESERVED_BLOCKS) + ")");
     if (!(value instanceof ConfigObject)) {
       for (Map.Entry<String, CommandSpec> command : commands.entrySet()) {
         if (validKeys(command.getValue()).contains(name)) {

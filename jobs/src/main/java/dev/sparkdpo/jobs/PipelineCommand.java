@@ -19,13 +19,14 @@ import picocli.CommandLine.Spec;
     defaultValueProvider = JobConfig.DefaultsFile.class,
     description = {"Runs every stage from one config file, in one Spark session, under one run root.",
         "",
-        "Stages: [demo] -> [tokenizer] -> [ingest] -> [init-model] -> [sft] -> reference -> train -> evaluate -> "
-            + "[runs -> frontier].",
+        "Stages: [demo] -> [tokenizer] -> [ingest] -> [init-model] -> [sft] -> [generate-pairs] -> reference -> train"
+            + " -> evaluate -> [runs -> frontier].",
         "Config-only keys (no option): pipeline.runs = [ { name = ..., train { ... }, evaluate { ... } } | { name = "
             + "..., best-of = N } ], more policies from the same pairs under <output>/runs/<name>/ (a beta sweep, "
             + "Preferred-FT, Best-of-N), compared in <output>/frontier/ (results.json, frontier.png); "
             + "pipeline.checkpoint-evals = true evaluates every checkpoint too (a curve per run).",
-        "Each stage reads its block (demo, ingest, init-model, sft: train's keys with objective sft, reference, train, "
+        "Each stage reads its block (demo, tokenizer, ingest, init-model, sft: train's keys with objective sft, "
+            + "generate-pairs, reference, train, "
             + "evaluate) and writes <output>/<stage>/; the pipeline wires the paths between them. A stage whose "
             + "complete output is up to date is skipped, so a rerun (or a run after a kill) does only what is left. "
             + "<output>/pipeline.json records each stage: status (ran, skipped, ...), seconds, output, fingerprint.",

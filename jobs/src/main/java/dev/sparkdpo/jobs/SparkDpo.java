@@ -17,8 +17,8 @@ import picocli.CommandLine.Command;
     description = "Direct Preference Optimization on Apache Spark.",
     footer = {"", "Run spark-dpo <command> --help for a command's options."},
     subcommands = {IngestCommand.class, ReferenceCommand.class, TrainCommand.class, BenchCommand.class,
-        InitModelCommand.class, EvaluateCommand.class, ReportCommand.class, PipelineCommand.class,
-        DemoDataCommand.class, TokenizerCommand.class})
+        InitModelCommand.class, GeneratePairsCommand.class, EvaluateCommand.class, ReportCommand.class,
+        PipelineCommand.class, DemoDataCommand.class, TokenizerCommand.class})
 public final class SparkDpo {
   private static final Logger LOG = LoggerFactory.getLogger(SparkDpo.class);
   /** How to see what a one-line error leaves out (conf/log4j2.properties reads the variable). */

@@ -101,8 +101,8 @@ class JobConfigTest {
   @Test
   void unknownBlocksTopLevelKeysAndSparkKeysFail() throws Exception {
     Path file = conf("trian {\n  beta = 0.2\n}\n");
-    assertEquals(file + ": unknown block trian (line 1); did you mean train? Valid blocks: spark, demo, tokenizer, ingest, "
-        + "init-model, reference, train, evaluate, report, pipeline, sft (reserved: generate-pairs)",
+    assertEquals(file + ": unknown block trian (line 1); did you mean train? Valid blocks: spark, demo, tokenizer, "
+        + "ingest, init-model, generate-pairs, reference, train, evaluate, report, pipeline, sft",
         error(new IngestCommand(), "--config",
         file.toString()));
     file = conf("beta = 0.2\n");
@@ -122,7 +122,7 @@ class JobConfigTest {
   }
 
   @Test
-  void theWholeFileIsCheckedButFreeFormAndReservedBlocksAreNot() throws Exception {
+  void theWholeFileIsCheckedButFreeFormBlocksAreNot() throws Exception {
     // a pipeline file: the ingest run finds the train block's typo too, rather than hours later
     Path file = conf("""
         ingest { input = ["a"], output = "o" }
@@ -134,7 +134,7 @@ class JobConfigTest {
         spark { conf { "spark.anything.at.all" = 1 } }
         train { spark-conf { "spark.whatever" = x } }
         evaluate { prompts = 16 }
-        generate-pairs { anything = 1 }
+        generate-pairs { max-prompts = 4 }
         ingest { input = ["a"], output = "o" }
         """);
     JobConfig c = settings(new IngestCommand(), "--config", file.toString());
@@ -331,7 +331,7 @@ class JobConfigTest {
 
   @Test
   void enumeratedOptionsListTheirValuesFromTheEnumsInHelpAndTheDefaultsFile() throws Exception {
-    Pattern oneOf = Pattern.compile("one (?:or more )?of: ([a-z_ |]+)");
+    Pattern oneOf = Pattern.compile("one (?:or more )?of: ([a-z_ |-]+)");
     int checked = 0;
     for (Map.Entry<String, CommandSpec> command : JobConfig.commandSpecs().entrySet()) {
       String help = help(command.getKey());
@@ -347,7 +347,7 @@ class JobConfigTest {
         checked++;
       }
     }
-    assertEquals(7, checked, "format, truncation, ranked-pairs, objective, loss, optimizer, lr-decay");
+    assertEquals(8, checked, "format, truncation, ranked-pairs, pairing, objective, loss, optimizer, lr-decay");
     List<String> losses = StreamSupport.stream(new Choices.Losses().spliterator(), false).toList();
     assertEquals(List.of(LossType.values()).stream().map(LossType::trlName).toList(), losses);
     assertFalse(defaultsText().contains("discopop"), "a TRL loss spark-dpo rejects");

@@ -161,11 +161,7 @@ public final class Ingest {
       LOG.info("ingest: writing pairs ({} s)", String.format("%.1f", seconds(t0)));
       writePairs(spark, pairRows, pairSchema, out.path("pairs"));
       if (counts.get("split." + PairSchema.TRAIN) + counts.get("split." + PairSchema.EVAL) == 0) {
-        // Spark writes no file for an empty partitioned output: leave one empty file so readers see the schema
-        StructType withoutSplit = new StructType(java.util.Arrays.stream(pairSchema.fields())
-            .filter(f -> !f.name().equals(PairSchema.SPLIT)).toArray(org.apache.spark.sql.types.StructField[]::new));
-        spark.createDataFrame(List.of(), withoutSplit).coalesce(1).write()
-            .parquet(out.path("pairs") + "/" + PairSchema.SPLIT + "=" + PairSchema.TRAIN);
+        writeEmptyPairs(spark, pairSchema, out.path("pairs"));
       }
       LOG.info("ingest: pairs written ({} s)", String.format("%.1f", seconds(t0)));
 
@@ -400,12 +396,26 @@ public final class Ingest {
     }
   }
 
+  /**
+   * Spark writes no file for an empty partitioned output: leaves one empty file under split=train in {@code pairs} so
+   * that readers see the schema.
+   */
+  public static void writeEmptyPairs(SparkSession spark, StructType pairSchema, String pairs) {
+    StructType withoutSplit = new StructType(java.util.Arrays.stream(pairSchema.fields())
+        .filter(f -> !f.name().equals(PairSchema.SPLIT)).toArray(org.apache.spark.sql.types.StructField[]::new));
+    spark.createDataFrame(List.of(), withoutSplit).coalesce(1).write()
+        .parquet(pairs + "/" + PairSchema.SPLIT + "=" + PairSchema.TRAIN);
+  }
+
   static UTF8String split(String id, long seed, double evalFraction) {
     return isEval(id, seed, evalFraction) ? PairRows.EVAL : PairRows.TRAIN;
   }
 
-  /** Eval membership from the pair id alone, so a pair stays in its split across runs and corpus growth. */
-  static boolean isEval(String id, long seed, double fraction) {
+  /**
+   * Eval membership from the pair id alone (32 hex digits; the first 16 are used), so a pair stays in its split across
+   * runs and corpus growth.
+   */
+  public static boolean isEval(String id, long seed, double fraction) {
     long h = Long.parseUnsignedLong(id.substring(0, 16), 16) ^ (seed * 0x9E3779B97F4A7C15L);
     h = (h ^ (h >>> 30)) * 0xBF58476D1CE4E5B9L;   // splitmix64 finalizer
     h = (h ^ (h >>> 27)) * 0x94D049BB133111EBL;

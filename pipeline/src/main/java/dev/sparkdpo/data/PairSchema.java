@@ -49,8 +49,8 @@ public final class PairSchema {
 
   private static final ArrayType IDS = createArrayType(IntegerType, false);
 
-  /** {@code pairs/} with {@code --tokenizer}: the token columns follow the text columns. */
-  public static final StructType TOKENIZED_PAIRS = TEXT_COLUMNS
+  /** The text columns, then the token columns. */
+  private static final StructType TOKEN_COLUMNS = TEXT_COLUMNS
       .add(PROMPT_IDS, IDS, false)
       .add(CHOSEN_IDS, IDS, false)
       .add(REJECTED_IDS, IDS, false)
@@ -58,7 +58,21 @@ public final class PairSchema {
       .add(CHOSEN_LEN, IntegerType, false)
       .add(REJECTED_LEN, IntegerType, false)
       .add(PROMPT_TRUNCATED, BooleanType, false)
-      .add(RESPONSE_TRUNCATED, BooleanType, false)
+      .add(RESPONSE_TRUNCATED, BooleanType, false);
+
+  /** {@code pairs/} with {@code --tokenizer}: the token columns follow the text columns. */
+  public static final StructType TOKENIZED_PAIRS = TOKEN_COLUMNS.add(SPLIT, StringType, false);
+
+  public static final String CHOSEN_REWARD = "chosen_reward";
+  public static final String REJECTED_REWARD = "rejected_reward";
+
+  /**
+   * {@code pairs/} of generate-pairs: the tokenized ingest columns, then the two completions' rewards, then the split
+   * (so reference and train read it as an ingest output; the extra columns ride along).
+   */
+  public static final StructType GENERATED_PAIRS = TOKEN_COLUMNS
+      .add(CHOSEN_REWARD, DoubleType, false)
+      .add(REJECTED_REWARD, DoubleType, false)
       .add(SPLIT, StringType, false);
 
   /** A token-id column of a pairs/ row as an int array. */

@@ -88,7 +88,7 @@ public final class EvaluateStage {
   public static Result run(SparkSession spark, EvaluateOptions given) {
     long t0 = System.nanoTime();
     Configuration conf = spark.sparkContext().hadoopConfiguration();
-    StageOutput.requireComplete("--data", given.data(), conf, "reference", "ingest");
+    StageOutput.requireComplete("--data", given.data(), conf, "reference", "ingest", "generate-pairs");
     String data = HadoopFiles.qualified(given.data(), conf);
     String policyDir = HadoopFiles.qualified(given.model(), conf);
     String referenceDir = HadoopFiles.qualified(given.referenceModel(), conf);
@@ -139,7 +139,7 @@ public final class EvaluateStage {
 
       List<EvalSamples.Prompt> prompts = prompts(evalPairs, given.prompts(), given.seed());
       SampleGenerator generator = new SampleGenerator(models, hadoopConf, reward, given.samplesPerPrompt(),
-          new SampleGenerator.SamplingConfigSpec(given.temperature(), given.topP(), given.maxNewTokens(), eos),
+          new Completions.Sampling(given.temperature(), given.topP(), given.maxNewTokens(), eos),
           jsc.sc().longAccumulator("evaluate prompts"), loads);
       List<EvalSamples.Sample> samples = generate(jsc, prompts, generator, given.progressSeconds());
 
@@ -272,7 +272,7 @@ public final class EvaluateStage {
   }
 
   /** The sampler seed of a prompt: the first 63 bits of sha256(seed + ":" + prompt_id). */
-  static long promptSeed(long seed, String promptId) {
+  public static long promptSeed(long seed, String promptId) {
     byte[] h = StageOutput.sha256(seed + ":" + promptId).substring(0, 16).getBytes(StandardCharsets.US_ASCII);
     return Long.parseUnsignedLong(new String(h, StandardCharsets.US_ASCII), 16) >>> 1;
   }
@@ -314,7 +314,7 @@ public final class EvaluateStage {
   }
 
   /** config.json of a model directory, after checking that config.json and model.safetensors are there. */
-  private static JsonNode modelConfig(String dir, String what, Configuration conf) {
+  public static JsonNode modelConfig(String dir, String what, Configuration conf) {
     try {
       Path p = new Path(dir);
       FileSystem fs = p.getFileSystem(conf);
@@ -340,7 +340,7 @@ public final class EvaluateStage {
    * config.json's eos_token_id, or -1 (no EOS: every sample runs to max-new-tokens) when it is absent or outside the
    * vocabulary (a tiny test model that keeps GPT-2's 50256 with 1000 ids).
    */
-  static int eosId(JsonNode config, int vocab) {
+  public static int eosId(JsonNode config, int vocab) {
     JsonNode eos = config.path("eos_token_id");
     if (eos.isArray()) eos = eos.path(0);
     if (!eos.isInt()) return -1;
@@ -370,7 +370,7 @@ public final class EvaluateStage {
     return p.toString();
   }
 
-  private static String fileHash(String file, Configuration conf) {
+  public static String fileHash(String file, Configuration conf) {
     try {
       Path p = new Path(file);
       return StageOutput.sha256(HadoopFiles.readText(p.getFileSystem(conf), p));
@@ -401,7 +401,8 @@ public final class EvaluateStage {
     }
   }
 
-  static String write(Object value, boolean pretty) {
+  /** JSON of a record (snake_case names), as samples.jsonl and eval.json are written. */
+  public static String write(Object value, boolean pretty) {
     try {
       return pretty ? JSON.writer(SerializationFeature.INDENT_OUTPUT).writeValueAsString(value)
           : JSON.writeValueAsString(value);
@@ -410,7 +411,7 @@ public final class EvaluateStage {
     }
   }
 
-  static <T> T read(String json, Class<T> type) {
+  public static <T> T read(String json, Class<T> type) {
     try {
       return JSON.readValue(json, type);
     } catch (IOException e) {

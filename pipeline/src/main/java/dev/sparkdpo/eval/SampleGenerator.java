@@ -1,12 +1,9 @@
 package dev.sparkdpo.eval;
 
 import dev.sparkdpo.data.tokenize.PairTokenizer;
-import dev.sparkdpo.data.tokenize.TokenizerSpec;
-import dev.sparkdpo.data.tokenize.Truncation;
 import dev.sparkdpo.dpo.DpoBatch;
 import dev.sparkdpo.io.HadoopConf;
 import dev.sparkdpo.model.Gpt;
-import dev.sparkdpo.model.NativeThreads;
 import dev.sparkdpo.model.Sampler;
 import dev.sparkdpo.model.SamplingConfig;
 import dev.sparkdpo.reference.ExecutorModels;
@@ -15,10 +12,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
-import java.util.OptionalInt;
-import org.apache.spark.TaskContext;
 import org.apache.spark.util.LongAccumulator;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The executor side of evaluate's generation: for each prompt of a partition, K samples from the policy and K from
@@ -38,20 +32,12 @@ final class SampleGenerator implements Serializable {
   private final HadoopConf conf;
   private final RewardModel reward;
   private final int samplesPerPrompt;
-  private final SamplingConfigSpec sampling;
+  private final Completions.Sampling sampling;
   private final LongAccumulator promptsDone;
   private final LongAccumulator modelLoads;
 
-  /** SamplingConfig without the seed (which is per prompt); OptionalInt is not Serializable. */
-  record SamplingConfigSpec(double temperature, double topP, int maxNewTokens, int eosId) implements Serializable {
-    SamplingConfig withSeed(long seed) {
-      return new SamplingConfig(temperature, 0, topP, maxNewTokens,
-          eosId < 0 ? OptionalInt.empty() : OptionalInt.of(eosId), seed);
-    }
-  }
-
   SampleGenerator(Models models, HadoopConf conf, RewardModel reward, int samplesPerPrompt,
-      SamplingConfigSpec sampling, LongAccumulator promptsDone, LongAccumulator modelLoads) {
+      Completions.Sampling sampling, LongAccumulator promptsDone, LongAccumulator modelLoads) {
     this.models = models;
     this.conf = conf;
     this.reward = reward;
@@ -86,16 +72,10 @@ final class SampleGenerator implements Serializable {
   }
 
   Iterator<EvalSamples.Sample> generate(Iterator<EvalSamples.Prompt> prompts) {
-    TaskContext task = TaskContext.get();
-    if (task != null) {
-      NativeThreads.set(Math.max(1, task.cpus()), 1); // this task's cores, not the machine's
-      task.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) c ->
-          Nd4j.getWorkspaceManager().destroyAllWorkspacesForCurrentThread());
-    }
+    Completions.onTask();
     Gpt policy = ExecutorModels.get(models.policyDir(), models.policyFingerprint(), conf.get(), modelLoads);
     Gpt reference = ExecutorModels.get(models.referenceDir(), models.referenceFingerprint(), conf.get(), modelLoads);
-    PairTokenizer tokenizer = PairTokenizer.open(new TokenizerSpec(models.tokenizerJson(), 0, 0, Truncation.KEEP_END,
-        false));
+    PairTokenizer tokenizer = Completions.tokenizer(models.tokenizerJson());
     List<EvalSamples.Sample> out = new ArrayList<>();
     while (prompts.hasNext()) {
       out.addAll(samplesOf(prompts.next(), policy, reference, tokenizer));
@@ -155,9 +135,7 @@ final class SampleGenerator implements Serializable {
 
   private EvalSamples.Completion completion(EvalSamples.Prompt p, int[] tokens, double logpPolicy,
       double logpReference, PairTokenizer tokenizer) {
-    int textTokens = tokens.length;
-    if (textTokens > 0 && tokens[textTokens - 1] == sampling.eosId()) textTokens--; // EOS ends y; it is not text
-    String text = tokenizer.decode(Arrays.copyOf(tokens, textTokens));
+    String text = Completions.text(tokens, sampling, tokenizer);
     return new EvalSamples.Completion(text, tokens.length, reward.score(p.prompt(), text), logpPolicy, logpReference);
   }
 }

@@ -87,7 +87,7 @@ public final class ReferenceStage {
     long t0 = System.nanoTime();
     Configuration conf = spark.sparkContext().hadoopConfiguration();
     if (given.progressSeconds() < 1) throw new IllegalArgumentException("reference.progress-seconds must be >= 1");
-    StageOutput.requireComplete("--data", given.data(), conf, "ingest"); // errors name the path as given
+    StageOutput.requireComplete("--data", given.data(), conf, "ingest", "generate-pairs"); // errors name the path as given
     // one meaning for every path on the driver and the executors: qualified against the default file system
     Options opts = new Options(HadoopFiles.qualified(given.data(), conf), HadoopFiles.qualified(given.model(), conf),
         HadoopFiles.qualified(given.output(), conf), given.batchTokens(), given.partitions(), given.force(),

@@ -94,7 +94,7 @@ final class TrainData {
       return fromPairs(spark, data, true, ReferenceStage.fingerprintOf(data, conf), opts, gpt);
     }
     if (pairsDir) {
-      dev.sparkdpo.io.StageOutput.requireComplete("--data", data, conf, "ingest", "reference");
+      dev.sparkdpo.io.StageOutput.requireComplete("--data", data, conf, "ingest", "reference", "generate-pairs");
       return fromPairs(spark, data, false, InputFingerprint.files(data + "/pairs", conf), opts, gpt);
     }
     return fromText(spark, opts, modelUri, gpt, conf);

@@ -30,6 +30,7 @@ public final class Pipeline {
   public static final String INGEST = "ingest";
   public static final String INIT_MODEL = "init-model";
   public static final String SFT = "sft";
+  public static final String GENERATE_PAIRS = "generate-pairs";
   public static final String REFERENCE = "reference";
   public static final String TRAIN = "train";
   public static final String EVALUATE = "evaluate";
@@ -41,10 +42,9 @@ public final class Pipeline {
       FAILED = "failed", DISABLED = "disabled";
 
   /** The stages, in order: a new stage is a class and a line here. */
-  static final List<PipelineStage> STAGES = List.of(new DemoDataStage(), new TokenizerStage(),
-      new IngestStage(), new InitModelStage(),
-      new SftStage(), new ReferenceStageStep(), new TrainStage(), new EvaluateStage(), new RunsStage(),
-      new FrontierStage());
+  static final List<PipelineStage> STAGES = List.of(new DemoDataStage(), new TokenizerStage(), new IngestStage(),
+      new InitModelStage(), new SftStage(), new GeneratePairsStep(), new ReferenceStageStep(), new TrainStage(),
+      new EvaluateStage(), new RunsStage(), new FrontierStage());
 
   public static List<String> stageNames() {
     return STAGES.stream().map(PipelineStage::name).toList();
@@ -127,6 +127,7 @@ public final class Pipeline {
       case RUNS, FRONTIER -> "pipeline.runs is empty and pipeline.checkpoint-evals false";
       case INIT_MODEL -> "pipeline.model is given";
       case SFT -> "the config has no sft block";
+      case GENERATE_PAIRS -> "the config has no generate-pairs block";
       default -> null;
     };
   }

@@ -26,7 +26,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code spark-dpo pipeline} end to end on local[2] with a shrunken demo (the demo's code path: demo data, ingest,
  * init-model, sft, reference, train, evaluate with its report): a first run runs every stage, a second
  * skips every one, {@code --from train --force} reruns train only, and a run killed (SIGKILL) during train resumes at
- * train, skipping the stages before it, and {@code --to} stops after its stage. Measured: 39 s on 2 quiet cores, 170 s on a shared machine.
+ * train, skipping the stages before it, {@code --to} stops after its stage, and a generate-pairs block makes
+ * reference read generate-pairs' output. Measured: 39 s on 2 quiet cores, 170 s on a shared machine.
  */
 @Timeout(value = 8, unit = TimeUnit.MINUTES)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -43,9 +44,14 @@ public class PipelineTest {
 
   /** conf/demo.conf's shape, shrunk: fewer sentences and pairs, a smaller model, a few steps. */
   static Path config() throws Exception {
-    Path file = tmp.resolve("demo-small.conf");
+    return config("demo-small.conf", "");
+  }
+
+  /** The config, plus {@code extra} blocks. */
+  static Path config(String name, String extra) throws Exception {
+    Path file = tmp.resolve(name);
     if (Files.exists(file)) return file;
-    Files.writeString(file, smallDemo(root().toString().replace("\\", "/"), TRAIN_STEPS));
+    Files.writeString(file, extra + smallDemo(root().toString().replace("\\", "/"), TRAIN_STEPS));
     return file;
   }
 
@@ -219,6 +225,33 @@ public class PipelineTest {
     assertTrue(Files.getLastModifiedTime(root().resolve("reference/_SUCCESS")).toMillis() > referenceModified);
     assertEquals(trainModified, Files.getLastModifiedTime(root().resolve("train/model/model.safetensors")).toMillis());
     assertEquals(evalModified, Files.getLastModifiedTime(root().resolve("evaluate/eval.json")).toMillis());
+  }
+
+  @Test
+  @Order(6)
+  void aGeneratePairsBlockSamplesPairsFromTheModelOfReferenceAndReferenceReadsThem() throws Exception {
+    Path config = config("demo-generate.conf", "generate-pairs { samples-per-prompt = 4, max-new-tokens = 8,"
+        + " max-prompts = 16 }\n");
+    Run run = CliRuns.run("pipeline", "--config", config.toString(), "--master", "local[2]", "--from",
+        "generate-pairs", "--to", "reference");
+    assertEquals(0, run.exitCode(), run::describe);
+    Map<String, JsonNode> stages = stages();
+    assertEquals("ran", stages.get("generate-pairs").path("status").asText(), stages.toString());
+    assertEquals("ran", stages.get("reference").path("status").asText(), stages.toString());
+    JsonNode stats = CliRuns.JSON.readTree(root().resolve("generate-pairs/stats.json").toFile());
+    // prompts: the ingest output's; sampled from sft's model; rewarded by the demo's lexicon
+    assertEquals("pairs", stats.at("/prompts/source").asText(), stats.toString());
+    assertEquals(List.of(root().resolve("ingest").toString()),
+        List.of(stats.at("/settings/prompts/0").asText()), stats.toString());
+    assertEquals(root().resolve("sft/model").toString(), stats.at("/settings/model").asText());
+    assertTrue(stats.at("/settings/reward").asText().endsWith("demo/lexicon.json"), stats.toString());
+    assertTrue(stats.get("pairs").asLong() > 0, stats.toString());
+    String referenceJson = Files.readString(root().resolve("reference/reference.json"));
+    assertTrue(referenceJson.contains(root().resolve("generate-pairs").toString()), referenceJson);
+    // without the block the stage is disabled, and says why
+    pipeline("--to", "ingest");
+    assertEquals("disabled", stages().get("generate-pairs").path("status").asText());
+    assertTrue(stages().get("generate-pairs").path("note").asText().contains("no generate-pairs block"));
   }
 
   private static String tailOf(Path log) {
