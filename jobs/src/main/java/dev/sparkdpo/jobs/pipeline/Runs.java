@@ -60,8 +60,10 @@ record Runs(List<Run> runs, boolean checkpointEvals) {
         throw new IllegalArgumentException(where + ".best-of: a Best-of-N run is N >= 1 reference samples per draw,"
             + " without a train block; got best-of = " + r.getValue("best-of").render());
       }
-      runs.add(new Run(name, r.hasPath("train") ? r.getObject("train") : null,
-          r.hasPath("evaluate") ? r.getObject("evaluate") : null, bestOf, where));
+      Run run = new Run(name, r.hasPath("train") ? r.getObject("train") : null,
+          r.hasPath("evaluate") ? r.getObject("evaluate") : null, bestOf, where);
+      config(c, run); // its blocks' keys and types are checked now, before the pipeline's first stage runs
+      runs.add(run);
     }
     return new Runs(List.copyOf(runs), pipeline.getBoolean("checkpoint-evals"));
   }
