@@ -5,11 +5,11 @@ import dev.sparkdpo.data.read.InputFiles;
 import dev.sparkdpo.data.read.ReadCounters;
 import dev.sparkdpo.data.tokenize.PairTokenizer;
 import dev.sparkdpo.data.tokenize.TokenizedPair;
+import dev.sparkdpo.data.tokenize.TokenizerFiles;
 import dev.sparkdpo.data.tokenize.TokenizerSpec;
 import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.io.HadoopConf;
 import java.io.Serializable;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -426,16 +426,13 @@ public final class Ingest {
   /** Rows of {@link PairSchema#TOKENIZED_PAIRS}; the tokenizer loads once per executor JVM. */
   static JavaRDD<InternalRow> tokenize(JavaSparkContext jsc, JavaRDD<Scanned> kept, TokenizerSpec spec, long seed,
       double evalFraction, Counts counts) {
-    // a local tokenizer is shipped (executors without the path get a copy); one on hdfs:/s3a: each executor copies
-    // itself (TokenizerFiles: one local copy per JVM)
-    boolean remote = dev.sparkdpo.io.HadoopFiles.localPathOf(spec.path()) == null;
-    Path local = remote ? Path.of(new org.apache.hadoop.fs.Path(spec.path()).getName()) : Path.of(spec.path());
-    if (!remote) jsc.sc().addFile(spec.path(), Files.isDirectory(local));
-    String shippedName = local.getFileName().toString();
+    // the tokenizer's bytes travel with the job, so that executors need not see the driver's path and every one
+    // tokenizes with the same files (tokenizer.json and the files beside it that name the EOS)
+    Broadcast<TokenizerFiles.Bundle> bundle = jsc.broadcast(TokenizerFiles.bundle(spec.path()));
     return kept.mapPartitions(it -> {
-      TokenizerSpec s = remote || Files.exists(Path.of(spec.path())) ? spec
-          : new TokenizerSpec(SparkFiles.get(shippedName), spec.maxLength(), spec.maxPromptLength(), spec.truncation(),
-              spec.appendEos());
+      Path dir = bundle.value().materialize(Path.of(SparkFiles.getRootDirectory()));
+      TokenizerSpec s = new TokenizerSpec(dir.toString(), spec.maxLength(), spec.maxPromptLength(), spec.truncation(),
+          spec.appendEos());
       return new TokenizingIterator(it, PairTokenizer.open(s), seed, evalFraction, counts);
     });
   }

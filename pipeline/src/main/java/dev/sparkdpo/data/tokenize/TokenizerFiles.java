@@ -4,14 +4,23 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
+import java.io.Serializable;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 
 /** Locates {@code tokenizer.json} and reads what DJL does not expose: the EOS token and the vocab size. */
 public final class TokenizerFiles {
@@ -19,9 +28,90 @@ public final class TokenizerFiles {
   /** Tried in this order when neither tokenizer_config.json nor config.json names the EOS. */
   static final List<String> WELL_KNOWN_EOS = List.of("<|endoftext|>", "</s>", "<|eot_id|>", "<|im_end|>", "<eos>");
 
+  /** The files beside tokenizer.json that {@link #readMeta} reads: what a tokenizer is, besides tokenizer.json. */
+  static final List<String> SIBLINGS = List.of("tokenizer_config.json", "config.json");
+
   private static final ObjectMapper MAPPER = new ObjectMapper();
+  /** Bundles written in this JVM: "directory root + sha256" -> the directory. */
+  private static final Map<String, Path> WRITTEN = new ConcurrentHashMap<>();
 
   private TokenizerFiles() {}
+
+  /**
+   * A tokenizer's bytes (tokenizer.json, and those of {@link #SIBLINGS} that exist beside it), to send to Spark
+   * executors that may not see the driver's path: a broadcast of this replaces {@code SparkContext.addFile}, which
+   * cannot ship a model directory to a non-local master and ships a file's neighbours (the EOS) not at all.
+   */
+  public static final class Bundle implements Serializable {
+    private static final long serialVersionUID = 1L;
+    // a class, not a record: Spark's Kryo (the serializer of broadcasts) cannot set a record's final fields
+    private final LinkedHashMap<String, byte[]> files;
+    private final String sha256;
+
+    Bundle(LinkedHashMap<String, byte[]> files, String sha256) {
+      this.files = files;
+      this.sha256 = sha256;
+    }
+
+    /** File name (tokenizer.json first) to bytes. */
+    public Map<String, byte[]> files() {
+      return java.util.Collections.unmodifiableMap(files);
+    }
+
+    /** SHA-256 over the files' names, lengths and bytes. */
+    public String sha256() {
+      return sha256;
+    }
+
+    /**
+     * The directory {@code root/spark-dpo-tokenizer-<sha256 prefix>} holding these files, written on the first call
+     * in this JVM (into a temporary directory first, then renamed, so no reader sees half a tokenizer). Pass Spark's
+     * {@code SparkFiles.getRootDirectory()}, where Spark puts the files it ships and deletes them with the
+     * application.
+     */
+    public Path materialize(Path root) {
+      return WRITTEN.computeIfAbsent(root.toAbsolutePath() + "\0" + sha256, key -> {
+        Path dir = root.resolve("spark-dpo-tokenizer-" + sha256.substring(0, 16));
+        try {
+          if (!Files.isDirectory(dir)) {
+            Path tmp = root.resolve(".spark-dpo-tokenizer-" + UUID.randomUUID());
+            Files.createDirectories(tmp);
+            for (Map.Entry<String, byte[]> f : files.entrySet()) Files.write(tmp.resolve(f.getKey()), f.getValue());
+            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+          }
+          return dir;
+        } catch (IOException e) {
+          throw new UncheckedIOException("cannot write the tokenizer's files into " + dir + ": " + e.getMessage(), e);
+        }
+      });
+    }
+  }
+
+  /** The tokenizer at {@code pathOrDir} (a tokenizer.json file or a directory holding one) as a {@link Bundle}. */
+  public static Bundle bundle(String pathOrDir) {
+    Path json = resolveTokenizerJson(pathOrDir);
+    LinkedHashMap<String, byte[]> files = new LinkedHashMap<>();
+    try {
+      MessageDigest sha = MessageDigest.getInstance("SHA-256");
+      files.put("tokenizer.json", Files.readAllBytes(json));
+      for (String name : SIBLINGS) {
+        Path f = json.resolveSibling(name);
+        if (Files.isRegularFile(f)) files.put(name, Files.readAllBytes(f));
+      }
+      for (Map.Entry<String, byte[]> f : files.entrySet()) {
+        sha.update(f.getKey().getBytes(StandardCharsets.UTF_8));
+        sha.update((byte) 0);
+        sha.update(Long.toString(f.getValue().length).getBytes(StandardCharsets.UTF_8));
+        sha.update((byte) 0);
+        sha.update(f.getValue());
+      }
+      return new Bundle(files, HexFormat.of().formatHex(sha.digest()));
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read the tokenizer " + json + ": " + e.getMessage(), e);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
 
   /**
    * Returns the real path of the tokenizer file: {@code pathOrDir} itself if it is a file, else
@@ -83,7 +173,7 @@ public final class TokenizerFiles {
     Vocab vocab = new Vocab(root.path("added_tokens"), root.path("model").path("vocab"));
     Path dir = tokenizerJson.getParent();
 
-    JsonNode cfg = readJson(dir.resolve("tokenizer_config.json"));
+    JsonNode cfg = readJson(dir.resolve(SIBLINGS.get(0)));
     if (cfg != null) {
       JsonNode eos = cfg.path("eos_token");
       String token = eos.isTextual() ? eos.asText() : text(eos.path("content"));
@@ -92,7 +182,7 @@ public final class TokenizerFiles {
         return new Meta(id, Optional.of(token), vocab.size);
       }
     }
-    JsonNode model = readJson(dir.resolve("config.json"));
+    JsonNode model = readJson(dir.resolve(SIBLINGS.get(1)));
     if (model != null) {
       JsonNode eosId = model.path("eos_token_id");
       if (eosId.isArray() && !eosId.isEmpty()) {

@@ -272,6 +272,52 @@ class PairTokenizerTest {
   }
 
   @Test
+  void aBundleCarriesTheFilesBesideTheTokenizerAndIsWrittenOncePerRoot(@TempDir Path dir) throws Exception {
+    Path model = Files.createDirectory(dir.resolve("model"));
+    Files.copy(Path.of(GPT2_JSON), model.resolve("tokenizer.json"));
+    Files.writeString(model.resolve("tokenizer_config.json"), "{\"eos_token\": \"Hello\"}");
+    Files.writeString(model.resolve("unrelated.bin"), "not a tokenizer file");
+    // a tokenizer.json named directly brings its neighbours too: they name the EOS
+    TokenizerFiles.Bundle bundle = TokenizerFiles.bundle(model.resolve("tokenizer.json").toString());
+    assertEquals(List.of("tokenizer.json", "tokenizer_config.json"), List.copyOf(bundle.files().keySet()));
+    assertEquals(bundle.sha256(), TokenizerFiles.bundle(model.toString()).sha256());
+
+    // what an executor does: the bundle's bytes (a broadcast: through Spark's Kryo), written under Spark's root for
+    // shipped files, tokenize the same
+    org.apache.spark.serializer.SerializerInstance kryo =
+        new org.apache.spark.serializer.KryoSerializer(new org.apache.spark.SparkConf()).newInstance();
+    scala.reflect.ClassTag<TokenizerFiles.Bundle> tag = scala.reflect.ClassTag$.MODULE$.apply(TokenizerFiles.Bundle.class);
+    TokenizerFiles.Bundle received = kryo.deserialize(kryo.serialize(bundle, tag), tag);
+    assertEquals(bundle.sha256(), received.sha256());
+    Path root = Files.createDirectory(dir.resolve("executor-root"));
+    Path written = received.materialize(root);
+    assertEquals(written, received.materialize(root));
+    assertEquals(root, written.getParent());
+    assertArrayEquals(Files.readAllBytes(model.resolve("tokenizer.json")), Files.readAllBytes(written.resolve("tokenizer.json")));
+    try (var listing = Files.list(root)) {
+      assertEquals(1, listing.count(), "no temporary directory is left beside it");
+    }
+    PairTokenizer shipped = PairTokenizer.open(new TokenizerSpec(written.toString(), 0, 0, Truncation.KEEP_END, true));
+    PairTokenizer local = PairTokenizer.open(new TokenizerSpec(model.toString(), 0, 0, Truncation.KEEP_END, true));
+    assertEquals(15496, shipped.eosId().getAsInt());
+    assertArrayEquals(local.encode("Q", " yes", " no").chosenIds(), shipped.encode("Q", " yes", " no").chosenIds());
+
+    Files.writeString(model.resolve("tokenizer_config.json"), "{\"eos_token\": \"<|endoftext|>\"}");
+    assertNotEquals(bundle.sha256(), TokenizerFiles.bundle(model.toString()).sha256(), "the digest covers the neighbours");
+  }
+
+  @SuppressWarnings("unchecked")
+  private static <T> T roundTrip(T value) throws Exception {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+      out.writeObject(value);
+    }
+    try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+      return (T) in.readObject();
+    }
+  }
+
+  @Test
   void configJsonEosIdIsTheSecondChoice(@TempDir Path dir) throws Exception {
     Files.copy(Path.of(GPT2_JSON), dir.resolve("tokenizer.json"));
     Files.writeString(dir.resolve("tokenizer_config.json"), "{\"eos_token\": \"<not-in-vocab>\"}");
@@ -304,12 +350,6 @@ class PairTokenizerTest {
     assertThrows(IllegalArgumentException.class, () -> new TokenizerSpec(GPT2_JSON, 0, -1, Truncation.KEEP_END, true));
 
     TokenizerSpec spec = new TokenizerSpec(GPT2_JSON, 512, 128, Truncation.KEEP_START, true);
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
-      out.writeObject(spec);
-    }
-    try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
-      assertEquals(spec, in.readObject());
-    }
+    assertEquals(spec, roundTrip(spec));
   }
 }

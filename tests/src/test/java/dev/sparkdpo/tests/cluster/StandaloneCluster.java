@@ -57,11 +57,16 @@ import java.util.stream.Stream;
  * JVM's whole classpath (jars and {@code target/classes}-style directories) as {@code spark.executor.extraClassPath},
  * so executors see the project's main and test classes (paths are shared: everything runs on one machine).
  *
+ * <p>{@link #start(int, int, String, Path)} runs the daemons from a Spark distribution instead ({@link SparkDistribution}:
+ * its {@code jars/} and {@code conf/}), and {@link #driverConf()} then adds no class path: an application must bring
+ * its classes itself (spark-submit's application jar), as on a real cluster.
+ *
  * <p>Clean-up: {@link #close()} stops workers (which kill their executors), then the master, and waits; a JVM
  * shutdown hook calls it too; and the daemons run under {@link DaemonMain}, which exits them when this JVM is gone
- * even after a SIGKILL. Layout of {@link #workDir()}: {@code spark-home/} (jars symlinks, empty conf, launcher
- * class), {@code logs/master.log}, {@code logs/worker-N.log}, {@code worker-N/work/<appId>/<execId>/stderr}
- * (executor logs), {@code worker-N/local/} (shuffle/block files).
+ * even after a SIGKILL. Layout of {@link #workDir()}: {@code spark-home/} (jars symlinks, empty conf; not with a
+ * distribution), {@code launcher/} (the daemons' entry point), {@code logs/master.log}, {@code logs/worker-N.log},
+ * {@code worker-N/work/<appId>/<execId>/stderr} (executor logs), {@code worker-N/work/<driverId>/stderr} (drivers
+ * submitted in cluster deploy mode), {@code worker-N/local/} (shuffle/block files).
  *
  * <p>Tunables (system properties): {@code sparkdpo.cluster.startTimeoutSeconds} (default 60),
  * {@code sparkdpo.cluster.daemonXmx} (default 512m), {@code sparkdpo.cluster.daemonJvmOpts} (default
@@ -76,7 +81,7 @@ public final class StandaloneCluster implements AutoCloseable {
     private static final int LOG_TAIL_LINES = 40;
     private static final int MAX_MASTER_ATTEMPTS = 3;
     /** Environment variables of the test JVM that would change what the daemons/executors load. */
-    private static final List<String> SCRUBBED_ENV = List.of(
+    static final List<String> SCRUBBED_ENV = List.of(
             "SPARK_DIST_CLASSPATH", "SPARK_CLASSPATH", "SPARK_PREPEND_CLASSES", "SPARK_TESTING", "SPARK_SQL_TESTING",
             "SPARK_DAEMON_JAVA_OPTS", "SPARK_WORKER_OPTS", "SPARK_MASTER_OPTS", "SPARK_DAEMON_MEMORY",
             "SPARK_WORKER_CORES", "SPARK_WORKER_MEMORY", "SPARK_WORKER_INSTANCES", "SPARK_EXECUTOR_DIRS",
@@ -88,6 +93,8 @@ public final class StandaloneCluster implements AutoCloseable {
     private final Path workDir;
     private volatile boolean deleteWorkDirOnClose;
     private final Path sparkHome;
+    /** True when the daemons run from a Spark distribution (no test classpath for executors). */
+    private final boolean distribution;
     private final List<String> classpath;
     private final List<String> jvmFlags;
     private final int workerCount;
@@ -117,10 +124,11 @@ public final class StandaloneCluster implements AutoCloseable {
     }
 
     private StandaloneCluster(Path workDir, boolean deleteWorkDirOnClose, int workers, int coresPerWorker,
-                              String memoryPerWorker) {
+                              String memoryPerWorker, Path distributionHome) {
         this.workDir = workDir;
         this.deleteWorkDirOnClose = deleteWorkDirOnClose;
-        this.sparkHome = workDir.resolve("spark-home");
+        this.distribution = distributionHome != null;
+        this.sparkHome = distribution ? distributionHome : workDir.resolve("spark-home");
         this.classpath = currentClasspath();
         this.jvmFlags = sparkJvmFlags();
         this.workerCount = workers;
@@ -138,6 +146,15 @@ public final class StandaloneCluster implements AutoCloseable {
      * the tail of the daemon logs.
      */
     public static StandaloneCluster start(int workers, int coresPerWorker, String memoryPerWorker) {
+        return start(workers, coresPerWorker, memoryPerWorker, null);
+    }
+
+    /**
+     * As {@link #start(int, int, String)}, with the master, the workers and so the executors (and drivers submitted in
+     * cluster deploy mode) running from the Spark distribution {@code sparkHome} ({@code jars/}, {@code conf/}); null
+     * for the test classpath.
+     */
+    public static StandaloneCluster start(int workers, int coresPerWorker, String memoryPerWorker, Path sparkHome) {
         if (workers < 1 || coresPerWorker < 1) {
             throw new IllegalArgumentException("workers and coresPerWorker must be >= 1");
         }
@@ -152,7 +169,7 @@ public final class StandaloneCluster implements AutoCloseable {
             boolean underTmp = base.toAbsolutePath().normalize()
                     .equals(Paths.get(System.getProperty("java.io.tmpdir")).toAbsolutePath().normalize());
             cluster = new StandaloneCluster(dir, underTmp, workers, coresPerWorker,
-                    memoryPerWorker.trim().toLowerCase(Locale.ROOT));
+                    memoryPerWorker.trim().toLowerCase(Locale.ROOT), sparkHome);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the cluster directory under " + base, e);
         }
@@ -172,7 +189,10 @@ public final class StandaloneCluster implements AutoCloseable {
     private void doStart() {
         long t0 = System.nanoTime();
         long deadline = t0 + TimeUnit.SECONDS.toNanos(Long.getLong("sparkdpo.cluster.startTimeoutSeconds", 60));
-        prepareSparkHome();
+        if (!distribution) {
+            prepareSparkHome();
+        }
+        prepareLauncher();
 
         // master: its ports are picked here; spark.port.maxRetries=0 keeps it from silently moving to another port
         // when one was taken in between (it fails with a BindException instead, and we retry with fresh ports)
@@ -285,9 +305,20 @@ public final class StandaloneCluster implements AutoCloseable {
                 }
                 linked++;
             }
-            // the daemons' entry point (exits them when this JVM dies): only this class, not all test classes
-            String classFile = DaemonMain.class.getName().replace('.', '/') + ".class";
-            Path target = sparkHome.resolve("launcher").resolve(classFile);
+            if (linked == 0 || classpath.stream().noneMatch(e -> e.contains("spark-core_"))) {
+                throw new IllegalStateException("spark-core is not on this JVM's classpath: " + classpath);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot prepare SPARK_HOME " + sparkHome, e);
+        }
+    }
+
+    /** The daemons' entry point (exits them when this JVM dies): only this class, not all test classes. */
+    private void prepareLauncher() {
+        String classFile = DaemonMain.class.getName().replace('.', '/') + ".class";
+        Path target = workDir.resolve("launcher").resolve(classFile);
+        try {
+            Files.createDirectories(workDir.resolve("logs"));
             Files.createDirectories(target.getParent());
             try (java.io.InputStream in = DaemonMain.class.getClassLoader().getResourceAsStream(classFile)) {
                 if (in == null) {
@@ -295,11 +326,8 @@ public final class StandaloneCluster implements AutoCloseable {
                 }
                 Files.copy(in, target);
             }
-            if (linked == 0 || classpath.stream().noneMatch(e -> e.contains("spark-core_"))) {
-                throw new IllegalStateException("spark-core is not on this JVM's classpath: " + classpath);
-            }
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot prepare SPARK_HOME " + sparkHome, e);
+            throw new UncheckedIOException("cannot write the daemons' launcher into " + target, e);
         }
     }
 
@@ -313,7 +341,7 @@ public final class StandaloneCluster implements AutoCloseable {
         cmd.addAll(split(System.getProperty("sparkdpo.cluster.daemonJvmOpts", DEFAULT_DAEMON_JVM_OPTS), " "));
         cmd.addAll(extraJvm);
         cmd.add("-cp");
-        cmd.add(sparkHome.resolve("launcher") + File.pathSeparator + sparkHome.resolve("jars") + File.separator + "*");
+        cmd.add(workDir.resolve("launcher") + File.pathSeparator + sparkHome.resolve("jars") + File.separator + "*");
         cmd.add(DaemonMain.class.getName());
         cmd.add(String.valueOf(ProcessHandle.current().pid()));
         cmd.add(mainClass);
@@ -326,6 +354,12 @@ public final class StandaloneCluster implements AutoCloseable {
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         Map<String, String> env = pb.environment();
         SCRUBBED_ENV.forEach(env::remove);
+        if (distribution) {
+            // as on a real cluster, the daemons (whose environment executors inherit) have none of the settings the
+            // test JVM gets from the build: what an application's executors need, it must set itself
+            env.remove("OPENBLAS_THREAD_TIMEOUT");
+            env.remove("TOKENIZERS_PARALLELISM");
+        }
         env.put("SPARK_HOME", sparkHome.toString());
         env.put("SPARK_CONF_DIR", sparkHome.resolve("conf").toString());
         env.put("SPARK_SCALA_VERSION", "2.12");
@@ -354,8 +388,8 @@ public final class StandaloneCluster implements AutoCloseable {
     }
 
     /**
-     * Spark settings for a driver in this JVM (or a spark-submit'ed one): executors get this JVM's classpath,
-     * one executor per worker (all its cores and memory), and the driver binds to 127.0.0.1. Creating the
+     * Spark settings for a driver in this JVM (or a spark-submit'ed one): executors get this JVM's classpath (not
+     * when the cluster runs from a distribution: there the application brings its classes), one executor per worker (all its cores and memory), and the driver binds to 127.0.0.1. Creating the
      * SparkContext waits until all executors registered (minRegisteredResourcesRatio=1 with cores.max = all
      * cores, at most 60 s), so the first job really is spread over all workers. Callers may override entries.
      *
@@ -368,7 +402,9 @@ public final class StandaloneCluster implements AutoCloseable {
         Map<String, String> conf = new LinkedHashMap<>();
         conf.put("spark.driver.host", HOST);
         conf.put("spark.driver.bindAddress", HOST);
-        conf.put("spark.executor.extraClassPath", String.join(File.pathSeparator, classpath));
+        if (!distribution) {
+            conf.put("spark.executor.extraClassPath", String.join(File.pathSeparator, classpath));
+        }
         conf.put("spark.executor.memory", memoryPerWorker);
         conf.put("spark.executor.cores", String.valueOf(coresPerWorker));
         conf.put("spark.cores.max", String.valueOf(totalCores));
@@ -383,6 +419,11 @@ public final class StandaloneCluster implements AutoCloseable {
     /** Spark's Java 17 JVM flags (add-opens...), for a JVM a test starts itself (e.g. a SparkSubmit driver). */
     public List<String> jvmFlags() {
         return jvmFlags;
+    }
+
+    /** The SPARK_HOME the daemons run from (a distribution's, or the throw-away one of symlinks). */
+    public Path sparkHome() {
+        return sparkHome;
     }
 
     /** Where the SPARK_HOME, daemon logs ({@code logs/}) and worker/executor dirs ({@code worker-N/work}) live. */
@@ -436,6 +477,22 @@ public final class StandaloneCluster implements AutoCloseable {
         return result;
     }
 
+    /**
+     * The directories of the drivers submitted in cluster deploy mode ({@code worker-N/work/driver-...}: the driver's
+     * stdout, stderr and its copy of the application jar).
+     */
+    public List<Path> driverDirs() {
+        List<Path> result = new ArrayList<>();
+        for (int i = 0; i < workerCount; i++) {
+            for (Path dir : listDirs(workDir.resolve("worker-" + i).resolve("work"))) {
+                if (dir.getFileName().toString().startsWith("driver-")) {
+                    result.add(dir);
+                }
+            }
+        }
+        return result;
+    }
+
     /** The daemon JVMs (master, workers) and their live descendants (the executor JVMs). */
     public List<ProcessHandle> processes() {
         List<ProcessHandle> result = new ArrayList<>();
@@ -463,6 +520,9 @@ public final class StandaloneCluster implements AutoCloseable {
             if (Files.exists(stderr)) {
                 sb.append(tail("executor " + workDir.relativize(exec), stderr));
             }
+        }
+        for (Path driver : driverDirs()) {
+            sb.append(tail("driver " + workDir.relativize(driver), driver.resolve("stderr")));
         }
         return sb.toString();
     }
