@@ -27,7 +27,7 @@ public final class GptTraining {
 
   /** One forward pass: the sequence log-probs and the activations its backward reads. */
   public static final class Forward {
-    private final Gpt.Activations activations;
+    final Gpt.Activations activations;
 
     private Forward(Gpt.Activations activations) {
       this.activations = activations;
