@@ -1,7 +1,9 @@
 package dev.sparkdpo.model;
 
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Function;
 
 import org.nd4j.linalg.api.buffer.DataType;
@@ -15,7 +17,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * the linear layers; attention runs batched on [B, H, T, hs]. Only INDArray/Nd4j/Transforms ops, so the same code
  * runs on the CUDA backend. The HF tensor names live in {@link GptWeights}.
  */
-public final class Gpt implements LanguageModel {
+public final class Gpt implements LanguageModel, Trainable {
 
   /** Default memory budget for one chunk of [rows, V] logits in tokenLogProbs / responseLogProbs. */
   public static final long DEFAULT_LOGITS_CHUNK_BYTES = 64L << 20;
@@ -24,7 +26,7 @@ public final class Gpt implements LanguageModel {
    * A forward pass that kept what its backward needs: per block its {@link GptBlock.Saved} (each dropped as the
    * backward passes it), ln_f's, the predictions scored and their summed log-probs per row.
    */
-  static final class Activations {
+  static final class Activations implements Trainable.Pass {
     final TokenBatch batch;
     final Predictions predictions;
     final List<GptBlock.Saved> blocks;
@@ -39,6 +41,11 @@ public final class Gpt implements LanguageModel {
       this.lnF = lnF;
       this.logps = logps;
     }
+
+    @Override
+    public double[] logps() {
+      return logps;
+    }
   }
 
   /** Final hidden states of positions from..T-1 (after ln_f) and, if the forward kept them, the activations. */
@@ -50,7 +57,8 @@ public final class Gpt implements LanguageModel {
   private final INDArray causalMask; // [nPositions, nPositions]
   private final long logitsChunkBytes;
   private final int rowThreads;
-  private GptTraining training; // trainingStep's, with its per-thread gradient vectors; made on first use
+  private TrainingStep step; // trainingStep's, with its row parts' gradient vectors; made on first use
+  private final Map<INDArray, GptParams> viewsByGradientVector = new IdentityHashMap<>();
 
   private Gpt(GptParams params, INDArray causalMask, long logitsChunkBytes, int rowThreads) {
     this.config = params.config();
@@ -126,7 +134,7 @@ public final class Gpt implements LanguageModel {
    * work log-probs of a response need (from = the first position that predicts a response token).
    */
   INDArray hidden(TokenBatch batch, int from) {
-    return forward(layers, batch, from, false).h();
+    return forward(batch, from, false).h();
   }
 
   /**
@@ -134,13 +142,14 @@ public final class Gpt implements LanguageModel {
    * live in a reused workspace and only its output leaves it; with keep, every block's activations stay for the
    * backward (in the caller's workspace).
    */
-  private Hidden forward(GptLayers l, TokenBatch batch, int from, boolean keep) {
-    INDArray x = l.embedding().forward(batch.ids(), batch.positions());                     // [B*T, D]
+  private Hidden forward(TokenBatch batch, int from, boolean keep) {
+    INDArray x = layers.embedding().forward(batch.ids(), batch.positions());                // [B*T, D]
     List<GptBlock.Saved> saved = keep ? new ArrayList<>() : null;
-    for (int i = 0; i < l.blocks().size(); i++) {
-      GptBlock block = l.blocks().get(i);
-      int queriesFrom = i == l.blocks().size() - 1 ? from : 0;
-      GptBlock.Causal context = new GptBlock.Causal(batch.b(), batch.t(), queriesFrom, maskFrom(batch.t(), queriesFrom));
+    for (int i = 0; i < layers.blocks().size(); i++) {
+      GptBlock block = layers.blocks().get(i);
+      int queriesFrom = i == layers.blocks().size() - 1 ? from : 0;
+      GptBlock.Causal context = new GptBlock.Causal(batch.b(), batch.t(), queriesFrom,
+          maskFrom(batch.t(), queriesFrom));
       if (keep) {
         GptBlock.Out out = block.forward(x, context, true);
         saved.add(out.saved());
@@ -150,8 +159,8 @@ public final class Gpt implements LanguageModel {
         x = Workspaces.scoped("gpt-block", () -> block.forward(in, context, false).out());
       }
     }
-    LayerNorm.Normed lnF = l.lnF().forward(x, keep);                                        // [B*(T-from), D]
-    return new Hidden(lnF.out(), saved, keep ? lnF : null);
+    LayerNorm.Normed lnF = layers.lnF().forward(x, keep);                                   // [B*(T-from), D]
+    return new Hidden(lnF.out(), saved, lnF);
   }
 
   /** Causal mask rows of queries from..t-1 over keys 0..t-1: [t-from, t]. */
@@ -183,13 +192,7 @@ public final class Gpt implements LanguageModel {
   public double[] responseLogProbs(int[][] tokens, int[] promptLengths) {
     Predictions.checkPromptLengths(tokens, promptLengths);
     int[] from = Predictions.responseFrom(promptLengths); // predicts the first response token
-    int[][] parts = RowThreads.split(tokens.length, rowThreads);
-    List<double[][]> partLogps = RowThreads.run(parts.length,
-        i -> nextTokenLogProbs(RowThreads.rows(tokens, parts[i]), RowThreads.rows(from, parts[i])));
-    double[][] logps = new double[tokens.length][];
-    for (int i = 0; i < parts.length; i++) {
-      System.arraycopy(partLogps.get(i), 0, logps, parts[i][0], parts[i][1] - parts[i][0]);
-    }
+    double[][] logps = RowThreads.mapRows(tokens, from, rowThreads, this::nextTokenLogProbs);
     double[] out = new double[tokens.length];
     for (int i = 0; i < tokens.length; i++) {
       for (int t = from[i]; t < tokens[i].length - 1; t++) out[i] += logps[i][t];
@@ -220,11 +223,12 @@ public final class Gpt implements LanguageModel {
   // training: a forward that keeps activations, its backward (GptTraining runs them, per row part and thread)
 
   /** The forward of the response log-probs, keeping every block's activations (in the caller's workspace). */
-  Activations forwardKeeping(int[][] tokens, int[] promptLengths) {
+  @Override
+  public Activations forwardKeeping(int[][] tokens, int[] promptLengths) {
     Predictions.checkPromptLengths(tokens, promptLengths);
     TokenBatch batch = TokenBatch.of(tokens, config);
     Predictions p = Predictions.of(batch, tokens, Predictions.responseFrom(promptLengths));
-    Hidden hidden = forward(layers, batch, p.first(), true);
+    Hidden hidden = forward(batch, p.first(), true);
     double[] tokenLogps = layers.lmHead().logProbs(hidden.h(), p.rows(), p.targets());
     return new Activations(batch, p, hidden.blocks(), hidden.lnF(), p.perRow(tokenLogps, batch.b()));
   }
@@ -252,14 +256,28 @@ public final class Gpt implements LanguageModel {
   }
 
   @Override
-  public double[] trainingStep(int[][] tokens, int[] promptLengths, Function<double[], double[]> lossGradient,
-      INDArray gradients) {
-    return training().step(tokens, promptLengths, lossGradient, training().gradientsOver(gradients));
+  public void backward(Trainable.Pass pass, double[] dSeq, INDArray grads) {
+    backward((Activations) pass, dSeq, gradientViews(grads));
   }
 
-  private synchronized GptTraining training() {
-    if (training == null) training = new GptTraining(this);
-    return training;
+  /**
+   * Named views over a flat gradient vector, made once per vector (DL4J's gradient view, the row parts' vectors): a
+   * step does not rebuild them. Forgets them all past a few vectors (a network handed new arrays).
+   */
+  private synchronized GptParams gradientViews(INDArray flat) {
+    if (viewsByGradientVector.size() > 8) viewsByGradientVector.clear();
+    return viewsByGradientVector.computeIfAbsent(flat, f -> Workspaces.outside(() -> GptParams.over(config, f)));
+  }
+
+  @Override
+  public double[] trainingStep(int[][] tokens, int[] promptLengths, Function<double[], double[]> lossGradient,
+      INDArray gradients) {
+    return step().run(tokens, promptLengths, lossGradient, gradients);
+  }
+
+  private synchronized TrainingStep step() {
+    if (step == null) step = new TrainingStep(this);
+    return step;
   }
 
   // ---------------------------------------------------------------------------------------------------------------

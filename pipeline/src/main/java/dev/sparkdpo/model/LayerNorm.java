@@ -9,7 +9,7 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  */
 final class LayerNorm {
 
-  /** The output, and what the backward reads if the forward kept it: xhat = (x - mean) rstd [rows, D], rstd [rows, 1]. */
+  /** The output [rows, D] and, if the forward kept them, what the backward reads: xhat = (x - mean) rstd, rstd. */
   record Normed(INDArray out, INDArray xhat, INDArray rstd) {}
 
   private final INDArray weight, bias;         // [D]
