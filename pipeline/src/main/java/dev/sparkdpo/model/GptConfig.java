@@ -65,7 +65,7 @@ public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, in
   /** A GPT-2 over the flat vector (see {@link GptParams#over}), computing in its data type. */
   @Override
   public Gpt model(org.nd4j.linalg.api.ndarray.INDArray flatParameters) {
-    return Gpt.of(GptParams.over(this, flatParameters));
+    return Workspaces.outside(() -> Gpt.of(GptParams.over(this, flatParameters))); // not in a caller's workspace
   }
 
   public static GptConfig read(Path configJson) {
