@@ -1,8 +1,6 @@
 package dev.sparkdpo.dpo;
 
-import dev.sparkdpo.model.Gpt;
-import dev.sparkdpo.model.GptParams;
-import dev.sparkdpo.model.GptTraining;
+import dev.sparkdpo.model.LanguageModel;
 import java.util.Arrays;
 import java.util.List;
 
@@ -15,15 +13,15 @@ import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.api.DataSet;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * The DL4J layer built from a {@link GptDpoOutputLayer} configuration: a GPT-2 over the layer's slice of the network's
- * flat parameter vector, scored with the DPO loss on {@link DpoBatch} input.
+ * The DL4J layer built from a {@link GptDpoOutputLayer} configuration: a {@link LanguageModel} (GPT-2, from the
+ * configuration's model config) over the layer's slice of the network's flat parameter vector, scored with the DPO
+ * loss on {@link DpoBatch} input. The layer only talks to the LanguageModel: log-probs, and a training step that
+ * writes the layer's slice of the network's gradient vector.
  *
  * <ul>
  *   <li>activations: per pair the policy's summed response log-probs {@code [n, 2]} (chosen, rejected), in the
@@ -45,12 +43,9 @@ public class GptDpoLayer extends BaseLayer<GptDpoOutputLayer> implements IOutput
 
   private INDArray labels;
 
-  // the model over the current parameter / gradient views, rebuilt only if DL4J hands the layer other arrays
+  // the model over the current parameter view, rebuilt only if DL4J hands the layer another array
   private transient INDArray modelParams;
-  private transient Gpt gpt;
-  private transient GptTraining training;
-  private transient INDArray gradientArray;
-  private transient GptParams gradients;
+  private transient LanguageModel model;
 
   // computeGradientAndScore runs backprop, then computeScore on the same input and parameters: the result of the
   // former serves the latter once, sparing a forward pass (any new input, labels or parameters discard it)
@@ -80,33 +75,19 @@ public class GptDpoLayer extends BaseLayer<GptDpoOutputLayer> implements IOutput
   // ---------------------------------------------------------------------------------------------------------------
   // the model and the batch
 
-  private Gpt gpt() {
-    if (gpt == null || modelParams != paramsFlattened) {
-      try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-        gpt = Gpt.of(GptParams.over(layerConf().gptConfig(), paramsFlattened));
-      }
-      training = new GptTraining(gpt);
+  private LanguageModel model() {
+    if (model == null || modelParams != paramsFlattened) {
+      model = layerConf().gptConfig().model(paramsFlattened);
       modelParams = paramsFlattened;
     }
-    return gpt;
+    return model;
   }
 
-  private GptTraining training() {
-    gpt();
-    return training;
-  }
-
-  private GptParams gradients() {
+  private INDArray gradients() {
     if (gradientsFlattened == null) {
       throw new IllegalStateException("no gradient view: the network has not been set up for training " + layerId());
     }
-    if (gradients == null || gradientArray != gradientsFlattened) {
-      try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-        gradients = GptParams.over(layerConf().gptConfig(), gradientsFlattened);
-      }
-      gradientArray = gradientsFlattened;
-    }
-    return gradients;
+    return gradientsFlattened;
   }
 
   /** The input pairs, with the labels' reference log-probs if {@code withLabels} (else references 0). */
@@ -148,7 +129,7 @@ public class GptDpoLayer extends BaseLayer<GptDpoOutputLayer> implements IOutput
 
   /** The policy's log-prob of each of b.sequences() (rejected ones 0 when {@link #chosenOnly()}). */
   private double[] policyLogps(DpoBatch b) {
-    return Arrays.copyOf(gpt().responseLogProbs(modelRows(b), modelRowPromptLengths(b)), 2 * b.size());
+    return Arrays.copyOf(model().responseLogProbs(modelRows(b), modelRowPromptLengths(b)), 2 * b.size());
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -179,7 +160,7 @@ public class GptDpoLayer extends BaseLayer<GptDpoOutputLayer> implements IOutput
     long tokens = 0;
     for (int[] row : rows) tokens += row.length;
     lastTokens = tokens;
-    training().step(rows, modelRowPromptLengths(b), logps -> {
+    model().trainingStep(rows, modelRowPromptLengths(b), logps -> {
       DpoResult r = DpoLoss.compute(layerConf().dpoConfig(), b.pairLogps(Arrays.copyOf(logps, 2 * n)));
       result[0] = r;
       double[] dSum = new double[rows.length];

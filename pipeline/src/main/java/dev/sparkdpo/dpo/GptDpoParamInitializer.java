@@ -42,7 +42,7 @@ public final class GptDpoParamInitializer implements ParamInitializer {
       Set<String> biasSet) {
     static Keys of(GptConfig config) {
       List<String> all = new ArrayList<>(), weights = new ArrayList<>(), biases = new ArrayList<>();
-      GptCheckpoint.parameterShapes(config).forEach((name, shape) -> {
+      config.parameterShapes().forEach((name, shape) -> {
         String key = paramKey(name);
         all.add(key);
         (shape.length == 2 ? weights : biases).add(key);

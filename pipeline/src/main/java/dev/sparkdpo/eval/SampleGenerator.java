@@ -3,7 +3,7 @@ package dev.sparkdpo.eval;
 import dev.sparkdpo.data.tokenize.PairTokenizer;
 import dev.sparkdpo.dpo.DpoBatch;
 import dev.sparkdpo.io.HadoopConf;
-import dev.sparkdpo.model.Gpt;
+import dev.sparkdpo.model.LanguageModel;
 import dev.sparkdpo.model.Sampler;
 import dev.sparkdpo.model.SamplingConfig;
 import dev.sparkdpo.reference.ExecutorModels;
@@ -17,7 +17,7 @@ import org.apache.spark.util.LongAccumulator;
 /**
  * The executor side of evaluate's generation: for each prompt of a partition, K samples from the policy and K from
  * the reference (the same sampler seed, so sample i of both draws from the same random stream), each completion
- * scored under both models (summed log-probs, {@link Gpt#responseLogProbs}, the reference stage's code), decoded with
+ * scored under both models (summed log-probs, {@link LanguageModel#responseLogProbs}, the reference stage's code), decoded with
  * the policy's tokenizer and rewarded. The models come from the one executor cache ({@link ExecutorModels}): loaded
  * once per executor JVM, shared by its tasks.
  */
@@ -73,8 +73,8 @@ final class SampleGenerator implements Serializable {
 
   Iterator<EvalSamples.Sample> generate(Iterator<EvalSamples.Prompt> prompts) {
     Completions.onTask();
-    Gpt policy = ExecutorModels.get(models.policyDir(), models.policyFingerprint(), conf.get(), modelLoads);
-    Gpt reference = ExecutorModels.get(models.referenceDir(), models.referenceFingerprint(), conf.get(), modelLoads);
+    LanguageModel policy = ExecutorModels.get(models.policyDir(), models.policyFingerprint(), conf.get(), modelLoads);
+    LanguageModel reference = ExecutorModels.get(models.referenceDir(), models.referenceFingerprint(), conf.get(), modelLoads);
     PairTokenizer tokenizer = Completions.tokenizer(models.tokenizerJson());
     List<EvalSamples.Sample> out = new ArrayList<>();
     while (prompts.hasNext()) {
@@ -85,12 +85,12 @@ final class SampleGenerator implements Serializable {
   }
 
   /** K paired samples of one prompt. */
-  List<EvalSamples.Sample> samplesOf(EvalSamples.Prompt p, Gpt policy, Gpt reference, PairTokenizer tokenizer) {
+  List<EvalSamples.Sample> samplesOf(EvalSamples.Prompt p, LanguageModel policy, LanguageModel reference, PairTokenizer tokenizer) {
     int k = samplesPerPrompt;
-    if (p.promptIds().length >= policy.config().nPositions()) {
+    if (p.promptIds().length >= policy.config().contextLength()) {
       throw new IllegalArgumentException("eval prompt " + p.promptId() + " (\"" + abbrev(p.prompt()) + "\") has "
           + p.promptIds().length + " tokens, which leaves no room in the model's context of "
-          + policy.config().nPositions() + " to generate; re-ingest with --max-prompt-length below it");
+          + policy.config().contextLength() + " to generate; re-ingest with --max-prompt-length below it");
     }
     int[][] batch = new int[k][];                                        // K copies of the prompt: row i = sample i
     Arrays.fill(batch, p.promptIds());
@@ -113,7 +113,7 @@ final class SampleGenerator implements Serializable {
   }
 
   /** log π(y_i | x) summed over y_i's tokens, for each completion y_i of prompt x; an empty completion scores 0. */
-  static double[] logps(Gpt gpt, int[] prompt, int[][] completions) {
+  static double[] logps(LanguageModel gpt, int[] prompt, int[][] completions) {
     List<Integer> nonEmpty = new ArrayList<>();
     for (int i = 0; i < completions.length; i++) if (completions[i].length > 0) nonEmpty.add(i);
     double[] out = new double[completions.length];

@@ -8,7 +8,7 @@ import dev.sparkdpo.eval.Completions;
 import dev.sparkdpo.eval.EvaluateStage;
 import dev.sparkdpo.eval.RewardModel;
 import dev.sparkdpo.io.HadoopConf;
-import dev.sparkdpo.model.Gpt;
+import dev.sparkdpo.model.LanguageModel;
 import dev.sparkdpo.model.Sampler;
 import dev.sparkdpo.reference.ExecutorModels;
 import java.io.Serializable;
@@ -118,7 +118,7 @@ final class PairGenerator implements Serializable {
    */
   Iterator<String> generateJson(Iterator<String> groups) {
     Completions.onTask();
-    Gpt gpt = ExecutorModels.get(model.dir(), model.fingerprint(), conf.get(), modelLoads);
+    LanguageModel gpt = ExecutorModels.get(model.dir(), model.fingerprint(), conf.get(), modelLoads);
     PairTokenizer tokenizer = Completions.tokenizer(model.tokenizerJson());
     List<String> out = new ArrayList<>();
     while (groups.hasNext()) {
@@ -134,7 +134,7 @@ final class PairGenerator implements Serializable {
     return EvaluateStage.promptSeed(seed, promptId + "#" + i);
   }
 
-  GroupResult generate(Group g, Gpt gpt, PairTokenizer tokenizer) {
+  GroupResult generate(Group g, LanguageModel gpt, PairTokenizer tokenizer) {
     int k = samplesPerPrompt;
     TreeMap<String, Long> dropped = new TreeMap<>();
     List<Prompts.Prompt> kept = new ArrayList<>();
@@ -142,7 +142,7 @@ final class PairGenerator implements Serializable {
     for (Prompts.Prompt p : g.prompts()) {
       int[] ids = tokenizer.encodeText(p.text());
       // the sampler needs one free position after the prompt
-      if (ids.length == 0 || ids.length >= gpt.config().nPositions()) dropped.merge(PROMPT_TOO_LONG, 1L, Long::sum);
+      if (ids.length == 0 || ids.length >= gpt.config().contextLength()) dropped.merge(PROMPT_TOO_LONG, 1L, Long::sum);
       else {
         kept.add(p);
         keptIds.add(ids);

@@ -77,7 +77,7 @@ public final class AdamW {
       INDArray p = e.getValue();
       INDArray m1 = moment(m, name, p), m2 = moment(v, name, p);
       // temporaries (gradient copy, g^2, denominator) live in a reused workspace; p and the moments are outside it
-      try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(Gpt.WORKSPACE, "adamw")) {
+      try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(Workspaces.CONFIG, "adamw")) {
         INDArray g = gradient(name, grads.get(name), p);
         m1.muli(beta1).addi(g.mul(1 - beta1));
         m2.muli(beta2).addi(g.mul(g).muli(1 - beta2));

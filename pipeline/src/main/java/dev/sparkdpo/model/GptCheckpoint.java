@@ -11,7 +11,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -27,10 +26,8 @@ public record GptCheckpoint(GptConfig config, Map<String, Tensor> weights) {
   public static final String WEIGHTS = "model.safetensors";
   public static final String TOKENIZER = "tokenizer.json";
 
-  private static final String PREFIX = "transformer.";
-  private static final String LM_HEAD = "lm_head.weight";
-  /** Non-parameter buffers older transformers versions saved: the causal mask and its fill value. */
-  private static final Pattern ATTN_BUFFER = Pattern.compile("(transformer\\.)?h\\.\\d+\\.attn\\.(bias|masked_bias)");
+  private static final String PREFIX = GptWeights.PREFIX;
+  private static final String LM_HEAD = GptWeights.LM_HEAD;
 
   public GptCheckpoint {
     Map<String, long[]> shapes = parameterShapes(config);
@@ -133,7 +130,7 @@ public record GptCheckpoint(GptConfig config, Map<String, Tensor> weights) {
   static Map<String, Tensor> canonicalNames(Map<String, Tensor> file) {
     Map<String, Tensor> out = prefixed(file);
     Tensor lmHead = file.get(LM_HEAD);
-    Tensor wte = out.get(PREFIX + "wte.weight");
+    Tensor wte = out.get(GptWeights.WTE);
     if (lmHead != null && wte != null && !lmHead.equals(wte)) {
       throw new IllegalArgumentException(LM_HEAD + " differs from transformer.wte.weight: untied output embeddings"
           + " are not supported");
@@ -146,7 +143,7 @@ public record GptCheckpoint(GptConfig config, Map<String, Tensor> weights) {
     Map<String, T> out = new LinkedHashMap<>();
     for (Map.Entry<String, T> e : file.entrySet()) {
       String name = e.getKey();
-      if (!name.equals(LM_HEAD) && !ATTN_BUFFER.matcher(name).matches()) {
+      if (!name.equals(LM_HEAD) && !GptWeights.ATTN_BUFFER.matcher(name).matches()) {
         String canonical = name.startsWith(PREFIX) ? name : PREFIX + name;
         if (out.put(canonical, e.getValue()) != null) {
           throw new IllegalArgumentException("tensor '" + canonical + "' appears both with and without the prefix");
@@ -215,30 +212,8 @@ public record GptCheckpoint(GptConfig config, Map<String, Tensor> weights) {
     return List.copyOf(parameterShapes(c).keySet());
   }
 
+  /** The HF names and shapes of a GPT-2's parameters (see {@link GptWeights}). */
   public static Map<String, long[]> parameterShapes(GptConfig c) {
-    long v = c.vocabSize();
-    long t = c.nPositions();
-    long d = c.nEmbd();
-    Map<String, long[]> s = new LinkedHashMap<>();
-    s.put(PREFIX + "wte.weight", new long[] {v, d});
-    s.put(PREFIX + "wpe.weight", new long[] {t, d});
-    for (int i = 0; i < c.nLayer(); i++) {
-      String h = PREFIX + "h." + i + ".";
-      s.put(h + "ln_1.weight", new long[] {d});
-      s.put(h + "ln_1.bias", new long[] {d});
-      s.put(h + "attn.c_attn.weight", new long[] {d, 3 * d});
-      s.put(h + "attn.c_attn.bias", new long[] {3 * d});
-      s.put(h + "attn.c_proj.weight", new long[] {d, d});
-      s.put(h + "attn.c_proj.bias", new long[] {d});
-      s.put(h + "ln_2.weight", new long[] {d});
-      s.put(h + "ln_2.bias", new long[] {d});
-      s.put(h + "mlp.c_fc.weight", new long[] {d, 4 * d});
-      s.put(h + "mlp.c_fc.bias", new long[] {4 * d});
-      s.put(h + "mlp.c_proj.weight", new long[] {4 * d, d});
-      s.put(h + "mlp.c_proj.bias", new long[] {d});
-    }
-    s.put(PREFIX + "ln_f.weight", new long[] {d});
-    s.put(PREFIX + "ln_f.bias", new long[] {d});
-    return s;
+    return GptWeights.shapes(c);
   }
 }

@@ -19,7 +19,7 @@ import java.nio.file.Path;
  * Dropout settings are ignored (training here uses none).
  */
 public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, int nHead, double layerNormEpsilon)
-    implements java.io.Serializable {
+    implements ModelConfig, java.io.Serializable {
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   /** The fix for a config.json that is damaged or hand-written: let transformers write it. */
   private static final String RESAVE =
@@ -45,6 +45,27 @@ public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, in
 
   public int headSize() {
     return nEmbd / nHead;
+  }
+
+  @Override
+  public int contextLength() {
+    return nPositions;
+  }
+
+  @Override
+  public int attentionHeads() {
+    return nHead;
+  }
+
+  @Override
+  public java.util.Map<String, long[]> parameterShapes() {
+    return GptWeights.shapes(this);
+  }
+
+  /** A GPT-2 over the flat vector (see {@link GptParams#over}), computing in its data type. */
+  @Override
+  public Gpt model(org.nd4j.linalg.api.ndarray.INDArray flatParameters) {
+    return Workspaces.outside(() -> Gpt.of(GptParams.over(this, flatParameters))); // not in a caller's workspace
   }
 
   public static GptConfig read(Path configJson) {

@@ -19,21 +19,17 @@ public final class GptInit {
   public static GptCheckpoint init(GptConfig config, long seed) {
     double residualStd = STD / Math.sqrt(2.0 * config.nLayer());
     Map<String, Tensor> weights = new LinkedHashMap<>();
-    GptCheckpoint.parameterShapes(config).forEach((name, shape) -> {
-      Tensor t = Tensor.zeros(shape);
-      if (isLayerNormWeight(name)) {
-        java.util.Arrays.fill(t.data(), 1f);
-      } else if (name.endsWith(".weight") && !name.contains(".ln_")) {
-        boolean residual = name.endsWith("attn.c_proj.weight") || name.endsWith("mlp.c_proj.weight");
-        fillNormal(t.data(), residual ? residualStd : STD, new Random(mix(seed, name)));
+    GptWeights.specs(config).forEach((name, spec) -> {
+      Tensor t = Tensor.zeros(spec.shape());
+      switch (spec.init()) {
+        case ONES -> java.util.Arrays.fill(t.data(), 1f);
+        case NORMAL -> fillNormal(t.data(), STD, new Random(mix(seed, name)));
+        case RESIDUAL -> fillNormal(t.data(), residualStd, new Random(mix(seed, name)));
+        case ZEROS -> { }
       }
       weights.put(name, t);
     });
     return new GptCheckpoint(config, weights);
-  }
-
-  private static boolean isLayerNormWeight(String name) {
-    return name.endsWith(".weight") && (name.contains(".ln_1.") || name.contains(".ln_2.") || name.contains(".ln_f."));
   }
 
   private static void fillNormal(float[] a, double std, Random r) {

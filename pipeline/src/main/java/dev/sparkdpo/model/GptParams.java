@@ -30,7 +30,7 @@ public final class GptParams {
 
   /** Number of parameters of a model of this config (the tied lm_head counted once). */
   public static long count(GptConfig config) {
-    return GptCheckpoint.parameterShapes(config).values().stream().mapToLong(Tensor::numel).sum();
+    return config.parameterCount();
   }
 
   /**
@@ -51,7 +51,7 @@ public final class GptParams {
     INDArray row = flat.rank() == 2 ? flat : flat.reshape('c', true, 1, n); // enforceView: a copy would lose writes
     Map<String, INDArray> views = new LinkedHashMap<>();
     long offset = 0;
-    for (Map.Entry<String, long[]> e : GptCheckpoint.parameterShapes(config).entrySet()) {
+    for (Map.Entry<String, long[]> e : config.parameterShapes().entrySet()) {
       long len = Tensor.numel(e.getValue());
       views.put(e.getKey(), row.get(NDArrayIndex.interval(0, 1), NDArrayIndex.interval(offset, offset + len))
           .reshape('c', true, e.getValue()));

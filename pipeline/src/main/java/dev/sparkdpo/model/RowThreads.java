@@ -7,6 +7,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.function.BiFunction;
 import java.util.function.IntFunction;
 
 /**
@@ -66,6 +67,20 @@ final class RowThreads {
     if (failure instanceof RuntimeException r) throw r;
     if (failure instanceof Error err) throw err;
     if (failure != null) throw new IllegalStateException(failure);
+    return out;
+  }
+
+  /**
+   * f over the rows of (tokens, from) split into parts, one part per thread, with the per-row results of the parts
+   * put back in row order.
+   */
+  static double[][] mapRows(int[][] tokens, int[] from, int threads, BiFunction<int[][], int[], double[][]> f) {
+    int[][] parts = split(tokens.length, threads);
+    List<double[][]> partResults = run(parts.length, i -> f.apply(rows(tokens, parts[i]), rows(from, parts[i])));
+    double[][] out = new double[tokens.length][];
+    for (int i = 0; i < parts.length; i++) {
+      System.arraycopy(partResults.get(i), 0, out, parts[i][0], parts[i][1] - parts[i][0]);
+    }
     return out;
   }
 

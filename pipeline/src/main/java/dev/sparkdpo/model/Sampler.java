@@ -5,14 +5,14 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Batched autoregressive sampling from a {@link Gpt} with a KV cache: one forward over all prompts together (prefill)
- * fills every layer's keys and values, then each step runs one new position of every row still running through the
- * blocks ({@link Gpt#cachedBlock}, the model's own block math), a [rows, D] gemm per linear layer.
+ * Batched autoregressive sampling from a {@link LanguageModel} with a KV cache: one forward over all prompts together
+ * (prefill) fills every layer's keys and values, then each step runs one new position of every row still running
+ * through the blocks ({@link LanguageModel#decode}: for GPT-2 the one {@link GptBlock} forward), a [rows, D] gemm per
+ * linear layer.
  *
  * <p>Rows of different prompt lengths: <b>per-row positions, right padding</b>. A row's cache slot is its position
  * (slot p holds the K/V of position p), so a row whose prompt is shorter starts decoding earlier in its cache; the
@@ -22,14 +22,14 @@ import org.nd4j.linalg.factory.Nd4j;
  * stops after EOS (included) or its token budget; finished rows leave the batch (their cache rows are dropped), so
  * the remaining rows' steps get cheaper.
  *
- * <p>Rows are split over {@link Gpt#rowThreadsCount()} threads (RowThreads: single-threaded BLAS each, see
+ * <p>Rows are split over {@link LanguageModel#rowThreadsCount()} threads (RowThreads: single-threaded BLAS each, see
  * NativeThreads), each running its own batch. Row i draws from its own random stream (the i-th split of the seed's
  * root stream), so its samples do not depend on the other prompts, the batch size or the thread split (up to the
  * float rounding of batched vs single-row products, far below a token's sampling probability).
  */
 public final class Sampler {
-  private final Gpt model;
-  private final GptConfig config;
+  private final LanguageModel model;
+  private final ModelConfig config;
 
   /** Wall time of a part's prefill and decode steps (for the bench; the slowest part when rows ran on threads). */
   public record Timing(double prefillSeconds, double decodeSeconds, int decodeSteps) {
@@ -42,7 +42,7 @@ public final class Sampler {
   /** Generated tokens (one unpadded array per prompt) and how long it took. */
   public record Generation(int[][] tokens, Timing timing) {}
 
-  public Sampler(Gpt model) {
+  public Sampler(LanguageModel model) {
     this.model = model;
     this.config = model.config();
   }
@@ -103,9 +103,9 @@ public final class Sampler {
 
   private void checkPrompt(int row, int[] prompt) {
     if (prompt.length == 0) throw new IllegalArgumentException("prompt " + row + " is empty");
-    if (prompt.length > config.nPositions()) {
+    if (prompt.length > config.contextLength()) {
       throw new IllegalArgumentException("prompt " + row + " has " + prompt.length + " tokens > nPositions "
-          + config.nPositions());
+          + config.contextLength());
     }
     for (int id : prompt) {
       if (id < 0 || id >= config.vocabSize()) {
@@ -122,7 +122,7 @@ public final class Sampler {
     int[] budget = new int[prompts.length];
     int capacity = 0;
     for (int r = range[0]; r < range[1]; r++) {
-      budget[r] = Math.min(s.maxNewTokens(), config.nPositions() - prompts[r].length);
+      budget[r] = Math.min(s.maxNewTokens(), config.contextLength() - prompts[r].length);
       out[r] = new int[budget[r]];
       if (budget[r] > 0) running.add(r);
       // the last sampled token is never fed back, so a row needs prompt + budget - 1 slots
@@ -166,12 +166,11 @@ public final class Sampler {
   // KV-cached forward
 
   /**
-   * Decoding state of a batch of rows: per-layer keys and values [B, H, S + 1, hs] (slot = position; slot S is a
-   * trash slot the padding of a ragged feed writes to and no query ever sees) and each row's length so far.
+   * Decoding state of a batch of rows: the model's KV cache (slot = position, plus a trash slot the padding of a
+   * ragged feed writes to and no query ever sees) and each row's length so far.
    */
   final class Decoder {
-    private final INDArray[] keys, values;
-    private final int capacity;
+    private final KvCache cache;
     private int[] lengths;
 
     /** One row (the single-sequence API the tests use). */
@@ -180,22 +179,8 @@ public final class Sampler {
     }
 
     Decoder(int rows, int capacity) {
-      if (capacity < 1 || capacity > config.nPositions()) {
-        throw new IllegalArgumentException("capacity " + capacity + " not in [1, " + config.nPositions() + "]");
-      }
-      if (rows < 1) throw new IllegalArgumentException("rows must be >= 1");
-      this.capacity = capacity;
+      this.cache = model.newKvCache(rows, capacity); // checks both
       this.lengths = new int[rows];
-      int layers = config.nLayer();
-      keys = new INDArray[layers];
-      values = new INDArray[layers];
-      // the cache outlives every step, so it must not live in a caller's (or our own step's) workspace
-      try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-        for (int l = 0; l < layers; l++) {
-          keys[l] = Nd4j.zeros(model.dataType(), rows, config.nHead(), capacity + 1, config.headSize());
-          values[l] = Nd4j.zeros(model.dataType(), rows, config.nHead(), capacity + 1, config.headSize());
-        }
-      }
     }
 
     int length() {
@@ -221,46 +206,34 @@ public final class Sampler {
       int t = 0;
       for (int i = 0; i < ids.length; i++) {
         if (ids[i].length == 0) throw new IllegalArgumentException("nothing to feed in row " + i);
-        if (lengths[i] + ids[i].length > capacity) {
-          throw new IllegalArgumentException("cache full: " + lengths[i] + " + " + ids[i].length + " > " + capacity);
+        if (lengths[i] + ids[i].length > cache.capacity()) {
+          throw new IllegalArgumentException("cache full: " + lengths[i] + " + " + ids[i].length + " > "
+              + cache.capacity());
         }
         t = Math.max(t, ids[i].length);
       }
       int tt = t;
       // the prompt and single-token steps get separate workspaces, each sized by its own first use
       String workspaceId = t == 1 ? "sampler-step" : "sampler-prefill";
-      float[][] logits = Gpt.inWorkspace(workspaceId, () -> forward(ids, tt).toFloatMatrix());
+      float[][] logits = Workspaces.inWorkspace(workspaceId, () -> model.decode(cache, step(ids, tt)).toFloatMatrix());
       for (int i = 0; i < ids.length; i++) lengths[i] += ids[i].length;
       return logits;
     }
 
     /** Keeps only these rows (indices into the current rows, ascending): finished rows leave the batch. */
     void keep(int[] rows) {
-      try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-        for (int l = 0; l < keys.length; l++) {
-          keys[l] = keepRows(keys[l], rows);
-          values[l] = keepRows(values[l], rows);
-        }
-      }
+      cache.keep(rows);
       int[] kept = new int[rows.length];
       for (int k = 0; k < rows.length; k++) kept[k] = lengths[rows[k]];
       lengths = kept;
     }
 
-    /** Rows of a [B, H, S, hs] array: pullRows over its [B, H*S*hs] view. */
-    private INDArray keepRows(INDArray a, int[] rows) {
-      long[] shape = a.shape();
-      INDArray flat = a.reshape('c', shape[0], a.length() / shape[0]);
-      return Nd4j.pullRows(flat, 1, rows).reshape('c', rows.length, shape[1], shape[2], shape[3]);
-    }
-
     /**
-     * The model's blocks over the new positions of every row (right-padded to T), K/V written into the cache; the
-     * final logits of each row's last new position, [B, V].
+     * The new positions of every row, right-padded to t: tokens, positions, cache slots and the mask over the cache.
      */
-    private INDArray forward(int[][] ids, int t) {
-      int b = ids.length, h = config.nHead(), slots = capacity + 1, trash = capacity;
-      int[] tokens = new int[b * t], positions = new int[b * t], slotIndex = new int[b * h * t], last = new int[b];
+    private DecodeStep step(int[][] ids, int t) {
+      int b = ids.length, slots = cache.slots(), trash = cache.trashSlot();
+      int[] tokens = new int[b * t], positions = new int[b * t], slot = new int[b * t], last = new int[b];
       // [B, 1, T, S], broadcast over heads (as the full forward's [T, T] mask): H times smaller, e.g. 32 MB instead
       // of 400 MB for a gpt2 prefill of 16 x 512 tokens over 1024 slots
       float[] mask = new float[b * t * slots];
@@ -270,22 +243,15 @@ public final class Sampler {
           boolean real = j < ids[i].length;
           int position = lengths[i] + j;
           tokens[i * t + j] = real ? ids[i][j] : 0;
-          positions[i * t + j] = Math.min(position, config.nPositions() - 1); // padding: any valid position
-          for (int head = 0; head < h; head++) {
-            slotIndex[(i * h + head) * t + j] = (i * h + head) * slots + (real ? position : trash);
-          }
+          positions[i * t + j] = Math.min(position, config.contextLength() - 1); // padding: any valid position
+          slot[i * t + j] = real ? position : trash;
           // query (i, j) sees slots 0..position: its own row's earlier and current tokens, never the trash slot
           int m = (i * t + j) * slots;
           Arrays.fill(mask, m + Math.min(position + 1, slots - 1), m + slots, -1e9f);
         }
       }
       INDArray maskArray = Nd4j.create(mask, new long[] {b, 1, t, slots}, 'c').castTo(model.dataType());
-      INDArray x = Nd4j.pullRows(model.wte(), 1, tokens).addi(Nd4j.pullRows(model.wpe(), 1, positions)); // [B*T, D]
-      for (int l = 0; l < config.nLayer(); l++) {
-        x = model.cachedBlock(model.blocks().get(l), x, b, t, keys[l], values[l], slotIndex, maskArray);
-      }
-      INDArray lastRows = t == 1 ? x : Nd4j.pullRows(x, 1, last);                              // [B, D]
-      return model.lmHead(model.layerNorm(lastRows, model.lnFW(), model.lnFB()));              // [B, V]
+      return new DecodeStep(b, t, tokens, positions, slot, maskArray, last);
     }
   }
 

@@ -1,6 +1,7 @@
 package dev.sparkdpo.reference;
 
 import dev.sparkdpo.model.Gpt;
+import dev.sparkdpo.model.LanguageModel;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.io.HadoopFiles;
 import java.util.List;
@@ -17,7 +18,7 @@ import org.apache.spark.util.LongAccumulator;
  * exactly what was loaded. {@link #get(String, String, Configuration, LongAccumulator)} keeps a model directory's
  * model for the JVM's life; {@link #latest(String, String, Supplier)} keeps only the latest model of a slot (training's
  * eval builds a new model from each broadcast of the weights: keeping them all would grow by one model per eval).
- * Tasks share the models tasks share them (Gpt's forward is thread-safe: its temporaries live in per-thread
+ * Tasks share the models tasks share them (a LanguageModel's forward is thread-safe: its temporaries live in per-thread
  * workspaces). {@code modelDir} is a qualified path: {@code file:} is read in place, so on a cluster it must exist on
  * every worker (a shared file system); any other Hadoop file system (hdfs:, s3a:, ...) is read from this JVM's local
  * copy ({@link HadoopFiles#local}: one copy per path and file versions, kept until the JVM exits, so a model loaded
@@ -25,7 +26,7 @@ import org.apache.spark.util.LongAccumulator;
  * driver computed.
  */
 public final class ExecutorModels {
-  private static final Map<String, Gpt> MODELS = new ConcurrentHashMap<>();
+  private static final Map<String, LanguageModel> MODELS = new ConcurrentHashMap<>();
   /** slot -> the key of its current model in MODELS. */
   private static final Map<String, String> SLOTS = new ConcurrentHashMap<>();
   private static final AtomicInteger LOADS = new AtomicInteger();
@@ -36,20 +37,20 @@ public final class ExecutorModels {
    * The model in {@code modelDir} whose weights have this fingerprint (part of the key: a new model, a new load);
    * {@code loads} (a Spark accumulator, may be null) counts actual loads, so the driver can report them.
    */
-  public static Gpt get(String modelDir, String modelFingerprint, Configuration conf, LongAccumulator loads) {
+  public static LanguageModel get(String modelDir, String modelFingerprint, Configuration conf, LongAccumulator loads) {
     return get(modelDir + "#" + modelFingerprint, () -> {
-      Gpt gpt = load(modelDir, modelFingerprint, conf);
+      LanguageModel model = load(modelDir, modelFingerprint, conf);
       if (loads != null) loads.add(1);
-      return gpt;
+      return model;
     });
   }
 
   /** The model under {@code key}, built by {@code loader} on first use and kept for the JVM's life. */
-  public static Gpt get(String key, Supplier<Gpt> loader) {
+  public static LanguageModel get(String key, Supplier<? extends LanguageModel> loader) {
     return MODELS.computeIfAbsent(key, k -> {
-      Gpt gpt = loader.get();
+      LanguageModel model = loader.get();
       LOADS.incrementAndGet();
-      return gpt;
+      return model;
     });
   }
 
@@ -57,7 +58,7 @@ public final class ExecutorModels {
    * The model under {@code key}, as the only model of {@code slot}: a new key drops the slot's previous model (its
    * off-heap weights are freed when the last task using it ends and it is garbage collected).
    */
-  public static Gpt latest(String slot, String key, Supplier<Gpt> loader) {
+  public static LanguageModel latest(String slot, String key, Supplier<? extends LanguageModel> loader) {
     synchronized (SLOTS) {
       String previous = SLOTS.put(slot, key);
       if (previous != null && !previous.equals(key)) MODELS.remove(previous);
@@ -70,12 +71,12 @@ public final class ExecutorModels {
     return LOADS.get();
   }
 
-  private static Gpt load(String modelDir, String expectedFingerprint, Configuration conf) {
+  private static LanguageModel load(String modelDir, String expectedFingerprint, Configuration conf) {
     return checkedLoad(HadoopFiles.local(modelDir, List.of(GptCheckpoint.CONFIG, GptCheckpoint.WEIGHTS), conf),
         modelDir, expectedFingerprint);
   }
 
-  private static Gpt checkedLoad(java.nio.file.Path local, String modelDir, String expectedFingerprint) {
+  private static LanguageModel checkedLoad(java.nio.file.Path local, String modelDir, String expectedFingerprint) {
     String actual = ModelFingerprint.ofModel(local.toUri().toString(), new Configuration(false));
     if (!actual.equals(expectedFingerprint)) {
       throw new IllegalStateException("model " + modelDir + " as this executor reads it (" + local + ") has"

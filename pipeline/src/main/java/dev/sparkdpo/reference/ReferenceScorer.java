@@ -2,7 +2,7 @@ package dev.sparkdpo.reference;
 
 import dev.sparkdpo.data.PairSchema;
 import dev.sparkdpo.dpo.DpoBatch;
-import dev.sparkdpo.model.Gpt;
+import dev.sparkdpo.model.LanguageModel;
 import dev.sparkdpo.model.NativeThreads;
 import dev.sparkdpo.io.HadoopConf;
 import java.io.Serializable;
@@ -61,7 +61,7 @@ public final class ReferenceScorer implements Serializable {
       task.addTaskCompletionListener(
           (org.apache.spark.util.TaskCompletionListener) c -> Nd4j.getWorkspaceManager().destroyAllWorkspacesForCurrentThread());
     }
-    Gpt gpt = ExecutorModels.get(modelDir, modelFingerprint, hadoopConf.get(), progress.modelLoads());
+    LanguageModel gpt = ExecutorModels.get(modelDir, modelFingerprint, hadoopConf.get(), progress.modelLoads());
     return new Iterator<>() {
       private Iterator<Row> scored = List.<Row>of().iterator();
 
@@ -83,7 +83,7 @@ public final class ReferenceScorer implements Serializable {
     };
   }
 
-  List<Row> scoreBuffer(Gpt gpt, List<Row> buffer) {
+  List<Row> scoreBuffer(LanguageModel gpt, List<Row> buffer) {
     int n = buffer.size();
     int[][] prompt = new int[n][], chosen = new int[n][], rejected = new int[n][];
     String[] ids = new String[n];
@@ -130,7 +130,7 @@ public final class ReferenceScorer implements Serializable {
    * by length and packed into batches of at most {@code batchTokens} padded tokens and {@code attentionBytes} of
    * attention, chosen and rejected of a pair in one batch. Checks each pair first (an error names its id).
    */
-  public static void pairLogps(Gpt gpt, String[] ids, int[][] prompt, int[][] chosen, int[][] rejected,
+  public static void pairLogps(LanguageModel gpt, String[] ids, int[][] prompt, int[][] chosen, int[][] rejected,
       long batchTokens, long attentionBytes, BatchScores scores) {
     int n = prompt.length;
     int[] chosenLengths = new int[n], rejectedLengths = new int[n];
@@ -142,16 +142,16 @@ public final class ReferenceScorer implements Serializable {
       chosenLengths[i] = prompt[i].length + chosen[i].length;
       rejectedLengths[i] = prompt[i].length + rejected[i].length;
       int longest = Math.max(chosenLengths[i], rejectedLengths[i]);
-      if (longest > gpt.config().nPositions()) {
+      if (longest > gpt.config().contextLength()) {
         throw new IllegalArgumentException("pair " + ids[i] + ": " + longest + " tokens > the model's context of "
-            + gpt.config().nPositions() + "; re-ingest with --max-length " + gpt.config().nPositions());
+            + gpt.config().contextLength() + "; re-ingest with --max-length " + gpt.config().contextLength());
       }
       // the driver checks this before the job (TokenIds); here it guards every other caller
       checkVocabulary(ids[i], PairSchema.PROMPT_IDS, prompt[i], gpt.config().vocabSize());
       checkVocabulary(ids[i], PairSchema.CHOSEN_IDS, chosen[i], gpt.config().vocabSize());
       checkVocabulary(ids[i], PairSchema.REJECTED_IDS, rejected[i], gpt.config().vocabSize());
     }
-    int heads = gpt.config().nHead();
+    int heads = gpt.config().attentionHeads();
     java.util.function.IntUnaryOperator maxPairs = longest ->
         (int) Math.max(1, Math.min(Integer.MAX_VALUE, attentionBytes / (2L * heads * longest * longest * 4)));
     for (LengthBatches.Batch batch : LengthBatches.pack(chosenLengths, rejectedLengths, batchTokens, maxPairs)) {

@@ -4,9 +4,8 @@ import dev.sparkdpo.dpo.DpoConfig;
 import dev.sparkdpo.dpo.DpoLoss;
 import dev.sparkdpo.dpo.DpoResult;
 import dev.sparkdpo.dpo.PairLogps;
-import dev.sparkdpo.model.Gpt;
+import dev.sparkdpo.model.LanguageModel;
 import dev.sparkdpo.model.GptConfig;
-import dev.sparkdpo.model.GptParams;
 import dev.sparkdpo.model.NativeThreads;
 import dev.sparkdpo.reference.ExecutorModels;
 import dev.sparkdpo.reference.ReferenceScorer;
@@ -103,13 +102,13 @@ final class PolicyEval {
   }
 
   /** The model over the broadcast weights, built once per executor JVM and broadcast (one slot: the latest eval's). */
-  private static Gpt model(Broadcast<float[]> weights, GptConfig config) {
+  private static LanguageModel model(Broadcast<float[]> weights, GptConfig config) {
     // broadcast ids restart with each SparkContext: the application id tells two runs in one JVM apart
     String key = "policy-eval:" + org.apache.spark.SparkEnv.get().conf().getAppId() + ":" + weights.id();
     return ExecutorModels.latest("train.policy-eval", key, () -> {
       float[] w = weights.value();
       try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-        return Gpt.of(GptParams.over(config, Nd4j.createFromArray(w).reshape(1, w.length)));
+        return config.model(Nd4j.createFromArray(w).reshape(1, w.length));
       }
     });
   }

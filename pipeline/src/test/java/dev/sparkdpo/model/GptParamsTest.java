@@ -82,7 +82,7 @@ class GptParamsTest {
   void lastBlockOnLaterPositionsOnlyGivesTheSameHiddenStates() {
     Gpt gpt = Gpt.of(GptParams.from(GptInit.init(SMALL, 5), DataType.DOUBLE));
     int[][] tokens = {{1, 2, 3, 4, 5, 6, 7}, {9, 8, 7, 6}};
-    Gpt.Batch batch = Gpt.Batch.of(tokens, SMALL);
+    TokenBatch batch = TokenBatch.of(tokens, SMALL);
     INDArray all = gpt.hidden(batch).reshape('c', 2, 7, SMALL.nEmbd());
     int from = 3;
     INDArray later = gpt.hidden(batch, from).reshape('c', 2, 7 - from, SMALL.nEmbd());

@@ -1,0 +1,124 @@
+package dev.sparkdpo.model;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * GPT-2's checkpoint mapping, the one place Hugging Face's tensor names are spelled: the tensors of a GPT2LMHeadModel
+ * (names with the {@code transformer.} prefix, linear weights in Conv1D layout [in, out], lm_head tied to wte), their
+ * shapes and init, and which layer each one is. {@link GptCheckpoint} reads and writes files by it,
+ * {@link GptParams} lays out the flat vector by it, {@link GptInit} initialises by it and {@link #layers} builds the
+ * model's layers from it. A second architecture has its own mapping of this kind.
+ */
+final class GptWeights {
+  private GptWeights() {}
+
+  static final String PREFIX = "transformer.";
+  /** The tied output projection some files carry (equal to wte); never a parameter of its own. */
+  static final String LM_HEAD = "lm_head.weight";
+  static final String WTE = PREFIX + "wte.weight";
+  static final String WPE = PREFIX + "wpe.weight";
+  /** Non-parameter buffers older transformers versions saved: the causal mask and its fill value. */
+  static final Pattern ATTN_BUFFER = Pattern.compile("(transformer\\.)?h\\.\\d+\\.attn\\.(bias|masked_bias)");
+
+  private static final String LN_F = PREFIX + "ln_f";
+  // a block's layers, under transformer.h.<i>.
+  private static final String LN_1 = "ln_1";
+  private static final String C_ATTN = "attn.c_attn";
+  private static final String ATTN_PROJ = "attn.c_proj";
+  private static final String LN_2 = "ln_2";
+  private static final String C_FC = "mlp.c_fc";
+  private static final String MLP_PROJ = "mlp.c_proj";
+
+  /** How a tensor starts in a from-scratch model (GPT-2 / nanoGPT). */
+  enum Init {
+    /** N(0, 0.02). */
+    NORMAL,
+    /** N(0, 0.02 / sqrt(2 n_layer)): the projections into the residual stream. */
+    RESIDUAL,
+    ZEROS,
+    ONES
+  }
+
+  /** A tensor's shape and init. */
+  record Spec(long[] shape, Init init) {}
+
+  /** Every parameter in PyTorch's named_parameters() order, which is also the flat vector's order. */
+  static Map<String, Spec> specs(GptConfig c) {
+    long v = c.vocabSize(), t = c.nPositions(), d = c.nEmbd();
+    Map<String, Spec> s = new LinkedHashMap<>();
+    s.put(WTE, new Spec(new long[] {v, d}, Init.NORMAL));
+    s.put(WPE, new Spec(new long[] {t, d}, Init.NORMAL));
+    for (int i = 0; i < c.nLayer(); i++) {
+      String h = block(i);
+      norm(s, h + LN_1, d);
+      linear(s, h + C_ATTN, d, 3 * d, Init.NORMAL);
+      linear(s, h + ATTN_PROJ, d, d, Init.RESIDUAL);
+      norm(s, h + LN_2, d);
+      linear(s, h + C_FC, d, 4 * d, Init.NORMAL);
+      linear(s, h + MLP_PROJ, 4 * d, d, Init.RESIDUAL);
+    }
+    norm(s, LN_F, d);
+    return s;
+  }
+
+  static Map<String, long[]> shapes(GptConfig c) {
+    Map<String, long[]> out = new LinkedHashMap<>();
+    specs(c).forEach((name, spec) -> out.put(name, spec.shape()));
+    return out;
+  }
+
+  private static String block(int i) {
+    return PREFIX + "h." + i + ".";
+  }
+
+  private static void norm(Map<String, Spec> s, String name, long d) {
+    s.put(name + ".weight", new Spec(new long[] {d}, Init.ONES));
+    s.put(name + ".bias", new Spec(new long[] {d}, Init.ZEROS));
+  }
+
+  private static void linear(Map<String, Spec> s, String name, long in, long out, Init init) {
+    s.put(name + ".weight", new Spec(new long[] {in, out}, init));
+    s.put(name + ".bias", new Spec(new long[] {out}, Init.ZEROS));
+  }
+
+  /**
+   * The layers over {@code weights}, writing their gradients into {@code grads} (same config; null: inference only).
+   * The layers are views: nothing is copied, so building them per gradient vector is cheap.
+   */
+  static GptLayers layers(GptConfig c, GptParams weights, GptParams grads, long logitsChunkBytes) {
+    Binder p = new Binder(weights, grads, c.layerNormEpsilon());
+    List<GptBlock> blocks = new ArrayList<>();
+    for (int i = 0; i < c.nLayer(); i++) {
+      String h = block(i);
+      blocks.add(new GptBlock(p.norm(h + LN_1), p.linear(h + C_ATTN), p.linear(h + ATTN_PROJ), p.norm(h + LN_2),
+          p.linear(h + C_FC), p.linear(h + MLP_PROJ), c.nHead(), c.headSize()));
+    }
+    GptEmbedding embedding = new GptEmbedding(weights.get(WTE), weights.get(WPE), p.grad(WTE), p.grad(WPE));
+    return new GptLayers(embedding, List.copyOf(blocks), p.norm(LN_F),
+        new LmHead(weights.get(WTE), p.grad(WTE), logitsChunkBytes)); // tied: lm_head is wte
+  }
+
+  /** Layers by HF name over a weight vector and an optional gradient vector. */
+  private record Binder(GptParams weights, GptParams grads, double epsilon) {
+    INDArray grad(String name) {
+      return grads == null ? null : grads.get(name);
+    }
+
+    LayerNorm norm(String name) {
+      String w = name + ".weight", b = name + ".bias";
+      return new LayerNorm(weights.get(w), weights.get(b), grad(w), grad(b), epsilon);
+    }
+
+    /** Every linear layer of the model is made here: where an adapter (LoRA) will wrap the ones it targets. */
+    Linear linear(String name) {
+      String w = name + ".weight", b = name + ".bias";
+      return new Conv1D(weights.get(w), weights.get(b), grad(w), grad(b));
+    }
+  }
+}
