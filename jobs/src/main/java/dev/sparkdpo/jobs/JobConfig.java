@@ -140,10 +140,17 @@ public final class JobConfig {
    * e.g. pipeline.runs[2].train).
    */
   public JobConfig overriding(String block, ConfigObject values, String where) {
+    return overriding(block, values, where, List.of());
+  }
+
+  /** As {@link #overriding(String, ConfigObject, String)}, the block's {@code notInherited} keys left to defaults. */
+  public JobConfig overriding(String block, ConfigObject values, String where, Collection<String> notInherited) {
     String command = BLOCKS_LIKE.getOrDefault(block, block);
     checkBlock(null, where, values, validKeys(commandSpecs().get(command)), "Valid keys: spark-dpo " + command
         + " --help");
-    Config merged = values.toConfig().withFallback(given.hasPath(block) ? given.getConfig(block) : ConfigFactory.empty());
+    Config inherited = given.hasPath(block) ? given.getConfig(block) : ConfigFactory.empty();
+    for (String key : notInherited) inherited = inherited.withoutPath(key);
+    Config merged = values.toConfig().withFallback(inherited);
     Config newGiven = merged.atKey(block).withFallback(given.withoutPath(block));
     Config resolved = newGiven.withFallback(defaults()).resolve();
     checkTypes(resolved, commandSpecs());

@@ -37,6 +37,9 @@ import picocli.CommandLine.Spec;
             + "set them."})
 public final class TrainCommand implements Callable<Integer>, JobConfig.ConfigOnlyKeys {
   private static final String SFT_ON_TEXT = "--objective sft (it sets how sft reads text files)";
+  /** Keys that only mean something with objective dpo (the DPO loss's). */
+  public static final List<String> DPO_ONLY_KEYS = List.of("loss", "loss-weights", "beta", "label-smoothing",
+      "reference-free");
   private static final String DPO_ONLY = "--objective dpo (sft is next-token cross-entropy, without a DPO loss)";
 
   @Option(names = "--data", paramLabel = "DIR",
@@ -246,7 +249,7 @@ public final class TrainCommand implements Callable<Integer>, JobConfig.ConfigOn
     for (String key : List.of("tokenizer", "chunk-tokens", "eval-fraction")) {
       c.check(key, sft || !dpo, SFT_ON_TEXT, "add --objective sft, or drop it");
     }
-    for (String key : List.of("loss", "loss-weights", "beta", "label-smoothing", "reference-free")) {
+    for (String key : DPO_ONLY_KEYS) {
       c.check(key, !sft, DPO_ONLY, "drop it, or use --objective dpo");
     }
     String optimizer = t.getString("optimizer").strip().toLowerCase(Locale.ROOT);

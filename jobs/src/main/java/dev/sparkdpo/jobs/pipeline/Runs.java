@@ -5,6 +5,7 @@ import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigObject;
 import com.typesafe.config.ConfigValueFactory;
 import dev.sparkdpo.jobs.JobConfig;
+import dev.sparkdpo.jobs.TrainCommand;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -75,7 +76,13 @@ record Runs(List<Run> runs, boolean checkpointEvals) {
   /** The run's settings: its blocks over the pipeline's (a Best-of-N run: evaluate's samples-per-prompt x N). */
   static JobConfig config(PipelineContext c, Run run) {
     JobConfig config = c.config();
-    if (run.train() != null) config = config.overriding("train", run.train(), run.where() + ".train");
+    if (run.train() != null) {
+      // a Preferred-FT run (objective sft) under a DPO pipeline: the pipeline's DPO loss settings are not its own
+      boolean sft = run.train().toConfig().hasPath("objective")
+          && run.train().toConfig().getString("objective").strip().equalsIgnoreCase("sft");
+      config = config.overriding("train", run.train(), run.where() + ".train",
+          sft ? TrainCommand.DPO_ONLY_KEYS : List.of());
+    }
     if (run.evaluate() != null) config = config.overriding("evaluate", run.evaluate(), run.where() + ".evaluate");
     if (run.bestOf() > 0) {
       int k = config.config().getInt("evaluate.samples-per-prompt");
