@@ -252,6 +252,8 @@ class SparkSubmitTest {
     private Outputs(Path root) throws IOException {
       JsonNode pipeline = CliRuns.JSON.readTree(root.resolve("pipeline.json").toFile());
       for (JsonNode stage : pipeline.path("stages")) {
+        // stages the demo config does not have (tokenizer, generate-pairs, runs, frontier) are disabled
+        if (stage.path("status").asText().equals("disabled")) continue;
         assertEquals("ran", stage.path("status").asText(), root + ": " + stage);
       }
       for (String f : List.of("demo/tokenizer.json", "demo/lexicon.json", "demo/preferences/pairs.jsonl",
