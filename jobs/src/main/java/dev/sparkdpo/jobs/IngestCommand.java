@@ -65,7 +65,8 @@ public final class IngestCommand implements Callable<Integer> {
   Boolean appendEos;
 
   @Option(names = "--near-dup-threshold", paramLabel = "J",
-      description = "Drop near-duplicate pairs at Jaccard similarity >= J of character shingles (MinHash LSH); "
+      description = "Drop near-duplicate pairs at Jaccard similarity >= J of character shingles (banded MinHash "
+          + "LSH, candidates verified on exact Jaccard); "
           + "0 = off (default ${DEFAULT-VALUE}).")
   Double nearDupThreshold;
 
@@ -75,8 +76,8 @@ public final class IngestCommand implements Callable<Integer> {
   Integer nearDupShingle;
 
   @Option(names = "--near-dup-hash-tables", paramLabel = "N",
-      description = "MinHash LSH hash tables of the near-duplicate check: more find more pairs, slower "
-          + "(default ${DEFAULT-VALUE}). Needs --near-dup-threshold.")
+      description = "Deprecated and ignored (a warning is logged when not 0): the LSH bands follow from "
+          + "--near-dup-threshold (default ${DEFAULT-VALUE}). Needs --near-dup-threshold.")
   Integer nearDupHashTables;
 
   @Option(names = "--eval-fraction", paramLabel = "F",
@@ -84,7 +85,7 @@ public final class IngestCommand implements Callable<Integer> {
   Double evalFraction;
 
   @Option(names = "--seed", paramLabel = "S",
-      description = "Seed of the split and of MinHash (default ${DEFAULT-VALUE}).")
+      description = "Seed of the split and of the MinHash family (default ${DEFAULT-VALUE}).")
   Long seed;
 
   @Option(names = "--max-chars", paramLabel = "N",
@@ -146,7 +147,7 @@ public final class IngestCommand implements Callable<Integer> {
       c.check(key, mayBeRanked, "--format ranked or auto (it applies to ranked records only)",
           "use --format ranked or auto, or drop it");
     }
-    // the shingle size and hash tables tune near-duplicate removal, which is off at threshold 0
+    // the shingle size (and the deprecated hash tables) tune near-duplicate removal, which is off at threshold 0
     boolean nearDup = i.getDouble("near-dup-threshold") > 0;
     for (String key : List.of("near-dup-shingle", "near-dup-hash-tables")) {
       c.check(key, nearDup, "--near-dup-threshold > 0 (near-duplicate removal is off)",

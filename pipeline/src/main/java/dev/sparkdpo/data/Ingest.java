@@ -17,6 +17,7 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.TreeMap;
@@ -54,7 +55,7 @@ import scala.Tuple2;
  *   <li>scan 1 parses every file and shuffles only a small marker per pair (file, record, orientation, id) keyed by
  *       the order-free pair key; groups of two or more become a per-file <em>drop list</em>: exact duplicates after
  *       the first in input order, and every copy of a pair that also appears with chosen/rejected swapped;</li>
- *   <li>(optional) near-duplicates among the survivors by MinHash LSH;</li>
+ *   <li>(optional) near-duplicates among the survivors by banded MinHash LSH, verified on exact Jaccard;</li>
  *   <li>scan 2 parses each file again beside its drop list and writes the surviving pairs (split, tokenized);</li>
  *   <li>scan 3 does the same for what was dropped and writes {@code quarantine/}.</li>
  * </ol>
@@ -127,14 +128,20 @@ public final class Ingest {
       // 2. near-duplicates among the survivors (optional): losing id → kept id
       Map<String, String> losers = Map.of();
       if (opts.nearDupThreshold() > 0) {
-        jsc.setJobDescription("ingest: near-duplicates (MinHash LSH, Jaccard >= " + opts.nearDupThreshold() + ")");
+        jsc.setJobDescription("ingest: near-duplicates (banded MinHash LSH, Jaccard >= " + opts.nearDupThreshold() + ")");
+        if (opts.nearDupHashTables() != 0) {
+          LOG.warn("ingest: --near-dup-hash-tables / ingest.near-dup-hash-tables is deprecated and ignored: the bands "
+              + "of the near-duplicate check follow from --near-dup-threshold");
+        }
         StructType textSchema = new StructType().add(PairSchema.ID, DataTypes.StringType).add(PairSchema.PROMPT,
             DataTypes.StringType).add(PairSchema.CHOSEN, DataTypes.StringType).add(PairSchema.REJECTED, DataTypes.StringType);
         JavaRDD<Row> texts = scanWithDrops(fileIndexes, drops, scanner, Map.of(), true, null)
             .map(k -> RowFactory.create(k.record().id(), k.record().prompt(), k.record().chosen(), k.record().rejected()));
+        // losing id → "kept id: Jaccard s", the detail's tail; only the losers reach the driver
         losers = NearDuplicates.find(spark.createDataFrame(texts, textSchema), opts.nearDupThreshold(),
-                opts.nearDupShingle(), opts.nearDupHashTables(), opts.seed())
-            .collectAsList().stream().collect(Collectors.toMap(r -> r.getString(0), r -> r.getString(1)));
+                opts.nearDupShingle(), opts.seed())
+            .collectAsList().stream().collect(Collectors.toMap(r -> r.getString(0),
+                r -> r.getString(1) + " (Jaccard " + String.format(Locale.ROOT, "%.3f", r.getDouble(2)) + ")"));
         LOG.info("ingest: {} near-duplicate pairs ({} s)", losers.size(), String.format("%.1f", seconds(t0)));
       }
       nearDups = jsc.broadcast(losers);
@@ -175,7 +182,7 @@ public final class Ingest {
             if (k.drop() != null) r = r.quarantined(k.drop().reason(), k.drop().detail());
             else if (r.isPair()) {
               r = r.quarantined(QuarantineReason.NEAR_DUPLICATE, "near-duplicate (Jaccard >= " + threshold
-                  + " of character shingles) of pair " + near.value().get(r.id()));
+                  + " of character shingles, banded MinHash LSH) of pair " + near.value().get(r.id()));
             }
             counts.add("quarantined." + r.reason());
             return RowFactory.create(r.source(), r.record(), r.line() > 0 ? r.line() : null, r.reason(), r.detail(),

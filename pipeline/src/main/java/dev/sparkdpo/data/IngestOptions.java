@@ -14,6 +14,8 @@ import java.util.List;
  * @param maxRecordBytes quarantine input lines/records larger than this without buffering them whole
  * @param nearDupThreshold Jaccard similarity of character shingles at or above which pairs are near-duplicates;
  *     0 = near-duplicate removal off
+ * @param nearDupHashTables deprecated and ignored (the banded LSH derives its bands from the threshold); kept so
+ *     existing command lines and config files still parse, with a warning when not 0
  * @param evalFraction the fraction of pairs (by id hash) that go to {@code split=eval}
  * @param tokenizer null = no token columns
  */
@@ -43,7 +45,11 @@ public record IngestOptions(
           + nearDupThreshold);
     }
     if (maxChars < 0) throw new IllegalArgumentException("--max-chars must be >= 0 (0 = no limit), got " + maxChars);
-    if (nearDupShingle < 1) throw new IllegalArgumentException("near-dup shingle size must be >= 1");
+    if (nearDupShingle < 1) throw new IllegalArgumentException("--near-dup-shingle must be >= 1, got " + nearDupShingle);
+    if (nearDupHashTables < 0) {
+      throw new IllegalArgumentException("--near-dup-hash-tables (deprecated, ignored) must be >= 0, got "
+          + nearDupHashTables);
+    }
     if (maxRecordBytes < 1024) throw new IllegalArgumentException("max-record-bytes must be >= 1024");
     inputs = List.copyOf(inputs);
   }

@@ -2,9 +2,13 @@ package dev.sparkdpo.data;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.stream.Collectors;
+import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
@@ -14,8 +18,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** MinHash LSH near-duplicates on real Spark (local[2]). */
+/** Banded MinHash LSH near-duplicates on real Spark (local[2]). */
 class NearDuplicatesTest {
+  private static final StructType SCHEMA = new StructType().add("id", DataTypes.StringType)
+      .add("prompt", DataTypes.StringType).add("chosen", DataTypes.StringType).add("rejected", DataTypes.StringType);
   private static SparkSession spark;
 
   @BeforeAll
@@ -29,6 +35,10 @@ class NearDuplicatesTest {
     spark.stop();
   }
 
+  private static Map<String, String> losers(Dataset<Row> result) {
+    return result.collectAsList().stream().collect(Collectors.toMap(r -> r.getString(0), r -> r.getString(1)));
+  }
+
   @Test
   void clustersNearIdenticalPairsAndKeepsTheSmallestId() {
     String base = "The quick brown fox jumps over the lazy dog while the farmer watches from the old wooden fence.";
@@ -38,11 +48,13 @@ class NearDuplicatesTest {
         RowFactory.create("c1", "Tell a story.", base.replace("old", "olde"), "No."),
         RowFactory.create("d1", "What is 2+2?", "Four, because two plus two is four.", "Five."),
         RowFactory.create("e1", "Name a colour.", "Blue is a colour that many people like.", "Seven."));
-    StructType schema = new StructType().add("id", DataTypes.StringType).add("prompt", DataTypes.StringType)
-        .add("chosen", DataTypes.StringType).add("rejected", DataTypes.StringType);
-    Map<String, String> losers = NearDuplicates.find(spark.createDataFrame(rows, schema), 0.8, 5, 8, 42)
-        .collectAsList().stream().collect(Collectors.toMap(r -> r.getString(0), r -> r.getString(1)));
-    assertEquals(Map.of("b1", "a1", "c1", "a1"), losers);
+    List<Row> result = NearDuplicates.find(spark.createDataFrame(rows, SCHEMA), 0.8, 5, 42).collectAsList();
+    assertEquals(Map.of("b1", "a1", "c1", "a1"), result.stream()
+        .collect(Collectors.toMap(r -> r.getString(0), r -> r.getString(1))));
+    for (Row r : result) {
+      double s = r.getDouble(2);
+      assertTrue(s >= 0.8 && s < 1, () -> "similarity to the kept pair should be the exact Jaccard, got " + s);
+    }
   }
 
   @Test
@@ -50,14 +62,161 @@ class NearDuplicatesTest {
     List<Row> rows = List.of(
         RowFactory.create("x", "Q", "one two three four five six seven", "no"),
         RowFactory.create("y", "Q", "one two three four five six eight nine ten", "no"));
-    StructType schema = new StructType().add("id", DataTypes.StringType).add("prompt", DataTypes.StringType)
-        .add("chosen", DataTypes.StringType).add("rejected", DataTypes.StringType);
-    assertEquals(0, NearDuplicates.find(spark.createDataFrame(rows, schema), 0.95, 5, 8, 42).count());
+    assertEquals(0, NearDuplicates.find(spark.createDataFrame(rows, SCHEMA), 0.95, 5, 42).count());
   }
 
   @Test
   void shinglesAreCaseAndWhitespaceInsensitive() {
-    assertEquals(NearDuplicates.shingleVector("Hello   World", 5), NearDuplicates.shingleVector("hello world", 5));
-    assertEquals(1, NearDuplicates.shingleVector("ab", 5).numNonzeros(), "short texts still have one shingle");
+    assertArrayEquals(NearDuplicates.shingles(NearDuplicates.normalize("Hello   World"), 5),
+        NearDuplicates.shingles(NearDuplicates.normalize("hello world"), 5));
+    assertEquals(1, NearDuplicates.shingles("ab", 5).length, "short texts still have one shingle");
+  }
+
+  @Test
+  void theBandChoiceForTheDefaultThresholdMeetsItsBounds() {
+    NearDuplicates.Bands b = NearDuplicates.Bands.forThreshold(0.9);
+    assertEquals(new NearDuplicates.Bands(8, 7), b);
+    assertTrue(b.candidateProbability(0.9) >= 0.99);
+    assertTrue(b.midpoint() <= 0.85);
+    assertTrue(b.candidateProbability(0.45) <= 0.05);
+    for (double t : new double[] {0.5, 0.7, 0.8, 0.85, 0.95, 0.99, 1.0}) {
+      NearDuplicates.Bands c = NearDuplicates.Bands.forThreshold(t);
+      assertTrue(c.hashes() <= NearDuplicates.MAX_HASHES, () -> t + ": " + c);
+      if (t >= 0.8) {
+        assertTrue(c.candidateProbability(t) >= 0.99 && c.midpoint() <= t - 0.05, () -> t + ": " + c);
+      }
+    }
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> NearDuplicates.Bands.forThreshold(0));
+    assertTrue(e.getMessage().contains("--near-dup-threshold"));
+    assertThrows(IllegalArgumentException.class, () -> new NearDuplicates.Bands(0, 3));
+  }
+
+  /** Min-hash collisions match the Jaccard: each row agrees with probability s, a band with s^r. */
+  @Test
+  void bandCollisionsFollowTheSCurveOnSyntheticSets() {
+    NearDuplicates.Bands shape = new NearDuplicates.Bands(8, 7);
+    int trials = 400;
+    Random random = new Random(7);
+    for (double s : new double[] {0.7, 0.8, 0.9}) {
+      // two sets of 200 elements sharing m, so Jaccard = m / (400 − m) = s
+      int m = (int) Math.round(400 * s / (1 + s));
+      double exact = (double) m / (400 - m);
+      int collided = 0;
+      for (int trial = 0; trial < trials; trial++) {
+        long[][] family = NearDuplicates.hashFamily(shape.hashes(), trial);
+        // shingles reach the family as 32-bit Murmur3 hashes, i.e. scattered values: draw them so (consecutive
+        // integers would be an arithmetic progression, on which a linear family's minima are far from independent)
+        int[] a = new int[200];
+        int[] b = new int[200];
+        java.util.Set<Integer> seen = new java.util.HashSet<>();
+        for (int i = 0; i < 200; i++) {
+          int x;
+          do x = random.nextInt(); while (!seen.add(x));
+          a[i] = x;
+          if (i >= m) {
+            do x = random.nextInt(); while (!seen.add(x));
+          }
+          b[i] = x;
+        }
+        Arrays.sort(a);
+        Arrays.sort(b);
+        long[] ha = NearDuplicates.bandHashes(NearDuplicates.signature(a, family), shape);
+        long[] hb = NearDuplicates.bandHashes(NearDuplicates.signature(b, family), shape);
+        for (int band = 0; band < shape.bands(); band++) {
+          if (ha[band] == hb[band]) {
+            collided++;
+            break;
+          }
+        }
+      }
+      double expected = shape.candidateProbability(exact);
+      double sigma = Math.sqrt(expected * (1 - expected) / trials);
+      double observed = (double) collided / trials;
+      assertEquals(expected, observed, 4 * sigma + 0.01, "P(candidate | s = " + exact + ")");
+    }
+  }
+
+  /** 1,000 pairs sharing a long template share most bands; all-to-all that would be ~500k candidates per band. */
+  @Test
+  void aTemplateBucketIsPairedStarWiseNotAllToAll() {
+    String template = words(new Random(3), 80);
+    List<Row> rows = new ArrayList<>();
+    for (int i = 0; i < 1_000; i++) {
+      rows.add(RowFactory.create(String.format("t%04d", i), template, "answer " + i, "no"));
+    }
+    Dataset<Row> pairs = spark.createDataFrame(rows, SCHEMA);
+    NearDuplicates.Bands shape = new NearDuplicates.Bands(4, 3);
+    Dataset<Row> buckets = NearDuplicates.buckets(NearDuplicates.docs(pairs), 5, 42, shape);
+    long biggest = buckets.agg(org.apache.spark.sql.functions.max("n")).first().getLong(0);
+    assertTrue(biggest > 200, "the template should make a bucket over the cap, biggest " + biggest);
+    long candidates = NearDuplicates.candidates(buckets, 200).count();
+    assertTrue(candidates <= 4 * 999 + 4 * 200 * 199 / 2, "candidates " + candidates);
+    assertTrue(candidates >= 999, "every member still meets the bucket's smallest id: " + candidates);
+    // all are near-duplicates (Jaccard > 0.9): the star pairing still links each member to t0000's component
+    Map<String, String> losers = losers(NearDuplicates.find(pairs, 0.9, 5, 42, shape, 200));
+    assertTrue(losers.size() >= 990, "losers " + losers.size());
+    assertTrue(losers.values().stream().allMatch("t0000"::equals));
+  }
+
+  private static String words(Random random, int n) {
+    String[] words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau"
+        .split(" ");
+    StringBuilder text = new StringBuilder();
+    for (int w = 0; w < n; w++) text.append(words[random.nextInt(words.length)]).append(random.nextInt(100)).append(' ');
+    return text.toString();
+  }
+
+  private static double exactJaccard(String x, String y) {
+    return NearDuplicates.jaccard(NearDuplicates.shingles(NearDuplicates.normalize("Q\u0001" + x + "\u0001no"), 5),
+        NearDuplicates.shingles(NearDuplicates.normalize("Q\u0001" + y + "\u0001no"), 5));
+  }
+
+  @Test
+  void aChainAcrossPartitionsIsOneComponentKeyedOnTheSmallestId() {
+    List<Row> edges = new ArrayList<>();
+    // chain n00 - n01 - ... - n19 plus a separate pair x - y, spread over 4 partitions in shuffled order
+    for (int i = 0; i < 19; i++) edges.add(RowFactory.create(String.format("n%02d", (i * 7) % 19 + 1),
+        String.format("n%02d", (i * 7) % 19)));
+    edges.add(RowFactory.create("y", "x"));
+    StructType schema = new StructType().add("a", DataTypes.StringType).add("b", DataTypes.StringType);
+    Dataset<Row> df = spark.createDataFrame(edges, schema).repartition(4);
+    Map<String, String> labels = NearDuplicates.components(df).collectAsList().stream()
+        .collect(Collectors.toMap(r -> r.getString(0), r -> r.getString(1)));
+    assertEquals(22, labels.size());
+    for (int i = 0; i < 20; i++) assertEquals("n00", labels.get(String.format("n%02d", i)));
+    assertEquals("x", labels.get("x"));
+    assertEquals("x", labels.get("y"));
+  }
+
+  @Test
+  void plantedNearDuplicatesGoFarVariantsStayAndRunsAreDeterministic() {
+    Random random = new Random(11);
+    List<Row> rows = new ArrayList<>();
+    List<String> near = new ArrayList<>();
+    List<String> far = new ArrayList<>();
+    for (int d = 0; d < 40; d++) {
+      String original = words(random, 120);
+      int cut = original.indexOf(' ', original.length() * 85 / 100);
+      String nearText = original + "ok";                                // one edit at the end
+      String farText = original.substring(0, cut) + " " + words(random, 18);   // the last sixth rewritten
+      double nearJ = exactJaccard(original, nearText);
+      double farJ = exactJaccard(original, farText);
+      assertTrue(nearJ >= 0.95, "planted near-duplicate at " + nearJ);
+      assertTrue(farJ < 0.85 && farJ > 0.6, "planted far variant at " + farJ);
+      rows.add(RowFactory.create(String.format("d%02d-0", d), "Q", original, "no"));
+      rows.add(RowFactory.create(String.format("d%02d-1", d), "Q", nearText, "no"));
+      rows.add(RowFactory.create(String.format("d%02d-2", d), "Q", farText, "no"));
+      near.add(String.format("d%02d-1", d));
+      far.add(String.format("d%02d-2", d));
+    }
+    Dataset<Row> pairs = spark.createDataFrame(rows, SCHEMA).repartition(3);
+    List<Row> first = NearDuplicates.find(pairs, 0.9, 5, 42).orderBy("id").collectAsList();
+    List<Row> second = NearDuplicates.find(pairs, 0.9, 5, 42).orderBy("id").collectAsList();
+    assertEquals(first, second);
+    Map<String, String> losers = first.stream().collect(Collectors.toMap(r -> r.getString(0), r -> r.getString(1)));
+    for (String id : near) assertEquals(id.replace("-1", "-0"), losers.get(id), id);
+    for (String id : far) assertFalse(losers.containsKey(id), id);
+    assertEquals(near.size(), losers.size());
   }
 }
