@@ -182,7 +182,7 @@ class OneLineErrorsTest {
         row("reference: not a stage output", "reference --master " + MASTER + " --data {emptyDir} --model {model}"
             + " --output {out}/ref-notstage", "--data", "_SUCCESS"),
         row("reference: another stage's output as --data", "reference --master " + MASTER + " --data {model}"
-            + " --model {model} --output {out}/ref-wrongstage", "--data", "init-model output", "an ingest output"),
+            + " --model {model} --output {out}/ref-wrongstage", "--data", "init-model output", "an ingest or generate-pairs output"),
         row("train dpo: not a reference output", train + "notref --data {ingest} --model {model}", "--data",
             "reference output", "bin/spark-dpo reference"),
         row("reference: model vocab smaller than the token ids", ref + "vocab --model {smallVocab}", "pair ",

@@ -218,7 +218,7 @@ class LocalReferenceTest {
     Files.delete(incomplete.resolve("_SUCCESS"));
     Path output = out("incomplete");
     Result r = reference("no-success", output, args(incomplete, model, output));
-    assertFailed(r, 2, "--data " + incomplete + " is not a complete ingest output \\(no _SUCCESS\\)");
+    assertFailed(r, 2, "--data " + incomplete + " is not a complete ingest or generate-pairs output \\(no _SUCCESS\\)");
     assertNoOutput(output);
 
     Path missing = tmp.resolve("no-such-ingest");
