@@ -87,15 +87,14 @@ final class FrontierStage implements PipelineStage {
     String kind = train.getString("objective").toLowerCase(java.util.Locale.ROOT);
     Double beta = kind.equals("dpo") ? train.getDouble("beta") : null;
     List<Frontier.Policy> out = new ArrayList<>();
+    long last = RunsStage.finalStep(rc.dir(Pipeline.TRAIN));
     if (checkpoints) {
-      long last = RunsStage.finalStep(rc.dir(Pipeline.TRAIN));
       for (Long step : Runs.checkpoints(rc.dir(Pipeline.TRAIN)).keySet()) {
         if (step == last) continue;
         out.add(new Frontier.Policy(run, kind, beta, step,
             Runs.local(rc.inRunDir(Runs.EVALUATE_STEPS, "step-" + step))));
       }
     }
-    long last = RunsStage.finalStep(rc.dir(Pipeline.TRAIN));
     out.add(new Frontier.Policy(run, kind, beta, last < 0 ? null : last, Runs.local(rc.dir(Pipeline.EVALUATE))));
     return out;
   }

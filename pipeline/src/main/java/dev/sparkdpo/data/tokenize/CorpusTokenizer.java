@@ -76,10 +76,15 @@ public final class CorpusTokenizer {
       long t0 = System.nanoTime();
       boolean lowercase = opts.lowercase();
       JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+      // files counted in the same pass as the words (a second wholeTextFiles would read the corpus again)
+      org.apache.spark.util.LongAccumulator fileCount = jsc.sc().longAccumulator("tokenizer files");
       List<Tuple2<String, Long>> counted = jsc.wholeTextFiles(opts.data())
-          .flatMap(f -> WordLevelTokenizer.words(f._2(), lowercase).iterator())
+          .flatMap(f -> {
+            fileCount.add(1);
+            return WordLevelTokenizer.words(f._2(), lowercase).iterator();
+          })
           .mapToPair(w -> new Tuple2<>(w, 1L)).reduceByKey(Long::sum).collect();
-      long files = jsc.wholeTextFiles(opts.data()).count();
+      long files = fileCount.value();
       Map<String, Long> counts = new HashMap<>();
       counted.forEach(t -> counts.put(t._1(), t._2()));
       Set<String> include = opts.keepWords() == null ? Set.of() : wordList(opts.keepWords(), conf, lowercase);
