@@ -193,8 +193,9 @@ public final class BenchCommand {
               + "session.",
           ""})
   static final class ModelBench implements Callable<Integer> {
-    @Option(names = "--config", description = "tiny (vocab 4096, 256/4/4, T 256) or gpt2 (GPT-2 small, T 512)"
-        + " (default ${DEFAULT-VALUE}).", defaultValue = "tiny")
+    @Option(names = "--config", description = "tiny (vocab 4096, 256/4/4, T 256), gpt2 (GPT-2 small, T 512) or"
+        + " gpt2-medium (355M, 1024/24/16, T 512), as the torch bench (default ${DEFAULT-VALUE}).",
+        defaultValue = "tiny")
     String config;
 
     @Option(names = "--threads", description = "Cores to use (default: ND4J's own choice of BLAS threads).",
@@ -233,7 +234,8 @@ public final class BenchCommand {
       switch (config) {
         case "tiny" -> { cfg = new GptConfig(4096, 256, 256, 4, 4, 1e-5); t = 256; }
         case "gpt2" -> { cfg = new GptConfig(50257, 1024, 768, 12, 12, 1e-5); t = 512; }
-        default -> throw new IllegalArgumentException("--config must be tiny or gpt2, got " + config);
+        case "gpt2-medium" -> { cfg = new GptConfig(50257, 1024, 1024, 24, 16, 1e-5); t = 512; }
+        default -> throw new IllegalArgumentException("--config must be tiny, gpt2 or gpt2-medium, got " + config);
       }
       if (steps < 1 || warmup < 0) throw new IllegalArgumentException("--steps must be >= 1 and --warmup >= 0");
       if (!split.equals("rows") && !split.equals("blas")) {
@@ -310,6 +312,8 @@ public final class BenchCommand {
       result.put("peak_heap_bytes", heapPeak());
       result.put("javacpp_total_bytes", Pointer.totalBytes());
       result.put("physical_bytes", Pointer.physicalBytes());
+      result.put("memory_mb", memoryTable(params, gpt.rowThreadsCount(), noTrain));
+      result.put("max_rss_mb", GenerateBench.maxRssMb());
 
       String json = new ObjectMapper().writeValueAsString(result);
       System.out.println(json);
@@ -353,6 +357,26 @@ public final class BenchCommand {
         phase[1] += (c - b) / 1e9;
       }
       return new TrainStepTiming((phase[0] + phase[1]) / steps, phase[0] / steps, phase[1] / steps, loss[0]);
+    }
+
+    /**
+     * Where the memory goes, MB per buffer: the parameters, the step's gradient vector (and one per extra row
+     * thread), AdamW's two moments, then each ND4J workspace as its threads left it (gpt-train-step: the kept
+     * activations; gpt-block: one block's temporaries, forward or backward; gpt-logits: a chunk of logits), and the
+     * JVM heap's peak. The rest of max_rss_mb is native libraries, thread stacks and allocator slack.
+     */
+    private static Map<String, Object> memoryTable(GptParams params, int rowThreads, boolean noTrain) {
+      double mb = 1 << 20;
+      long paramBytes = params.flat().length() * params.dataType().width();
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("parameters", Math.round(paramBytes / mb));
+      if (!noTrain) {
+        m.put("gradients", Math.round(paramBytes * rowThreads / mb));
+        m.put("adamw_moments", Math.round(2 * paramBytes / mb));
+      }
+      dev.sparkdpo.model.Workspaces.sizes().forEach((id, bytes) -> m.put("workspace " + id, Math.round(bytes / mb)));
+      m.put("jvm_heap_peak", Math.round(heapPeak() / mb));
+      return m;
     }
 
     private static void resetHeapPeaks() {

@@ -23,6 +23,12 @@ public final class Gpt implements LanguageModel, Trainable {
   public static final long DEFAULT_LOGITS_CHUNK_BYTES = 64L << 20;
 
   /**
+   * The one per-thread scratch workspace of a block's temporaries: inference forward, training forward and backward
+   * never nest, so they share it (its size: the largest of them, one block's worth, not one per pass).
+   */
+  private static final String BLOCK_WORKSPACE = "gpt-block";
+
+  /**
    * A forward pass that kept what its backward needs: per block its {@link GptBlock.Saved} (each dropped as the
    * backward passes it), ln_f's, the predictions scored and their summed log-probs per row.
    */
@@ -140,8 +146,8 @@ public final class Gpt implements LanguageModel, Trainable {
 
   /**
    * embed -> blocks -> ln_f, the last block's queries from {@code from} on. Without keep, each block's temporaries
-   * live in a reused workspace and only its output leaves it; with keep, every block's activations stay for the
-   * backward (in the caller's workspace).
+   * live in a reused workspace and only its output leaves it; with keep, what each block's backward reads is copied
+   * out of that scratch workspace into the caller's (see GptBlock.Saved).
    */
   private Hidden forward(TokenBatch batch, int from, boolean keep) {
     INDArray x = layers.embedding().forward(batch.ids(), batch.positions());                // [B*T, D]
@@ -151,13 +157,15 @@ public final class Gpt implements LanguageModel, Trainable {
       int queriesFrom = i == layers.blocks().size() - 1 ? from : 0;
       GptBlock.Causal context = new GptBlock.Causal(batch.b(), batch.t(), queriesFrom,
           maskFrom(batch.t(), queriesFrom));
-      if (keep) {
-        GptBlock.Out out = block.forward(x, context, true);
+      if (keep) { // temporaries in a reused scratch workspace; the output and what the backward reads leave it
+        INDArray in = x;
+        GptBlock.Out out = Workspaces.scoped(BLOCK_WORKSPACE, () -> block.forward(in, context, true),
+            GptBlock.Out::copiedBy);
         saved.add(out.saved());
         x = out.out();
       } else {
         INDArray in = x;
-        x = Workspaces.scoped("gpt-block", () -> block.forward(in, context, false).out());
+        x = Workspaces.scoped(BLOCK_WORKSPACE, () -> block.forward(in, context, false).out());
       }
     }
     LayerNorm.Normed lnF = layers.lnF().forward(x, keep);                                   // [B*(T-from), D]
@@ -251,7 +259,7 @@ public final class Gpt implements LanguageModel, Trainable {
       GptBlock block = l.blocks().get(i);
       GptBlock.Saved saved = a.blocks.set(i, null);
       INDArray dOut = dx;
-      dx = Workspaces.scoped("gpt-backward", () -> block.backward(saved, dOut));             // [B*T, D]
+      dx = Workspaces.scoped(BLOCK_WORKSPACE, () -> block.backward(saved, dOut));             // [B*T, D]
     }
     l.embedding().backward(dx, a.batch);
   }

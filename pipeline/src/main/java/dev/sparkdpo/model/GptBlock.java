@@ -1,5 +1,7 @@
 package dev.sparkdpo.model;
 
+import java.util.function.UnaryOperator;
+
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.factory.Nd4j;
@@ -49,14 +51,31 @@ final class GptBlock {
   }
 
   /**
-   * Activations the training forward keeps for the backward, for query positions from..T-1 (see Causal). att is the
-   * attention probabilities [B, H, T-from, T]: the one array the backward could recompute from q and k instead.
+   * What the training forward keeps for the backward, for query positions from..T-1 (see Causal): the smallest set
+   * the backward cannot cheaply recompute. Layer norms keep xhat and rstd (their output is one multiply-add away);
+   * attention keeps q (scaled), k, v but not the probabilities [B, H, Tq, T] nor y = att v: the backward recomputes
+   * them from q and k (FlashAttention's trade), two batched products against the block's twelve; the MLP keeps fcPre
+   * only (gelu_new and its sigmoid are elementwise in it). GPT-2 small, 8 pairs x 512 tokens: 255 MB per block
+   * instead of 725 MB.
    */
-  record Saved(Causal context, LayerNorm.Normed ln1, INDArray q, INDArray k, INDArray v, INDArray att, INDArray y,
-      LayerNorm.Normed ln2, INDArray fcPre, INDArray fcSigmoid, INDArray fcAct) {}
+  record Saved(Causal context, LayerNorm.Normed ln1, INDArray q, INDArray k, INDArray v, LayerNorm.Normed ln2,
+      INDArray fcPre) {
+
+    /** The same activations copied by {@code copy} (out of the forward's scratch workspace). */
+    Saved copiedBy(UnaryOperator<INDArray> copy) {
+      return new Saved(context, ln1.copiedBy(copy), copy.apply(q), copy.apply(k), copy.apply(v), ln2.copiedBy(copy),
+          copy.apply(fcPre));
+    }
+  }
 
   /** The block's output [B*(T-from), D] and, from a forward that kept them, its saved activations. */
-  record Out(INDArray out, Saved saved) {}
+  record Out(INDArray out, Saved saved) {
+
+    /** The output and saved activations copied by {@code copy} (out of the forward's scratch workspace). */
+    Out copiedBy(UnaryOperator<INDArray> copy) {
+      return new Out(copy.apply(out), saved == null ? null : saved.copiedBy(copy));
+    }
+  }
 
   private final LayerNorm ln1, ln2;
   private final Linear attn;     // c_attn [D, 3D]: q, k, v along the output dim
@@ -97,18 +116,20 @@ final class GptBlock {
       v = cached.values();
     }
     q.muli(1.0 / Math.sqrt(headSize));                         // scale q rather than the larger scores
-    INDArray att = Nd4j.matmul(q, k, false, true, false).addi(c.mask());                     // [B, H, Tq, Tk]
-    Transforms.softmax(att, false);                                                          // over the keys
-    INDArray y = mergeHeads(Nd4j.matmul(att, v), b, tq);                                     // [B*Tq, D]
+    INDArray y = mergeHeads(Nd4j.matmul(attention(q, k, c.mask()), v), b, tq);              // [B*Tq, D]
     INDArray r = attnProj.forward(y).addi(positionsFrom(x, b, t, c.from()));                 // residual [B*Tq, D]
 
     LayerNorm.Normed n2 = ln2.forward(r, keep);
     INDArray fcPre = fc.forward(n2.out());                                                   // [B*Tq, 4D]
-    INDArray fcSigmoid = geluSigmoid(fcPre);                                                  // kept for the backward
-    INDArray fcAct = keep ? fcSigmoid.mul(fcPre) : fcSigmoid.muli(fcPre);                     // gelu_new(fcPre)
-    r.addi(mlpProj.forward(fcAct));                                                          // [B*Tq, D]
-    Saved saved = keep ? new Saved((Causal) c, n1, q, k, v, att, y, n2, fcPre, fcSigmoid, fcAct) : null;
+    r.addi(mlpProj.forward(geluSigmoid(fcPre).muli(fcPre)));                                 // + proj(gelu_new)
+    Saved saved = keep ? new Saved((Causal) c, n1, q, k, v, n2, fcPre) : null;
     return new Out(r, saved);
+  }
+
+  /** softmax(q k^T + mask) over the keys: q [B, H, Tq, hs] already scaled, k [B, H, Tk, hs] -> [B, H, Tq, Tk]. */
+  private static INDArray attention(INDArray q, INDArray k, INDArray mask) {
+    INDArray att = Nd4j.matmul(q, k, false, true, false).addi(mask);                          // [B, H, Tq, Tk]
+    return Transforms.softmax(att, false);
   }
 
   /** c_attn's q, k, v split into heads: [B*T, D] (after ln_1) to [3, B, H, T, hs], contiguous. */
@@ -188,26 +209,31 @@ final class GptBlock {
 
   /** MLP: out = x2 + proj(gelu(fc(ln_2(x2)))); d loss / dx2 through the MLP branch only. */
   private INDArray mlpBackward(Saved c, INDArray dOut) {
-    INDArray dAct = mlpProj.backward(c.fcAct(), dOut);                                       // [rows, 4D]
-    INDArray dFcPre = dAct.muli(geluNewGrad(c.fcPre(), c.fcSigmoid()));
-    INDArray dLn2 = fc.backward(c.ln2().out(), dFcPre);                                      // [rows, D]
+    INDArray fcSigmoid = geluSigmoid(c.fcPre());                                             // recomputed [rows, 4D]
+    INDArray fcAct = fcSigmoid.mul(c.fcPre());                                               // gelu_new(fcPre)
+    INDArray dAct = mlpProj.backward(fcAct, dOut);                                           // [rows, 4D]
+    INDArray dFcPre = dAct.muli(geluNewGrad(c.fcPre(), fcSigmoid));
+    INDArray dLn2 = fc.backward(ln2.output(c.ln2()), dFcPre);                                // [rows, D]
     return ln2.backward(c.ln2(), dLn2);
   }
 
   /**
    * Attention: x2 = x[from:] + proj(att v), att = softmax(q k^T / sqrt(hs) + mask), q k v from c_attn(ln_1(x));
-   * d loss / dx [B*T, D] given dx2 [B*(T-from), D].
+   * d loss / dx [B*T, D] given dx2 [B*(T-from), D]. att and y = att v are recomputed from the saved q, k, v.
    */
   private INDArray attentionBackward(Saved c, INDArray dx2) {
     Causal ctx = c.context();
     int b = ctx.b(), t = ctx.t(), from = ctx.from(), tq = t - from, d = nHead * headSize;
-    INDArray dy = attnProj.backward(c.y(), dx2);                                             // [B*Tq, D]
+    INDArray att = attention(c.q(), c.k(), ctx.mask());                                      // [B, H, Tq, T]
+    INDArray yHeads = Nd4j.matmul(att, c.v());                                               // [B, H, Tq, hs]
+    INDArray dy = attnProj.backward(mergeHeads(yHeads, b, tq), dx2);                         // [B*Tq, D]
     INDArray dyHeads = dy.reshape('c', b, tq, nHead, headSize).permute(0, 2, 1, 3).dup('c'); // [B, H, Tq, hs]
     INDArray dAtt = Nd4j.matmul(dyHeads, c.v(), false, true, false);                          // [B, H, Tq, T]
-    INDArray dv = Nd4j.matmul(c.att(), dyHeads, true, false, false);                          // [B, H, T, hs]
-    // softmax backward along keys: dscore = att * (datt - sum_j datt_j att_j)
-    INDArray dotRow = dAtt.mul(c.att()).sum(true, 3);                                         // [B, H, Tq, 1]
-    INDArray dScore = dAtt.subi(dotRow).muli(c.att());
+    INDArray dv = Nd4j.matmul(att, dyHeads, true, false, false);                              // [B, H, T, hs]
+    // softmax backward along keys: dscore = att * (datt - sum_j datt_j att_j), where
+    // sum_j datt_j att_j = sum_j (dy . v_j) att_j = dy . y (per head): [B, H, Tq, hs] work, not [B, H, Tq, T]
+    INDArray dotRow = dyHeads.mul(yHeads).sum(true, 3);                                       // [B, H, Tq, 1]
+    INDArray dScore = dAtt.subi(dotRow).muli(att);
     // q was scaled before the product: dk = dscore^T q_scaled, dq = dscore k / sqrt(hs)
     INDArray dq = Nd4j.matmul(dScore, c.k()).muli(1.0 / Math.sqrt(headSize));               // [B, H, Tq, hs]
     INDArray dk = Nd4j.matmul(dScore, c.q(), true, false, false);                            // [B, H, T, hs]
@@ -218,7 +244,7 @@ final class GptBlock {
     }
     INDArray dqkv = Nd4j.stack(0, dq, dk, dv)                                                 // [3, B, H, T, hs]
         .permute(1, 3, 0, 2, 4).dup('c').reshape('c', (long) b * t, 3L * d);
-    INDArray dLn1 = attn.backward(c.ln1().out(), dqkv);                                      // [B*T, D]
+    INDArray dLn1 = attn.backward(ln1.output(c.ln1()), dqkv);                                      // [B*T, D]
     INDArray dx = ln1.backward(c.ln1(), dLn1);
     // the residual: x[from:] feeds x2 directly
     if (from == 0) return dx.addi(dx2);

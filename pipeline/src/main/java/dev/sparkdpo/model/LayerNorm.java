@@ -1,5 +1,7 @@
 package dev.sparkdpo.model;
 
+import java.util.function.UnaryOperator;
+
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
@@ -9,8 +11,17 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  */
 final class LayerNorm {
 
-  /** The output [rows, D] and, if the forward kept them, what the backward reads: xhat = (x - mean) rstd, rstd. */
-  record Normed(INDArray out, INDArray xhat, INDArray rstd) {}
+  /**
+   * The output [rows, D] and, if the forward kept them, what the backward reads: xhat = (x - mean) rstd [rows, D],
+   * rstd [rows, 1]. out may be dropped once xhat is kept ({@link #output} recomputes it).
+   */
+  record Normed(INDArray out, INDArray xhat, INDArray rstd) {
+
+    /** xhat and rstd copied by {@code copy}, out dropped: what a training forward keeps. */
+    Normed copiedBy(UnaryOperator<INDArray> copy) {
+      return new Normed(null, copy.apply(xhat), copy.apply(rstd));
+    }
+  }
 
   private final INDArray weight, bias;         // [D]
   private final INDArray weightGrad, biasGrad; // [D] or null
@@ -33,6 +44,11 @@ final class LayerNorm {
     INDArray xhat = xc.muliColumnVector(rstd);
     if (!keep) return new Normed(xhat.muliRowVector(weight).addiRowVector(bias), null, null);
     return new Normed(xhat.mulRowVector(weight).addiRowVector(bias), xhat, rstd);
+  }
+
+  /** The output of a kept forward, recomputed from xhat if it was dropped: xhat w + b [rows, D]. */
+  INDArray output(Normed n) {
+    return n.out() != null ? n.out() : n.xhat().mulRowVector(weight).addiRowVector(bias);
   }
 
   /** The normalised rows only (inference). */
