@@ -1,6 +1,10 @@
 package dev.sparkdpo.dpo;
 
+import dev.sparkdpo.model.Gpt;
 import dev.sparkdpo.model.LanguageModel;
+import dev.sparkdpo.model.LoraConfig;
+import dev.sparkdpo.model.LoraParams;
+import dev.sparkdpo.reference.ExecutorModels;
 import java.util.Arrays;
 import java.util.List;
 
@@ -77,10 +81,32 @@ public class GptDpoLayer extends BaseLayer<GptDpoOutputLayer> implements IOutput
 
   private LanguageModel model() {
     if (model == null || modelParams != paramsFlattened) {
-      model = layerConf().gptConfig().model(paramsFlattened);
+      GptDpoOutputLayer c = layerConf();
+      LoraConfig lora = c.loraConfig();
+      model = lora == null ? c.gptConfig().model(paramsFlattened)
+          : frozenBase(c).withAdapters(LoraParams.over(c.gptConfig(), lora, paramsFlattened));
       modelParams = paramsFlattened;
     }
     return model;
+  }
+
+  /**
+   * With LoRA, the frozen model the adapters wrap: this JVM's one copy from the executor model cache (loaded on first
+   * use, shared by every task and network; a test may put its own model there under the same key), read with the
+   * executor's Hadoop configuration (HadoopFiles.defaultConf).
+   */
+  private Gpt frozenBase(GptDpoOutputLayer c) {
+    LanguageModel base = ExecutorModels.get(c.getBaseModel(), c.getBaseModelFingerprint(),
+        dev.sparkdpo.io.HadoopFiles.defaultConf(), null);
+    if (!(base instanceof Gpt gpt) || !gpt.config().equals(c.gptConfig())) {
+      throw new IllegalStateException("LoRA base model " + c.getBaseModel() + " is not the GPT-2 of " + c.gptConfig()
+          + " " + layerId());
+    }
+    if (gpt.dataType() != dataType) {
+      throw new IllegalStateException("LoRA base model " + c.getBaseModel() + " computes in " + gpt.dataType()
+          + ", the network in " + dataType + ": build the network in the base model's data type " + layerId());
+    }
+    return gpt;
   }
 
   private INDArray gradients() {

@@ -2,6 +2,8 @@ package dev.sparkdpo.dpo;
 
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptParams;
+import dev.sparkdpo.model.LoraConfig;
+import dev.sparkdpo.model.LoraParams;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -59,6 +61,17 @@ public class GptDpoOutputLayer extends BaseLayer {
   // DpoBatch width W (tokens per sequence in the features)
   private int width;
 
+  // LoRA (loraRank 0: none, the layer's parameters are the whole model's): the layer's parameters are then the
+  // adapters only; the frozen base model is not part of the network (never serialized, averaged or checkpointed with
+  // it) and each JVM loads it once from baseModel (a qualified model directory) through the executor model cache,
+  // checked against baseModelFingerprint
+  private int loraRank;
+  private double loraAlpha = LoraConfig.DEFAULT_ALPHA;
+  private double loraDropout;
+  private List<String> loraTargets = new ArrayList<>(LoraConfig.DEFAULT_TARGETS);
+  private String baseModel;
+  private String baseModelFingerprint;
+
   /** For JSON deserialisation. */
   public GptDpoOutputLayer() {
     this.activationFn = new ActivationIdentity(); // no activation function applies (and DL4J's checks want one)
@@ -74,6 +87,32 @@ public class GptDpoOutputLayer extends BaseLayer {
 
   public GptConfig gptConfig() {
     return new GptConfig(vocabSize, nPositions, nEmbd, nLayer, nHead, layerNormEpsilon);
+  }
+
+  /** The adapters' config, or null without LoRA. */
+  public LoraConfig loraConfig() {
+    return loraRank == 0 ? null : new LoraConfig(loraRank, loraAlpha, loraDropout, loraTargets);
+  }
+
+  /**
+   * Makes the layer's parameters LoRA adapters over the frozen model in {@code baseModel} (a qualified directory
+   * every executor reads; its weights must have {@code baseModelFingerprint}, as ModelFingerprint computes it).
+   */
+  public GptDpoOutputLayer withLora(LoraConfig lora, String baseModel, String baseModelFingerprint) {
+    loraRank = lora.rank();
+    loraAlpha = lora.alpha();
+    loraDropout = lora.dropout();
+    loraTargets = new ArrayList<>(lora.targets());
+    this.baseModel = baseModel;
+    this.baseModelFingerprint = baseModelFingerprint;
+    validate();
+    return this;
+  }
+
+  /** Number of the layer's (trainable) parameters: the adapters' with LoRA, else the model's. */
+  public long parameterCount() {
+    LoraConfig lora = loraConfig();
+    return lora == null ? GptParams.count(gptConfig()) : LoraParams.count(gptConfig(), lora);
   }
 
   public DpoConfig dpoConfig() {
@@ -108,6 +147,14 @@ public class GptDpoOutputLayer extends BaseLayer {
     }
     if (width > DpoBatch.MAX_TOKEN_ID || gpt.vocabSize() > DpoBatch.MAX_TOKEN_ID + 1) {
       throw new IllegalArgumentException("vocabulary and width must be <= 2^24 to travel exactly as float32 features");
+    }
+    if (loraRank < 0) throw new IllegalArgumentException("--lora-rank must be >= 1 (0: no adapters), got " + loraRank);
+    LoraConfig lora = loraConfig();
+    if (lora != null) {
+      LoraParams.shapes(gpt, lora); // the targets name layers of this model
+      if (baseModel == null || baseModelFingerprint == null) {
+        throw new IllegalArgumentException("LoRA adapters need the frozen base model's directory and fingerprint");
+      }
     }
   }
 
@@ -170,7 +217,7 @@ public class GptDpoOutputLayer extends BaseLayer {
   @Override
   public LayerMemoryReport getMemoryReport(InputType inputType) {
     GptConfig c = gptConfig();
-    long params = GptParams.count(c);
+    long params = parameterCount();
     IUpdater updater = getIUpdater();
     long updaterState = updater == null ? 0 : updater.stateSize(params);
     long tokens = 2L * width;
@@ -189,6 +236,7 @@ public class GptDpoOutputLayer extends BaseLayer {
     GptDpoOutputLayer c = (GptDpoOutputLayer) super.clone();
     c.lossTypes = new ArrayList<>(lossTypes);
     c.lossWeights = lossWeights == null ? null : lossWeights.clone();
+    c.loraTargets = loraTargets == null ? null : new ArrayList<>(loraTargets);
     return c;
   }
 
@@ -299,6 +347,54 @@ public class GptDpoOutputLayer extends BaseLayer {
     this.width = width;
   }
 
+  public int getLoraRank() {
+    return loraRank;
+  }
+
+  public void setLoraRank(int loraRank) {
+    this.loraRank = loraRank;
+  }
+
+  public double getLoraAlpha() {
+    return loraAlpha;
+  }
+
+  public void setLoraAlpha(double loraAlpha) {
+    this.loraAlpha = loraAlpha;
+  }
+
+  public double getLoraDropout() {
+    return loraDropout;
+  }
+
+  public void setLoraDropout(double loraDropout) {
+    this.loraDropout = loraDropout;
+  }
+
+  public List<String> getLoraTargets() {
+    return loraTargets;
+  }
+
+  public void setLoraTargets(List<String> loraTargets) {
+    this.loraTargets = loraTargets == null ? null : new ArrayList<>(loraTargets);
+  }
+
+  public String getBaseModel() {
+    return baseModel;
+  }
+
+  public void setBaseModel(String baseModel) {
+    this.baseModel = baseModel;
+  }
+
+  public String getBaseModelFingerprint() {
+    return baseModelFingerprint;
+  }
+
+  public void setBaseModelFingerprint(String baseModelFingerprint) {
+    this.baseModelFingerprint = baseModelFingerprint;
+  }
+
   @Override
   public boolean equals(Object o) {
     if (o == this) return true;
@@ -307,7 +403,10 @@ public class GptDpoOutputLayer extends BaseLayer {
         && nHead == l.nHead && Double.compare(layerNormEpsilon, l.layerNormEpsilon) == 0
         && Double.compare(beta, l.beta) == 0 && Double.compare(labelSmoothing, l.labelSmoothing) == 0
         && Objects.equals(lossTypes, l.lossTypes) && Arrays.equals(lossWeights, l.lossWeights)
-        && referenceFree == l.referenceFree && ipoLengthNormalized == l.ipoLengthNormalized && width == l.width;
+        && referenceFree == l.referenceFree && ipoLengthNormalized == l.ipoLengthNormalized && width == l.width
+        && loraRank == l.loraRank && Double.compare(loraAlpha, l.loraAlpha) == 0
+        && Double.compare(loraDropout, l.loraDropout) == 0 && Objects.equals(loraTargets, l.loraTargets)
+        && Objects.equals(baseModel, l.baseModel) && Objects.equals(baseModelFingerprint, l.baseModelFingerprint);
   }
 
   @Override
@@ -318,13 +417,15 @@ public class GptDpoOutputLayer extends BaseLayer {
   @Override
   public int hashCode() {
     return Objects.hash(super.hashCode(), vocabSize, nPositions, nEmbd, nLayer, nHead, layerNormEpsilon, beta,
-        labelSmoothing, lossTypes, Arrays.hashCode(lossWeights), referenceFree, ipoLengthNormalized, width);
+        labelSmoothing, lossTypes, Arrays.hashCode(lossWeights), referenceFree, ipoLengthNormalized, width, loraRank,
+        loraAlpha, loraDropout, loraTargets, baseModel, baseModelFingerprint);
   }
 
   @Override
   public String toString() {
     return "GptDpoOutputLayer(name=" + getLayerName() + ", " + gptConfig() + ", beta=" + beta + ", labelSmoothing="
         + labelSmoothing + ", lossTypes=" + lossTypes + ", lossWeights=" + Arrays.toString(lossWeights)
-        + ", referenceFree=" + referenceFree + ", width=" + width + ")";
+        + ", referenceFree=" + referenceFree + ", width=" + width
+        + (loraRank == 0 ? "" : ", " + loraConfig() + " over " + baseModel) + ")";
   }
 }

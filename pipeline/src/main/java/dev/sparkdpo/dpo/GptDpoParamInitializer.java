@@ -4,6 +4,8 @@ import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptInit;
 import dev.sparkdpo.model.GptParams;
+import dev.sparkdpo.model.LoraConfig;
+import dev.sparkdpo.model.LoraParams;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -40,9 +42,9 @@ public final class GptDpoParamInitializer implements ParamInitializer {
   /** Keys in flat order: all, the 2-D ones and the 1-D ones. */
   private record Keys(List<String> all, List<String> weights, List<String> biases, Set<String> weightSet,
       Set<String> biasSet) {
-    static Keys of(GptConfig config) {
+    static Keys of(Layout layout) {
       List<String> all = new ArrayList<>(), weights = new ArrayList<>(), biases = new ArrayList<>();
-      config.parameterShapes().forEach((name, shape) -> {
+      layout.shapes().forEach((name, shape) -> {
         String key = paramKey(name);
         all.add(key);
         (shape.length == 2 ? weights : biases).add(key);
@@ -52,8 +54,22 @@ public final class GptDpoParamInitializer implements ParamInitializer {
     }
   }
 
-  // DL4J asks per parameter and iteration (regularization, updater blocks): built once per config
-  private static final Map<GptConfig, Keys> KEYS = new ConcurrentHashMap<>();
+  /**
+   * What the layer's parameters are: the model's (lora null) or LoRA adapters' (2-D lora_A / lora_B tensors, all
+   * weight keys: weight decay reaches them, as HF's Trainer decays them).
+   */
+  private record Layout(GptConfig config, LoraConfig lora) {
+    Map<String, long[]> shapes() {
+      return lora == null ? config.parameterShapes() : LoraParams.shapes(config, lora);
+    }
+
+    Map<String, INDArray> views(INDArray flat) {
+      return lora == null ? GptParams.over(config, flat).views() : LoraParams.over(config, lora, flat).views();
+    }
+  }
+
+  // DL4J asks per parameter and iteration (regularization, updater blocks): built once per layout
+  private static final Map<Layout, Keys> KEYS = new ConcurrentHashMap<>();
 
   private GptDpoParamInitializer() {}
 
@@ -71,15 +87,15 @@ public final class GptDpoParamInitializer implements ParamInitializer {
     return paramKey.replace('-', '_');
   }
 
-  private static GptConfig gptConfig(Layer layer) {
+  private static Layout layout(Layer layer) {
     if (!(layer instanceof GptDpoOutputLayer l)) {
       throw new IllegalArgumentException("not a GptDpoOutputLayer: " + layer.getClass().getName());
     }
-    return l.gptConfig();
+    return new Layout(l.gptConfig(), l.loraConfig());
   }
 
   private static Keys keys(Layer layer) {
-    return KEYS.computeIfAbsent(gptConfig(layer), Keys::of);
+    return KEYS.computeIfAbsent(layout(layer), Keys::of);
   }
 
   @Override
@@ -89,7 +105,8 @@ public final class GptDpoParamInitializer implements ParamInitializer {
 
   @Override
   public long numParams(Layer layer) {
-    return GptParams.count(gptConfig(layer));
+    layout(layer); // checks the type
+    return ((GptDpoOutputLayer) layer).parameterCount();
   }
 
   @Override
@@ -119,29 +136,34 @@ public final class GptDpoParamInitializer implements ParamInitializer {
 
   /**
    * Views over the layer's slice of the network's parameters; with {@code initializeParams}, GPT-2 init
-   * ({@link GptInit}) seeded by the network's seed.
+   * ({@link GptInit}), or PEFT's adapter init (Kaiming-uniform A, zero B) with LoRA, seeded by the network's seed.
    */
   @Override
   public Map<String, INDArray> init(NeuralNetConfiguration conf, INDArray paramsView, boolean initializeParams) {
-    GptConfig config = gptConfig(conf.getLayer());
+    Layout layout = layout(conf.getLayer());
     if (initializeParams) {
       try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-        GptParams.over(config, paramsView).copyFrom(GptInit.init(config, conf.getSeed()));
+        if (layout.lora() == null) {
+          GptParams.over(layout.config(), paramsView).copyFrom(GptInit.init(layout.config(), conf.getSeed()));
+        } else {
+          paramsView.assign(LoraParams.init(layout.config(), layout.lora(), conf.getSeed(), paramsView.dataType())
+              .flat().reshape(paramsView.shape()));
+        }
       }
     }
-    Map<String, INDArray> views = views(config, paramsView);
+    Map<String, INDArray> views = views(layout, paramsView);
     views.keySet().forEach(conf::addVariable); // the ordered parameter list ComputationGraph.init reads
     return views;
   }
 
   @Override
   public Map<String, INDArray> getGradientsFromFlattened(NeuralNetConfiguration conf, INDArray gradientView) {
-    return views(gptConfig(conf.getLayer()), gradientView);
+    return views(layout(conf.getLayer()), gradientView);
   }
 
-  private static Map<String, INDArray> views(GptConfig config, INDArray flat) {
+  private static Map<String, INDArray> views(Layout layout, INDArray flat) {
     Map<String, INDArray> out = new LinkedHashMap<>();
-    GptParams.over(config, flat).views().forEach((name, view) -> out.put(paramKey(name), view));
+    layout.views(flat).forEach((name, view) -> out.put(paramKey(name), view));
     return Collections.synchronizedMap(out);
   }
 }

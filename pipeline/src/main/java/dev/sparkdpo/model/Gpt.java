@@ -59,17 +59,20 @@ public final class Gpt implements LanguageModel, Trainable {
 
   private final GptConfig config;
   private final GptParams params;
-  private final GptLayers layers; // over params, no gradients
+  private final LoraParams adapters; // null: none; else the only trainable parameters, params frozen
+  private final GptLayers layers; // over params (and adapters), no gradients
   private final INDArray causalMask; // [nPositions, nPositions]
   private final long logitsChunkBytes;
   private final int rowThreads;
   private TrainingStep step; // trainingStep's, with its row parts' gradient vectors; made on first use
   private final Map<INDArray, GptParams> viewsByGradientVector = new IdentityHashMap<>();
+  private final Map<INDArray, LoraParams> adapterViewsByGradientVector = new IdentityHashMap<>();
 
-  private Gpt(GptParams params, INDArray causalMask, long logitsChunkBytes, int rowThreads) {
+  private Gpt(GptParams params, LoraParams adapters, INDArray causalMask, long logitsChunkBytes, int rowThreads) {
     this.config = params.config();
     this.params = params;
-    this.layers = GptWeights.layers(config, params, null, logitsChunkBytes);
+    this.adapters = adapters;
+    this.layers = GptWeights.layers(config, params, null, adapters, null, logitsChunkBytes);
     this.causalMask = causalMask;
     this.logitsChunkBytes = logitsChunkBytes;
     this.rowThreads = rowThreads;
@@ -86,14 +89,14 @@ public final class Gpt implements LanguageModel, Trainable {
    */
   public static Gpt of(GptParams params) {
     // the model's arrays must not live in a caller's workspace
-    return Workspaces.outside(() -> new Gpt(params, causalMask(params.config().nPositions(), params.dataType()),
+    return Workspaces.outside(() -> new Gpt(params, null, causalMask(params.config().nPositions(), params.dataType()),
         DEFAULT_LOGITS_CHUNK_BYTES, 1));
   }
 
   /** The same model (weights shared) with another memory budget per chunk of logits; at least one row per chunk. */
   public Gpt withLogitsChunkBytes(long bytes) {
     if (bytes <= 0) throw new IllegalArgumentException("chunk bytes must be > 0");
-    return new Gpt(params, causalMask, bytes, rowThreads);
+    return new Gpt(params, adapters, causalMask, bytes, rowThreads);
   }
 
   /**
@@ -104,7 +107,31 @@ public final class Gpt implements LanguageModel, Trainable {
   @Override
   public Gpt withRowThreads(int threads) {
     if (threads < 1) throw new IllegalArgumentException("row threads must be >= 1");
-    return new Gpt(params, causalMask, logitsChunkBytes, Nd4jBackend.current().rowThreads(threads));
+    return new Gpt(params, adapters, causalMask, logitsChunkBytes, Nd4jBackend.current().rowThreads(threads));
+  }
+
+  /**
+   * This model's weights (shared, frozen) with LoRA adapters over them (shared: updating them updates the model; same
+   * data type), replacing any it had: its forward is base + adapters, and its training step's gradient vector is the
+   * adapters' flat vector ({@link LoraParams} layout), the base getting no gradient.
+   */
+  public Gpt withAdapters(LoraParams adapters) {
+    if (!adapters.config().equals(config)) throw new IllegalArgumentException("adapters of another model config");
+    if (adapters.dataType() != dataType()) {
+      throw new IllegalArgumentException("adapters are " + adapters.dataType() + ", the model " + dataType());
+    }
+    return Workspaces.outside(() -> new Gpt(params, adapters, causalMask, logitsChunkBytes, rowThreads));
+  }
+
+  /** The adapters this model runs with (shared), or null. */
+  public LoraParams adapters() {
+    return adapters;
+  }
+
+  /** The adapters' count with adapters, else every parameter's: the length of a training step's gradient vector. */
+  @Override
+  public long trainableParameterCount() {
+    return adapters == null ? config.parameterCount() : adapters.flat().length();
   }
 
   @Override
@@ -248,7 +275,12 @@ public final class Gpt implements LanguageModel, Trainable {
    * has run), the embeddings. Consumes {@code a}.
    */
   void backward(Activations a, double[] dSeq, GptParams grads) {
-    GptLayers l = GptWeights.layers(config, params, grads, logitsChunkBytes);
+    backward(a, dSeq, grads, null);
+  }
+
+  /** As above, the model's gradients into {@code grads} or (with adapters, the base frozen) {@code adapterGrads}. */
+  private void backward(Activations a, double[] dSeq, GptParams grads, LoraParams adapterGrads) {
+    GptLayers l = GptWeights.layers(config, params, grads, adapters, adapterGrads, logitsChunkBytes);
     Predictions p = a.predictions;
     double[] scale = new double[p.rows().length];
     for (int j = 0; j < scale.length; j++) scale[j] = dSeq[p.rowOfSeq()[j]];
@@ -266,7 +298,15 @@ public final class Gpt implements LanguageModel, Trainable {
 
   @Override
   public void backward(Trainable.Pass pass, double[] dSeq, INDArray grads) {
-    backward((Activations) pass, dSeq, gradientViews(grads));
+    if (adapters != null) backward((Activations) pass, dSeq, null, adapterGradientViews(grads));
+    else backward((Activations) pass, dSeq, gradientViews(grads));
+  }
+
+  /** {@link #gradientViews} for the adapters' gradient vector. */
+  private synchronized LoraParams adapterGradientViews(INDArray flat) {
+    if (adapterViewsByGradientVector.size() > 8) adapterViewsByGradientVector.clear();
+    return adapterViewsByGradientVector.computeIfAbsent(flat,
+        f -> Workspaces.outside(() -> LoraParams.over(config, adapters.lora(), f)));
   }
 
   /**

@@ -67,6 +67,23 @@ final class GptWeights {
     return s;
   }
 
+  /**
+   * The linear layers (HF Conv1D) by module name, e.g. {@code transformer.h.0.attn.c_attn}, with their weight's
+   * [in, out] shape, in the flat vector's order: what LoRA adapters target ({@link LoraParams}).
+   */
+  static Map<String, long[]> linears(GptConfig c) {
+    long d = c.nEmbd();
+    Map<String, long[]> out = new LinkedHashMap<>();
+    for (int i = 0; i < c.nLayer(); i++) {
+      String h = block(i);
+      out.put(h + C_ATTN, new long[] {d, 3 * d});
+      out.put(h + ATTN_PROJ, new long[] {d, d});
+      out.put(h + C_FC, new long[] {d, 4 * d});
+      out.put(h + MLP_PROJ, new long[] {4 * d, d});
+    }
+    return out;
+  }
+
   static Map<String, long[]> shapes(GptConfig c) {
     Map<String, long[]> out = new LinkedHashMap<>();
     specs(c).forEach((name, spec) -> out.put(name, spec.shape()));
@@ -92,7 +109,17 @@ final class GptWeights {
    * The layers are views: nothing is copied, so building them per gradient vector is cheap.
    */
   static GptLayers layers(GptConfig c, GptParams weights, GptParams grads, long logitsChunkBytes) {
-    Binder p = new Binder(weights, grads, c.layerNormEpsilon());
+    return layers(c, weights, grads, null, null, logitsChunkBytes);
+  }
+
+  /**
+   * As {@link #layers(GptConfig, GptParams, GptParams, long)}, with LoRA adapters (null: none) wrapping the linear
+   * layers they target, writing their gradients into {@code adapterGrads} (null: inference only). With adapters the
+   * base is frozen in a training step: {@code grads} is then null.
+   */
+  static GptLayers layers(GptConfig c, GptParams weights, GptParams grads, LoraParams adapters,
+      LoraParams adapterGrads, long logitsChunkBytes) {
+    Binder p = new Binder(weights, grads, adapters, adapterGrads, c.layerNormEpsilon());
     List<GptBlock> blocks = new ArrayList<>();
     for (int i = 0; i < c.nLayer(); i++) {
       String h = block(i);
@@ -105,7 +132,8 @@ final class GptWeights {
   }
 
   /** Layers by HF name over a weight vector and an optional gradient vector. */
-  private record Binder(GptParams weights, GptParams grads, double epsilon) {
+  private record Binder(GptParams weights, GptParams grads, LoraParams adapters, LoraParams adapterGrads,
+      double epsilon) {
     INDArray grad(String name) {
       return grads == null ? null : grads.get(name);
     }
@@ -115,10 +143,13 @@ final class GptWeights {
       return new LayerNorm(weights.get(w), weights.get(b), grad(w), grad(b), epsilon);
     }
 
-    /** Every linear layer of the model is made here: where an adapter (LoRA) will wrap the ones it targets. */
+    /** Every linear layer of the model is made here: where an adapter (LoRA) wraps the ones it targets. */
     Linear linear(String name) {
       String w = name + ".weight", b = name + ".bias";
-      return new Conv1D(weights.get(w), weights.get(b), grad(w), grad(b));
+      Linear base = new Conv1D(weights.get(w), weights.get(b), grad(w), grad(b));
+      if (adapters == null || !adapters.adapts(name)) return base;
+      return new LoraLinear(base, adapters.a(name), adapters.b(name), adapters.lora().scale(),
+          adapterGrads == null ? null : adapterGrads.a(name), adapterGrads == null ? null : adapterGrads.b(name));
     }
   }
 }

@@ -47,10 +47,11 @@ final class LmHead {
   /**
    * Backward of sum_j scale[j] logProbs(h, rows, targets)[j]: dlogits = scale (onehot(y) - softmax(logits)), chunk by
    * chunk with the logits recomputed. Overwrites dW (which a tied embedding's backward then adds to) and returns
-   * d/dh [h rows, D], zero in rows no prediction reads (rows must be distinct).
+   * d/dh [h rows, D], zero in rows no prediction reads (rows must be distinct). A frozen head (no gradient view, as
+   * under LoRA adapters) only returns d/dh.
    */
   INDArray backward(INDArray h, int[] rows, int[] targets, double[] scale) {
-    weightGrad.assign(0);
+    if (weightGrad != null) weightGrad.assign(0);
     INDArray dh = Nd4j.zeros(h.dataType(), h.size(0), h.size(1));
     for (int start = 0; start < rows.length; start += chunkRows) {
       int end = Math.min(rows.length, start + chunkRows);
@@ -64,7 +65,7 @@ final class LmHead {
           int y = targets[start + r];
           dLogits.putScalar(r, y, dLogits.getDouble(r, y) + s[r]);
         }
-        Conv1D.gemm(dLogits, hc, weightGrad, true, false, 1.0);                               // dW += dl^T h
+        if (weightGrad != null) Conv1D.gemm(dLogits, hc, weightGrad, true, false, 1.0);       // dW += dl^T h
         scatterAddRows(dh, chunk, Nd4j.gemm(dLogits, weight, false, false));                  // rows are distinct
       }
     }

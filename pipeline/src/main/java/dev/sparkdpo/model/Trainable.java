@@ -15,6 +15,14 @@ interface Trainable {
 
   int rowThreadsCount();
 
+  /**
+   * Length of the flat gradient vector {@link #backward} writes: every parameter's by default; a model with frozen
+   * parts (LoRA adapters over a frozen base) counts only what it trains.
+   */
+  default long trainableParameterCount() {
+    return config().parameterCount();
+  }
+
   /** A forward pass that kept what its backward needs. */
   interface Pass {
     /** Summed response log-prob of each batch row (as {@link LanguageModel#responseLogProbs}); not a copy. */

@@ -83,7 +83,7 @@ final class TrainingStep {
   }
 
   private void checkGradientVector(INDArray out) {
-    long n = model.config().parameterCount();
+    long n = model.trainableParameterCount();
     if (out.length() != n) {
       throw new IllegalArgumentException("gradient vector has " + out.length() + " elements, the model " + n);
     }
@@ -95,7 +95,7 @@ final class TrainingStep {
   /** The gradient vector of row part i > 0, allocated once (outside any workspace). */
   private synchronized INDArray partGradients(int i) {
     while (partGradients.size() < i) {
-      partGradients.add(Workspaces.outside(() -> Nd4j.zeros(model.dataType(), 1, model.config().parameterCount())));
+      partGradients.add(Workspaces.outside(() -> Nd4j.zeros(model.dataType(), 1, model.trainableParameterCount())));
     }
     return partGradients.get(i - 1);
   }

@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptParams;
+import dev.sparkdpo.model.LoraParams;
+import dev.sparkdpo.model.PeftAdapter;
 import dev.sparkdpo.model.Safetensors;
 import dev.sparkdpo.model.Tensor;
 import java.io.IOException;
@@ -35,10 +37,13 @@ import org.nd4j.linalg.factory.Nd4j;
  * the settings that must not change on resume). Each is written to a temporary sibling and renamed into place, so a
  * {@code step-N} directory is always complete. Any Hadoop file system: the files are written with java.nio into the
  * temporary sibling itself on a local disk, else into a local staging directory uploaded into it
- * ({@link HadoopFiles#writeDirectory}).
+ * ({@link HadoopFiles#writeDirectory}). A LoRA run's checkpoint holds {@code adapter/} (PEFT's format: the adapters,
+ * which are all the network trains) instead of the model files; its optimizer state is the adapters' too.
  */
 public final class Checkpoints {
   public static final String DIR = "checkpoints";
+  /** The adapters of a LoRA run, in PEFT's format: in each checkpoint and in the run's output. */
+  public static final String ADAPTER = "adapter";
   public static final String OPTIMIZER = "optimizer.safetensors";
   public static final String STATE = "trainer_state.json";
   private static final String UPDATER_STATE = "updater_state";
@@ -73,8 +78,8 @@ public final class Checkpoints {
         if (updater != null && updater.length() > 0) {
           float[] values = updater.reshape(updater.length()).toFloatVector();
           Safetensors.write(dir.resolve(OPTIMIZER), Map.of(UPDATER_STATE, new Tensor(new long[] {values.length},
-              values)), Map.of("updater", net.getLayer(PolicyNetwork.LAYER).conf().getLayer()
-                  .getUpdaterByParam("wte-weight").getClass().getSimpleName()));
+              values)), Map.of("updater", PolicyNetwork.layer(net).layerConf().getIUpdater().getClass()
+                  .getSimpleName()));
         }
         ObjectNode json = JSON.createObjectNode();
         json.put("global_step", state.step());
@@ -123,10 +128,56 @@ public final class Checkpoints {
     }
   }
 
+  /** The model's files, or with LoRA the adapters' ({@code adapter/}). */
   private static void writeModel(java.nio.file.Path dir, ComputationGraph net, Integer eosTokenId,
       java.nio.file.Path sourceModel) throws IOException {
+    LoraParams adapters = PolicyNetwork.adapters(net);
+    if (adapters != null) {
+      writeAdapter(dir.resolve(ADAPTER), net);
+      return;
+    }
     PolicyNetwork.checkpoint(net).writeFiles(dir, eosTokenId, null);
     copyModelFiles(sourceModel, dir);
+  }
+
+  /** A LoRA network's adapters in PEFT's format; base_model_name_or_path is the base model's directory. */
+  private static void writeAdapter(java.nio.file.Path dir, ComputationGraph net) throws IOException {
+    String base = PolicyNetwork.layer(net).layerConf().getBaseModel();
+    if (base.startsWith("file:")) base = HadoopFiles.localPathOf(base).toString(); // a path PEFT can open
+    PeftAdapter.writeFiles(dir, PolicyNetwork.adapters(net), base);
+  }
+
+  /** A LoRA network's adapters as {@code dir} (adapter_config.json, adapter_model.safetensors), atomically. */
+  public static void saveAdapter(FileSystem fs, Path dir, ComputationGraph net) {
+    Path temp = new Path(dir.getParent(), "." + dir.getName() + ".tmp-" + UUID.randomUUID());
+    try {
+      HadoopFiles.writeDirectory(fs, temp, local -> writeAdapter(local, net));
+      replace(fs, temp, dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException("writing adapters " + dir + ": " + e.getMessage(), e);
+    } finally {
+      deleteQuietly(fs, temp);
+    }
+  }
+
+  /**
+   * A LoRA network's adapters merged into the frozen {@code base} (W + s (B A)^T) as a Hugging Face model directory
+   * at {@code dir}, atomically, with the starting model's other files.
+   */
+  public static void saveMergedModel(FileSystem fs, Path dir, ComputationGraph net, GptParams base,
+      Integer eosTokenId, java.nio.file.Path sourceModel) {
+    Path temp = new Path(dir.getParent(), "." + dir.getName() + ".tmp-" + UUID.randomUUID());
+    try {
+      HadoopFiles.writeDirectory(fs, temp, local -> {
+        PolicyNetwork.adapters(net).mergedInto(base).toCheckpoint().writeFiles(local, eosTokenId, null);
+        copyModelFiles(sourceModel, local);
+      });
+      replace(fs, temp, dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException("writing model " + dir + ": " + e.getMessage(), e);
+    } finally {
+      deleteQuietly(fs, temp);
+    }
   }
 
   /**
@@ -189,11 +240,23 @@ public final class Checkpoints {
    */
   public static State restore(FileSystem fs, Path checkpoint, ComputationGraph net, Configuration conf) {
     State state = readState(fs, checkpoint);
-    java.nio.file.Path local = HadoopFiles.local(checkpoint.toString(), List.of(GptCheckpoint.CONFIG,
-        GptCheckpoint.WEIGHTS, OPTIMIZER), conf);
-    GptCheckpoint weights = GptCheckpoint.load(local, "checkpoint " + checkpoint);
+    LoraParams adapters = PolicyNetwork.adapters(net);
+    java.nio.file.Path local = HadoopFiles.local(checkpoint.toString(), adapters == null
+        ? List.of(GptCheckpoint.CONFIG, GptCheckpoint.WEIGHTS, OPTIMIZER) : List.of(OPTIMIZER), conf);
     try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-      GptParams.over(PolicyNetwork.gptConfig(net), net.params()).copyFrom(weights);
+      if (adapters == null) {
+        GptParams.over(PolicyNetwork.gptConfig(net), net.params())
+            .copyFrom(GptCheckpoint.load(local, "checkpoint " + checkpoint));
+      } else {
+        String adapterDir = new Path(checkpoint, ADAPTER).toString();
+        java.nio.file.Path a = HadoopFiles.local(adapterDir, List.of(PeftAdapter.CONFIG, PeftAdapter.WEIGHTS), conf);
+        String what = "--resume checkpoint " + adapterDir;
+        if (!PeftAdapter.readConfig(a, what).equals(adapters.lora())) {
+          throw new IllegalArgumentException(what + " holds adapters " + PeftAdapter.readConfig(a, what)
+              + ", the run trains " + adapters.lora() + ": resume with the same --lora-* options, or --force");
+        }
+        adapters.flat().assign(PeftAdapter.load(a, adapters.config(), adapters.dataType(), what).flat());
+      }
       INDArray updater = PolicyNetwork.updaterState(net);
       java.nio.file.Path optimizer = local.resolve(OPTIMIZER);
       if (updater != null && updater.length() > 0) {

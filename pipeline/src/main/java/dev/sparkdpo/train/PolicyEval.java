@@ -33,11 +33,25 @@ final class PolicyEval {
 
   private static final long BATCH_TOKENS = 16384;
 
+  /**
+   * With LoRA, the policy is the frozen base model (each executor's one copy from the executor model cache) with the
+   * broadcast adapters: the broadcast is the adapters only.
+   */
+  record Adapters(dev.sparkdpo.model.LoraConfig lora, String baseModel, String baseFingerprint)
+      implements java.io.Serializable {}
+
   static Map<String, Double> evaluate(JavaSparkContext jsc, JavaRDD<TrainPair> pairs, float[] params, GptConfig config,
       DpoConfig loss, boolean sft) {
+    return evaluate(jsc, pairs, params, config, null, loss, sft);
+  }
+
+  /** As above; {@code params} are the adapters' if {@code adapters} is not null. */
+  static Map<String, Double> evaluate(JavaSparkContext jsc, JavaRDD<TrainPair> pairs, float[] params, GptConfig config,
+      Adapters adapters, DpoConfig loss, boolean sft) {
     Broadcast<float[]> weights = jsc.broadcast(params);
     try {
-      List<double[]> rows = pairs.mapPartitions((Iterator<TrainPair> it) -> score(it, weights, config)).collect();
+      List<double[]> rows = pairs.mapPartitions((Iterator<TrainPair> it) -> score(it, weights, config, adapters))
+          .collect();
       int n = rows.size();
       if (n == 0) return Map.of();
       double[] pc = new double[n], pr = new double[n], rc = new double[n], rr = new double[n];
@@ -71,7 +85,8 @@ final class PolicyEval {
   }
 
   /** Per pair: policy chosen, policy rejected, reference chosen, reference rejected, chosen tokens, rejected tokens. */
-  private static Iterator<double[]> score(Iterator<TrainPair> it, Broadcast<float[]> weights, GptConfig config) {
+  private static Iterator<double[]> score(Iterator<TrainPair> it, Broadcast<float[]> weights, GptConfig config,
+      Adapters adapters) {
     TaskContext task = TaskContext.get();
     if (task != null) NativeThreads.set(Math.max(1, task.cpus()), 1);
     List<TrainPair> pairs = new ArrayList<>();
@@ -88,7 +103,7 @@ final class PolicyEval {
       rejected[i] = p.rejected;
     }
     double[][] out = new double[n][];
-    ReferenceScorer.pairLogps(model(weights, config), ids, prompt, chosen, rejected, BATCH_TOKENS,
+    ReferenceScorer.pairLogps(model(weights, config, adapters), ids, prompt, chosen, rejected, BATCH_TOKENS,
         ReferenceScorer.DEFAULT_ATTENTION_BYTES, (batch, logps) -> {
           int m = batch.pairs().length;
           for (int j = 0; j < m; j++) {
@@ -102,13 +117,17 @@ final class PolicyEval {
   }
 
   /** The model over the broadcast weights, built once per executor JVM and broadcast (one slot: the latest eval's). */
-  private static LanguageModel model(Broadcast<float[]> weights, GptConfig config) {
+  private static LanguageModel model(Broadcast<float[]> weights, GptConfig config, Adapters adapters) {
     // broadcast ids restart with each SparkContext: the application id tells two runs in one JVM apart
     String key = "policy-eval:" + org.apache.spark.SparkEnv.get().conf().getAppId() + ":" + weights.id();
     return ExecutorModels.latest("train.policy-eval", key, () -> {
       float[] w = weights.value();
       try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-        return config.model(Nd4j.createFromArray(w).reshape(1, w.length));
+        if (adapters == null) return config.model(Nd4j.createFromArray(w).reshape(1, w.length));
+        LanguageModel base = ExecutorModels.get(adapters.baseModel(), adapters.baseFingerprint(),
+            dev.sparkdpo.io.HadoopFiles.defaultConf(), null);
+        return ((dev.sparkdpo.model.Gpt) base).withAdapters(dev.sparkdpo.model.LoraParams.over(config,
+            adapters.lora(), Nd4j.createFromArray(w).reshape(1, w.length)));
       }
     });
   }

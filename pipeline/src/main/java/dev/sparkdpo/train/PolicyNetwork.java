@@ -7,6 +7,8 @@ import dev.sparkdpo.dpo.GptDpoOutputLayer;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptParams;
+import dev.sparkdpo.model.LoraConfig;
+import dev.sparkdpo.model.LoraParams;
 import java.util.List;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.GradientNormalization;
@@ -40,8 +42,28 @@ public final class PolicyNetwork {
   /** A network over a copy of {@code start}'s weights, for sequences of up to {@code width} tokens. */
   public static ComputationGraph build(GptCheckpoint start, DpoConfig loss, int width,
       TrainOptions.Optimizer optimizer, long totalSteps, long seed) {
-    GptConfig gpt = start.config();
-    GptDpoOutputLayer layer = new GptDpoOutputLayer(gpt, loss, width);
+    ComputationGraph net = new ComputationGraph(configuration(new GptDpoOutputLayer(start.config(), loss, width),
+        width, optimizer, totalSteps, seed));
+    net.init(GptParams.from(start, DataType.FLOAT).flat(), false);
+    return net;
+  }
+
+  /**
+   * A network whose parameters are LoRA adapters (PEFT's init, seeded by {@code seed}) over the frozen model in
+   * {@code baseModel} (a qualified directory with weights of {@code baseFingerprint}), which each JVM loads once
+   * through the executor model cache: the network, its updater state and what parameter averaging moves are the
+   * adapters only.
+   */
+  public static ComputationGraph buildLora(GptConfig gpt, LoraConfig lora, String baseModel, String baseFingerprint,
+      DpoConfig loss, int width, TrainOptions.Optimizer optimizer, long totalSteps, long seed) {
+    GptDpoOutputLayer layer = new GptDpoOutputLayer(gpt, loss, width).withLora(lora, baseModel, baseFingerprint);
+    ComputationGraph net = new ComputationGraph(configuration(layer, width, optimizer, totalSteps, seed));
+    net.init(LoraParams.init(gpt, lora, seed, DataType.FLOAT).flat(), false);
+    return net;
+  }
+
+  private static ComputationGraphConfiguration configuration(GptDpoOutputLayer layer, int width,
+      TrainOptions.Optimizer optimizer, long totalSteps, long seed) {
     layer.setLayerName(LAYER);
     ISchedule lr = schedule(optimizer, totalSteps);
     IUpdater updater = updater(optimizer, lr);
@@ -65,9 +87,7 @@ public final class PolicyNetwork {
         .addLayer(LAYER, layer, INPUT)
         .setOutputs(LAYER)
         .build();
-    ComputationGraph net = new ComputationGraph(conf);
-    net.init(GptParams.from(start, DataType.FLOAT).flat(), false);
-    return net;
+    return conf;
   }
 
   /** The learning rate of each step (0-based): warmup, then constant or cosine decay to 0 at {@code totalSteps}. */
@@ -104,7 +124,18 @@ public final class PolicyNetwork {
     return layer(net).layerConf().gptConfig();
   }
 
-  /** The current weights as a checkpoint (copies). */
+  /** The adapters' config, or null for full fine-tuning. */
+  public static LoraConfig loraConfig(ComputationGraph net) {
+    return layer(net).layerConf().loraConfig();
+  }
+
+  /** The network's adapters (views of its parameters), or null for full fine-tuning. */
+  public static LoraParams adapters(ComputationGraph net) {
+    LoraConfig lora = loraConfig(net);
+    return lora == null ? null : LoraParams.over(gptConfig(net), lora, net.params());
+  }
+
+  /** The current weights as a checkpoint (copies); full fine-tuning only (see {@link #adapters}). */
   public static GptCheckpoint checkpoint(ComputationGraph net) {
     return GptParams.over(gptConfig(net), net.params()).toCheckpoint();
   }

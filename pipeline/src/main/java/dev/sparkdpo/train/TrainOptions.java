@@ -2,6 +2,7 @@ package dev.sparkdpo.train;
 
 import dev.sparkdpo.dpo.DpoConfig;
 import dev.sparkdpo.dpo.LossType;
+import dev.sparkdpo.model.LoraConfig;
 import java.io.Serializable;
 import java.util.List;
 import java.util.Locale;
@@ -23,10 +24,38 @@ import java.util.Locale;
  * @param force discard an existing output (complete or not) and start over
  * @param allowRefMismatch train although the reference log-probs were computed with another model
  * @param text SFT on raw text: tokenizer, chunk length, eval fraction
+ * @param lora LoRA adapters (only they train, the model stays frozen), or null: full fine-tuning
  */
 public record TrainOptions(String data, String model, String output, Objective objective, DpoConfig loss,
     Optimizer optimizer, Parallelism parallelism, Schedule schedule, long seed, boolean resume, boolean force,
-    boolean allowRefMismatch, Text text) implements Serializable {
+    boolean allowRefMismatch, Text text, Lora lora) implements Serializable {
+
+  /** Full fine-tuning (no adapters). */
+  public TrainOptions(String data, String model, String output, Objective objective, DpoConfig loss,
+      Optimizer optimizer, Parallelism parallelism, Schedule schedule, long seed, boolean resume, boolean force,
+      boolean allowRefMismatch, Text text) {
+    this(data, model, output, objective, loss, optimizer, parallelism, schedule, seed, resume, force,
+        allowRefMismatch, text, null);
+  }
+
+  /** The same run with LoRA adapters (null: full fine-tuning). */
+  public TrainOptions withLora(Lora lora) {
+    return new TrainOptions(data, model, output, objective, loss, optimizer, parallelism, schedule, seed, resume,
+        force, allowRefMismatch, text, lora);
+  }
+
+  /**
+   * LoRA training (--lora-rank and its options): PEFT adapters on the frozen model; the run writes adapter/ in PEFT's
+   * format and, with {@code merge}, also model/ with the adapters merged into the model's weights.
+   *
+   * @param config rank, alpha, dropout (0 only) and target modules, validated by {@link LoraConfig}
+   * @param merge --merge: also write model/, the full model with the adapters merged
+   */
+  public record Lora(LoraConfig config, boolean merge) implements Serializable {
+    public Lora {
+      if (config == null) throw new IllegalArgumentException("--lora-rank is required for LoRA options");
+    }
+  }
 
   public enum Objective {
     DPO, SFT;

@@ -8,6 +8,10 @@ import dev.sparkdpo.io.HadoopFiles;
 import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptConfig;
+import dev.sparkdpo.model.GptParams;
+import dev.sparkdpo.model.Gpt;
+import dev.sparkdpo.model.LoraParams;
+import dev.sparkdpo.reference.ExecutorModels;
 import dev.sparkdpo.reference.ModelFingerprint;
 import dev.sparkdpo.reference.ReferenceStage;
 import java.io.IOException;
@@ -98,7 +102,9 @@ public final class Trainer {
     GptCheckpoint start = GptCheckpoint.load(model, "--model " + opts.model());
     String modelFingerprint = ModelFingerprint.ofModel(modelUri, hadoop);
     GptConfig gpt = start.config();
-    checkResultSize(start.parameterCount(), opts.optimizer());
+    TrainOptions.Lora lora = opts.lora();
+    long trainable = lora == null ? start.parameterCount() : LoraParams.count(gpt, lora.config());
+    checkResultSize(trainable, opts.optimizer());
     int workers = opts.parallelism().workers() > 0 ? opts.parallelism().workers() : jsc.defaultParallelism();
     TrainData data = TrainData.read(spark, opts, modelUri, gpt, hadoop);
     ObjectNode settings = settings(opts, workers, modelFingerprint, data.fingerprint());
@@ -118,8 +124,24 @@ public final class Trainer {
         opts.parallelism().batchSizePerWorker(), plan.globalBatch(), plan.averagingFrequency(), plan.stepsPerEpoch(),
         totalSteps, opts.model(), start.parameterCount(), width);
 
-    ComputationGraph net = PolicyNetwork.build(start, opts.loss(), width, opts.optimizer(), totalSteps, opts.seed());
-    start = null; // the network holds the weights now
+    ComputationGraph net;
+    GptParams frozenBase = null; // LoRA: the driver's copy of the base (the executor model cache's), for --merge
+    if (lora == null) {
+      net = PolicyNetwork.build(start, opts.loss(), width, opts.optimizer(), totalSteps, opts.seed());
+    } else {
+      // the base stays out of the network: every JVM (this one too, in local mode) loads it once, by this key
+      frozenBase = ((Gpt) ExecutorModels.get(modelUri, modelFingerprint, hadoop, null)).params();
+      net = PolicyNetwork.buildLora(gpt, lora.config(), modelUri, modelFingerprint, opts.loss(), width,
+          opts.optimizer(), totalSteps, opts.seed());
+      LOG.info("train: LoRA rank {} (alpha {}) on {}: {} trainable parameters of {} ({}%)", lora.config().rank(),
+          lora.config().alpha(), lora.config().targets(), trainable, start.parameterCount(),
+          String.format("%.3f", 100.0 * trainable / start.parameterCount()));
+    }
+    start = null; // the network (or the executor model cache) holds the weights now
+    // what each worker sends back per averaging round and the driver averages (and broadcasts again): the
+    // parameters and, with saveUpdater, the optimizer state, as float32
+    INDArray updaterState = PolicyNetwork.updaterState(net); // null or empty for SGD
+    long averagedBytesPerWorker = 4L * (net.numParams() + (updaterState == null ? 0 : updaterState.length()));
 
     // ------------------------------------------------------------------------------------- resume
     long step = 0;
@@ -202,6 +224,11 @@ public final class Trainer {
             double seconds = (System.nanoTime() - t0) / 1e9;
             List<Map<String, Object>> records = stepRecords(WorkerHooks.latest(stepAccumulator.value()), step, steps,
                 epoch, epochStep, plan, seconds, progress.elapsedSeconds() + secondsBefore, opts, schedule);
+            if (!records.isEmpty()) { // the round's traffic, on its last step's line
+              Map<String, Object> last = records.get(records.size() - 1);
+              int roundWorkers = ((Number) last.get("workers")).intValue();
+              last.put("averaged_bytes", averagedBytesPerWorker * roundWorkers);
+            }
             for (Map<String, Object> r : records) metrics.write(r);
             String bad = nonFinite(records, net);
             if (bad != null) {
@@ -252,8 +279,16 @@ public final class Trainer {
         lastEval = evaluate(jsc, data, net, opts, step, epoch, metrics);
       }
     }
+    if (lora != null) LOG.info("train: adapters in {}{}", show(new Path(output, Checkpoints.ADAPTER)),
+        lora.merge() ? ", merged model in " + show(new Path(output, MODEL)) : " (no merged model: --merge writes one)");
     Path finalModel = new Path(output, MODEL);
-    Checkpoints.saveModel(fs, finalModel, net, eos, model);
+    if (lora == null) {
+      Checkpoints.saveModel(fs, finalModel, net, eos, model);
+    } else {
+      Checkpoints.saveAdapter(fs, new Path(output, Checkpoints.ADAPTER), net);
+      if (lora.merge()) Checkpoints.saveMergedModel(fs, finalModel, net, frozenBase, eos, model);
+      else finalModel = new Path(output, Checkpoints.ADAPTER); // no merged model: the result is the adapters
+    }
     double seconds = secondsBefore + progress.elapsedSeconds();
     long tokens = tokensBefore + progress.tokens();
     Result result = new Result(false, step, data.trainCount(), workers, lastEval, seconds, tokens, show(finalModel));
@@ -393,8 +428,12 @@ public final class Trainer {
       TrainOptions opts, long step, double epoch, MetricsLog metrics) {
     jsc.setJobDescription("train: evaluate at step " + step);
     long t0 = System.nanoTime();
+    dev.sparkdpo.dpo.GptDpoOutputLayer l = PolicyNetwork.layer(net).layerConf();
+    // with LoRA, net.params() are the adapters: the broadcast is small and the executors add their frozen base
+    PolicyEval.Adapters adapters = l.loraConfig() == null ? null
+        : new PolicyEval.Adapters(l.loraConfig(), l.getBaseModel(), l.getBaseModelFingerprint());
     Map<String, Double> eval = PolicyEval.evaluate(jsc, data.eval(), net.params().toFloatVector(),
-        PolicyNetwork.gptConfig(net), opts.loss(), opts.objective() == TrainOptions.Objective.SFT);
+        PolicyNetwork.gptConfig(net), adapters, opts.loss(), opts.objective() == TrainOptions.Objective.SFT);
     double seconds = (System.nanoTime() - t0) / 1e9;
     Map<String, Object> r = new LinkedHashMap<>();
     r.put("step", step);
@@ -497,6 +536,14 @@ public final class Trainer {
     s.put("max_eval_pairs", o.schedule().maxEvalPairs());
     s.put("seed", o.seed());
     if (o.objective() == TrainOptions.Objective.SFT) s.set("text", JSON.valueToTree(o.text()));
+    if (o.lora() != null) { // PEFT's names
+      ObjectNode l = s.putObject("lora");
+      l.put("r", o.lora().config().rank());
+      l.put("lora_alpha", o.lora().config().alpha());
+      l.put("lora_dropout", o.lora().config().dropout());
+      l.putPOJO("target_modules", o.lora().config().targets());
+      l.put("merge", o.lora().merge());
+    }
     try { // as it reads back from JSON (number node types), so that stored and current settings compare equal
       return (ObjectNode) JSON.readTree(JSON.writeValueAsString(s));
     } catch (IOException e) {
@@ -571,7 +618,7 @@ public final class Trainer {
 
   /** Temporary siblings the trainer writes before a rename (.model.tmp-…, .step-N.tmp-…, GptCheckpoint's). */
   private static boolean isOurTemp(String name) {
-    return name.matches("\\.(model|step-\\d+)\\.(tmp|old)-[0-9a-f-]+");
+    return name.matches("\\.(model|adapter|step-\\d+)\\.(tmp|old)-[0-9a-f-]+");
   }
 
   private static void writeSummary(FileSystem fs, Path output, TrainOptions opts, ObjectNode settings, Result r, DataOrder.Plan plan,
@@ -591,6 +638,13 @@ public final class Trainer {
     j.put("tokens_per_second", r.tokensPerSecond());
     j.set("eval", JSON.valueToTree(r.eval()));
     j.put("model", r.model());
+    if (opts.lora() != null) {
+      j.put("adapter", show(new Path(output, Checkpoints.ADAPTER)));
+      if (!opts.lora().merge()) {
+        j.put("model_note", "LoRA without --merge: no merged model was written; adapter/ holds the adapters (PEFT's"
+            + " format) for the base model " + opts.model());
+      }
+    }
     j.put("last_checkpoint", lastCheckpoint == null ? null : show(lastCheckpoint));
     Path file = new Path(output, TRAIN_JSON);
     try {

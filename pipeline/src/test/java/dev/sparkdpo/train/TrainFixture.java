@@ -50,6 +50,17 @@ final class TrainFixture {
     return new TrainFixture(model, ingest, reference);
   }
 
+  /** The fixture over a given starting model (e.g. one whose frozen embeddings can express the task, for LoRA). */
+  static TrainFixture create(SparkSession spark, Path dir, GptCheckpoint start) {
+    Path model = dir.resolve("model");
+    start.save(model, 0, null);
+    Path ingest = writeIngest(spark, dir.resolve("ingest"), PAIRS, 11);
+    Path reference = dir.resolve("reference");
+    ReferenceStage.run(spark, new ReferenceStage.Options(ingest.toString(), model.toString(), reference.toString(),
+        4096, 0, false, 10));
+    return new TrainFixture(model, ingest, reference);
+  }
+
   static Path saveModel(Path dir, long seed) {
     GptInit.init(GPT, seed).save(dir, 0, null);
     return dir;
