@@ -361,7 +361,7 @@ public final class BenchCommand {
 
     /**
      * Where the memory goes, MB per buffer: the parameters, the step's gradient vector (and one per extra row
-     * thread), AdamW's two moments, then each ND4J workspace as its threads left it (gpt-train-step: the kept
+     * thread), AdamW's two moments, then each ND4J workspace as its threads left it (gpt-pass: the kept
      * activations; gpt-block: one block's temporaries, forward or backward; gpt-logits: a chunk of logits), and the
      * JVM heap's peak. The rest of max_rss_mb is native libraries, thread stacks and allocator slack.
      */

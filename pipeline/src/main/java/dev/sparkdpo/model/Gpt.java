@@ -239,7 +239,7 @@ public final class Gpt implements LanguageModel, Trainable {
   /** Next-token log-probs of positions from[b] <= t < len_b - 1 (others left 0); rows of length len_b - 1. */
   double[][] nextTokenLogProbs(int[][] tokens, int[] from) {
     TokenBatch batch = TokenBatch.of(tokens, config);
-    return Workspaces.inWorkspace("gpt-forward", () -> nextTokenLogProbs(batch, tokens, from));
+    return Workspaces.inWorkspace(Workspaces.PASS, () -> nextTokenLogProbs(batch, tokens, from));
   }
 
   private double[][] nextTokenLogProbs(TokenBatch batch, int[][] tokens, int[] from) {

@@ -18,7 +18,6 @@ import org.nd4j.linalg.factory.Nd4j;
  * Runs one step at a time (the parts' gradient vectors are reused).
  */
 final class TrainingStep {
-  private static final String STEP_WORKSPACE = "gpt-train-step";
 
   private final Trainable model;
   private final List<INDArray> partGradients = new ArrayList<>();
@@ -33,7 +32,7 @@ final class TrainingStep {
     Predictions.checkPromptLengths(tokens, promptLengths); // here, so that errors name the row of the whole batch
     int[][] parts = RowThreads.split(tokens.length, model.rowThreadsCount());
     if (parts.length == 1) {
-      return Workspaces.inWorkspace(STEP_WORKSPACE, () -> {
+      return Workspaces.inWorkspace(Workspaces.PASS, () -> {
         Trainable.Pass f = model.forwardKeeping(tokens, promptLengths);
         double[] logps = f.logps().clone();
         model.backward(f, checkedGradient(lossGradient.apply(logps.clone()), tokens.length), out);
@@ -48,7 +47,7 @@ final class TrainingStep {
     for (int i = 1; i < parts.length; i++) grads[i] = partGradients(i);
     RowThreads.run(parts.length, i -> {
       try {
-        return Workspaces.inWorkspace(STEP_WORKSPACE, () -> {
+        return Workspaces.inWorkspace(Workspaces.PASS, () -> {
           Trainable.Pass f = model.forwardKeeping(RowThreads.rows(tokens, parts[i]),
               RowThreads.rows(promptLengths, parts[i]));
           logps.get(i).complete(f.logps().clone());

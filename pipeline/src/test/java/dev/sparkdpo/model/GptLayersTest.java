@@ -59,6 +59,27 @@ class GptLayersTest {
     assertEquals(Arrays.asList(null, null), f.activations.blocks);
   }
 
+  /**
+   * The training forward's memory budget per block of width D: over all N = B T positions ln_1's xhat and rstd, k
+   * and v (3 N D + N); over the block's R query rows (R = N but in the last block) q, ln_2's xhat and rstd and fcPre
+   * (6 R D + R): nothing of size [B, H, T, T]. The block outputs (R D each) are kept alongside, as the next block's
+   * input.
+   */
+  @Test
+  void eachBlockKeepsNineActivationsPerPositionAndNoAttentionMatrix() {
+    GptTraining.Forward f = new GptTraining(Gpt.of(params())).forward(TOKENS, PROMPTS);
+    long b = TOKENS.length, t = TOKENS[0].length, d = SMALL.nEmbd();
+    for (int i = 0; i < SMALL.nLayer(); i++) {
+      GptBlock.Saved s = f.activations.blocks.get(i);
+      long rows = b * (t - s.context().from());
+      long kept = s.ln1().xhat().length() + s.ln1().rstd().length() + s.q().length() + s.k().length()
+          + s.v().length() + s.ln2().xhat().length() + s.ln2().rstd().length() + s.fcPre().length();
+      long ln1Rows = b * t; // ln_1 and k, v cover every position; the rest only the block's query rows
+      assertEquals(ln1Rows * d + ln1Rows + rows * d + 2 * ln1Rows * d + rows * d + rows + 4 * rows * d, kept,
+          "block " + i);
+    }
+  }
+
   @Test
   void theModelSeamsTrainingStepWritesAFlatGradientVectorAsGptTrainingDoes() {
     Gpt gpt = Gpt.of(params());
