@@ -34,6 +34,14 @@ class GptInitTest {
   }
 
   @Test
+  void initIntoParametersGivesTheCheckpointsWeights() {
+    GptParams direct = GptInit.initParams(CONFIG, 7, org.nd4j.linalg.api.buffer.DataType.FLOAT);
+    GptParams viaCheckpoint = GptParams.from(GptInit.init(CONFIG, 7), org.nd4j.linalg.api.buffer.DataType.FLOAT);
+    org.junit.jupiter.api.Assertions.assertArrayEquals(viaCheckpoint.flat().data().asFloat(),
+        direct.flat().data().asFloat(), 0f);
+  }
+
+  @Test
   void deterministicPerSeed() {
     assertEquals(GptInit.init(CONFIG, 7), GptInit.init(CONFIG, 7));
     assertNotEquals(GptInit.init(CONFIG, 7).weights().get("transformer.wte.weight"),
