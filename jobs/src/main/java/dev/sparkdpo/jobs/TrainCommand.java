@@ -29,7 +29,8 @@ import picocli.CommandLine.Spec;
             + "TRL's metric names), <output>/checkpoints/step-N/ (HF model + optimizer.safetensors + "
             + "trainer_state.json), <output>/model/ (the final HF model), train.json and _SUCCESS. --data: a "
             + "reference output (dpo), or an ingest/reference output or text files (sft). The model and output are "
-            + "paths on the driver's file system.",
+            + "paths on the driver's file system. With --lora-rank only LoRA adapters train: <output>/adapter/ and "
+            + "the checkpoints hold them in PEFT's format, and model/ (merged) is written only with --merge.",
         ""},
     footer = {"", JobConfig.KEYS_FOOTER,
         "Config-only key (no option): train.spark-conf { \"spark.x\" = ... }, the Spark settings training needs "
