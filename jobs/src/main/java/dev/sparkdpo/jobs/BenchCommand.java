@@ -21,6 +21,8 @@ import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptInit;
 import dev.sparkdpo.model.GptParams;
 import dev.sparkdpo.model.GptTraining;
+import dev.sparkdpo.model.LoraConfig;
+import dev.sparkdpo.model.LoraParams;
 import dev.sparkdpo.model.NativeThreads;
 import dev.sparkdpo.model.Tensor;
 import java.io.File;
@@ -37,6 +39,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import org.apache.spark.sql.SparkSession;
 import org.bytedeco.javacpp.Pointer;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -221,8 +224,24 @@ public final class BenchCommand {
     @Option(names = "--no-train", description = "Only time the reference forward (the gpt2 train step is slow).")
     boolean noTrain;
 
+    @Option(names = "--lora-rank", paramLabel = "R", description = "Train rank-R LoRA adapters only (the model"
+        + " frozen), as torch_dpo_bench.py --lora R; 0 = full fine-tuning (default ${DEFAULT-VALUE}).",
+        defaultValue = "0")
+    int loraRank;
+
+    @Option(names = "--lora-alpha", paramLabel = "A", description = "LoRA's alpha (default: 2R, the torch bench's)."
+        + " Needs --lora-rank.")
+    Double loraAlpha;
+
+    @Option(names = "--lora-targets", paramLabel = "M", split = ",", description = "Modules with adapters (default:"
+        + " c_attn,c_proj,c_fc, every linear of the blocks, as the torch bench). Needs --lora-rank.")
+    List<String> loraTargets;
+
     @Option(names = "--json-out", description = "Also write the JSON result to this file.")
     File jsonOut;
+
+    /** The torch bench's LoRA: adapters on every Linear of the blocks (qkv, proj, fc, out = GPT-2's names). */
+    static final List<String> BENCH_LORA_TARGETS = List.of("c_attn", "c_proj", "c_fc");
 
     private static final int PAIRS = 8;
     private static final double LR = 1e-5; // as the torch bench
@@ -238,6 +257,7 @@ public final class BenchCommand {
         default -> throw new IllegalArgumentException("--config must be tiny, gpt2 or gpt2-medium, got " + config);
       }
       if (steps < 1 || warmup < 0) throw new IllegalArgumentException("--steps must be >= 1 and --warmup >= 0");
+      LoraConfig lora = loraConfig(loraRank, loraAlpha, loraTargets);
       if (!split.equals("rows") && !split.equals("blas")) {
         throw new IllegalArgumentException("--split must be rows or blas, got " + split);
       }
@@ -247,6 +267,8 @@ public final class BenchCommand {
 
       GptParams params = GptInit.initParams(cfg, 1234, DataType.FLOAT); // no heap copy of the whole model
       Gpt gpt = Gpt.of(params).withRowThreads(rowSplit ? threads : 1); // reads the parameters in place
+      // LoRA: B = 0 as PEFT's and the torch bench's init, so the forward computes base + a zero update, as theirs
+      if (lora != null) gpt = gpt.withAdapters(LoraParams.init(cfg, lora, 1234, DataType.FLOAT));
 
       // 16 random sequences: rows 0..7 chosen, 8..15 rejected; prompt = first half
       Random r = new Random(7);
@@ -271,6 +293,12 @@ public final class BenchCommand {
       result.put("bench", "model");
       result.put("config", config);
       result.put("params", params.flat().length());
+      result.put("lora_rank", loraRank);
+      if (lora != null) {
+        result.put("lora_alpha", lora.alpha());
+        result.put("lora_targets", lora.targets());
+      }
+      result.put("trainable_params", gpt.trainableParameterCount());
       result.put("pairs", PAIRS);
       result.put("seq", t);
       result.put("threads", threads);
@@ -299,6 +327,7 @@ public final class BenchCommand {
       }
 
       // (b) train step: forward, DPO loss, backward into a flat gradient vector, AdamW on the parameters in place
+      // (LoRA: the adapters' gradient vector, AdamW on the adapters)
       if (!noTrain) {
         TrainStepTiming timing = timeTrainStep(gpt, params, tokens, promptLengths, refChosen, refRejected,
             responseTokens, warmup, steps);
@@ -311,7 +340,7 @@ public final class BenchCommand {
       result.put("peak_heap_bytes", heapPeak());
       result.put("javacpp_total_bytes", Pointer.totalBytes());
       result.put("physical_bytes", Pointer.physicalBytes());
-      result.put("memory_mb", memoryTable(params, gpt.rowThreadsCount(), noTrain));
+      result.put("memory_mb", memoryTable(params, gpt, noTrain));
       result.put("max_rss_mb", GenerateBench.maxRssMb());
 
       String json = new ObjectMapper().writeValueAsString(result);
@@ -323,6 +352,23 @@ public final class BenchCommand {
     record TrainStepTiming(double stepSeconds, double forwardBackwardSeconds, double adamwSeconds, double loss) {}
 
     /**
+     * The bench's LoRA settings, null for rank 0. Defaults are the torch bench's (alpha 2r, every linear), not
+     * train's (PEFT's alpha 8 on c_attn): the two benches must time the same adapters.
+     */
+    static LoraConfig loraConfig(int rank, Double alpha, List<String> targets) {
+      if (rank < 0) throw new IllegalArgumentException("--lora-rank must be >= 0 (0 = full fine-tuning), got " + rank);
+      if (rank == 0) {
+        if (alpha != null || targets != null) {
+          throw new IllegalArgumentException("--lora-alpha and --lora-targets need --lora-rank R > 0: add it, or drop"
+              + " them");
+        }
+        return null;
+      }
+      return new LoraConfig(rank, alpha != null ? alpha : 2.0 * rank, 0,
+          targets != null ? targets : BENCH_LORA_TARGETS);
+    }
+
+    /**
      * The model's own single-process DPO train step (GptTraining forward + sigmoid loss + backward, AdamW in place),
      * rows 0..n-1 chosen and n..2n-1 rejected: mean seconds per step over {@code steps} after {@code warmup}.
      */
@@ -332,25 +378,32 @@ public final class BenchCommand {
       int rows = tokens.length;
       DpoConfig dpo = DpoConfig.of(0.1, 0.0, LossType.SIGMOID);
       AdamW opt = AdamW.defaults();
-      GptTraining training = new GptTraining(gpt);
-      GptParams grads = GptParams.zeros(gpt.config(), params.dataType());
       double[] phase = new double[2]; // forward+loss+backward, optimizer
       double[] loss = {Double.NaN};
+      Function<double[], double[]> dpoGradient = logps -> {
+        PairLogps pl = new PairLogps(Arrays.copyOfRange(logps, 0, pairs),
+            Arrays.copyOfRange(logps, pairs, rows), refChosen, refRejected, responseTokens, responseTokens);
+        DpoResult res = DpoLoss.compute(dpo, pl);
+        loss[0] = res.loss();
+        double[] dSeq = new double[rows];
+        System.arraycopy(res.dPolicyChosen(), 0, dSeq, 0, pairs);
+        System.arraycopy(res.dPolicyRejected(), 0, dSeq, pairs, pairs);
+        return dSeq;
+      };
+      // full fine-tuning: every parameter's gradient and AdamW over all of them; LoRA: the adapters' only
+      LoraParams adapters = gpt.adapters();
+      GptTraining training = adapters == null ? new GptTraining(gpt) : null;
+      GptParams grads = adapters == null ? GptParams.zeros(gpt.config(), params.dataType()) : null;
+      LoraParams adapterGrads = adapters == null ? null
+          : LoraParams.zeros(gpt.config(), adapters.lora(), adapters.dataType());
       for (int i = 0; i < warmup + steps; i++) {
         if (i == warmup) Arrays.fill(phase, 0);
         long a = System.nanoTime();
-        training.step(tokens, promptLengths, logps -> {
-          PairLogps pl = new PairLogps(Arrays.copyOfRange(logps, 0, pairs),
-              Arrays.copyOfRange(logps, pairs, rows), refChosen, refRejected, responseTokens, responseTokens);
-          DpoResult res = DpoLoss.compute(dpo, pl);
-          loss[0] = res.loss();
-          double[] dSeq = new double[rows];
-          System.arraycopy(res.dPolicyChosen(), 0, dSeq, 0, pairs);
-          System.arraycopy(res.dPolicyRejected(), 0, dSeq, pairs, pairs);
-          return dSeq;
-        }, grads);
+        if (adapters == null) training.step(tokens, promptLengths, dpoGradient, grads);
+        else gpt.trainingStep(tokens, promptLengths, dpoGradient, adapterGrads.flat());
         long b = System.nanoTime();
-        opt.step(params.views(), grads.views(), LR);
+        if (adapters == null) opt.step(params.views(), grads.views(), LR);
+        else opt.step(adapters.views(), adapterGrads.views(), LR);
         long c = System.nanoTime();
         phase[0] += (b - a) / 1e9;
         phase[1] += (c - b) / 1e9;
@@ -364,14 +417,17 @@ public final class BenchCommand {
      * activations; gpt-block: one block's temporaries, forward or backward; gpt-logits: a chunk of logits), and the
      * JVM heap's peak. The rest of max_rss_mb is native libraries, thread stacks and allocator slack.
      */
-    private static Map<String, Object> memoryTable(GptParams params, int rowThreads, boolean noTrain) {
+    private static Map<String, Object> memoryTable(GptParams params, Gpt gpt, boolean noTrain) {
       double mb = 1 << 20;
       long paramBytes = params.flat().length() * params.dataType().width();
+      // what trains: every parameter, or with LoRA the adapters (their gradients and moments are the adapters' size)
+      long trainableBytes = gpt.trainableParameterCount() * params.dataType().width();
       Map<String, Object> m = new LinkedHashMap<>();
       m.put("parameters", Math.round(paramBytes / mb));
+      if (gpt.adapters() != null) m.put("adapters", megabytes(trainableBytes));
       if (!noTrain) {
-        m.put("gradients", Math.round(paramBytes * rowThreads / mb));
-        m.put("adamw_moments", Math.round(2 * paramBytes / mb));
+        m.put("gradients", megabytes((double) trainableBytes * gpt.rowThreadsCount()));
+        m.put("adamw_moments", megabytes(2.0 * trainableBytes));
       }
       dev.sparkdpo.model.Workspaces.sizes().forEach((id, bytes) -> m.put("workspace " + id, Math.round(bytes / mb)));
       m.put("jvm_heap_peak", Math.round(heapPeak() / mb));
@@ -391,6 +447,12 @@ public final class BenchCommand {
         if (pool.getType() == MemoryType.HEAP) sum += pool.getPeakUsage().getUsed();
       }
       return sum;
+    }
+
+    /** Whole MB, or to 0.01 MB below 10 MB (LoRA's adapters of a small model would round to 0). */
+    private static Number megabytes(double bytes) {
+      double mb = bytes / (1 << 20);
+      return mb >= 10 ? (Number) Math.round(mb) : (Number) (Math.round(mb * 100) / 100.0);
     }
 
     private static double round(double seconds) {

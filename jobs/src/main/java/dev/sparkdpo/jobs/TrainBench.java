@@ -9,6 +9,8 @@ import dev.sparkdpo.model.Gpt;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptInit;
 import dev.sparkdpo.model.GptParams;
+import dev.sparkdpo.model.LoraConfig;
+import dev.sparkdpo.model.LoraParams;
 import dev.sparkdpo.model.NativeThreads;
 import dev.sparkdpo.reference.ReferenceStage;
 import dev.sparkdpo.train.Trainer;
@@ -63,6 +65,11 @@ final class TrainBench implements Callable<Integer> {
       + " cores).")
   List<Integer> coresMax = List.of();
 
+  @Option(names = "--lora-rank", paramLabel = "R", description = "Train rank-R LoRA adapters (alpha 2R on"
+      + " c_attn,c_proj,c_fc, as bench model --lora-rank): only they are averaged each round; 0 = full fine-tuning"
+      + " (default ${DEFAULT-VALUE}).", defaultValue = "0")
+  int loraRank;
+
   @Option(names = "--work-dir", description = "Where data, model and outputs go (default: a temp dir, deleted after).")
   File workDir;
 
@@ -78,6 +85,8 @@ final class TrainBench implements Callable<Integer> {
     if (rounds < 1 || averagingFrequency < 1 || batchSizePerWorker < 1) {
       throw new IllegalArgumentException("--rounds, --averaging-frequency and --batch-size-per-worker must be >= 1");
     }
+    // the bench model's adapters, so the two benches time the same thing
+    LoraConfig lora = BenchCommand.ModelBench.loraConfig(loraRank, null, null);
     Config c = JobConfig.load(spark.config);
     Path dir = workDir != null ? workDir.toPath() : Files.createTempDirectory("spark-dpo-bench-train");
     try {
@@ -90,8 +99,9 @@ final class TrainBench implements Callable<Integer> {
       result.put("averaging_frequency", averagingFrequency);
       result.put("batch_size_per_worker", batchSizePerWorker);
       result.put("timed_rounds", rounds);
+      result.put("lora_rank", loraRank);
       result.put("available_processors", Runtime.getRuntime().availableProcessors());
-      double single = singleProcess(ckpt);
+      double single = singleProcess(ckpt, lora);
       result.put("model_single_process_tokens_per_s", Math.round(single));
 
       List<Map<String, Object>> runs = BenchCommand.perMaster(masters, coresMax,
@@ -111,7 +121,7 @@ final class TrainBench implements Callable<Integer> {
                 TrainOptions.Optimizer.of("adamw", 1e-5, 0, WarmupSchedule.Decay.CONSTANT, 0, 1.0),
                 new TrainOptions.Parallelism(workers, batchSizePerWorker, averagingFrequency),
                 new TrainOptions.Schedule(1, steps, 0, 0, 3600, 0), 42, false, true, false,
-                new TrainOptions.Text(null, 0, 0));
+                new TrainOptions.Text(null, 0, 0)).withLora(lora == null ? null : new TrainOptions.Lora(lora, false));
             Trainer.run(session, opts);
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("workers", workers);
@@ -130,10 +140,13 @@ final class TrainBench implements Callable<Integer> {
   /** tokens/s over the rounds after the first: their tokens over the wall time between the first and last round's end. */
   private Map<String, Object> timedRounds(Path metrics) throws IOException {
     TreeMap<Double, Long> tokensByRoundEnd = new TreeMap<>();
+    long averagedBytes = 0;
     for (String line : Files.readAllLines(metrics)) {
       JsonNode j = JSON.readTree(line);
       if (!j.has("loss")) continue;
       tokensByRoundEnd.merge(j.get("wall_time").asDouble(), j.get("tokens").asLong(), Long::sum);
+      // the same every round (weights + optimizer state of every worker): on each round's last line
+      if (j.has("averaged_bytes")) averagedBytes = j.get("averaged_bytes").asLong();
     }
     if (tokensByRoundEnd.size() < 2) throw new IllegalStateException("fewer than 2 averaging rounds in " + metrics);
     double first = tokensByRoundEnd.firstKey(), last = tokensByRoundEnd.lastKey();
@@ -143,14 +156,16 @@ final class TrainBench implements Callable<Integer> {
     m.put("seconds", last - first);
     m.put("tokens", tokens);
     m.put("tokens_per_s", Math.round(tokens / (last - first)));
+    m.put("averaged_bytes", averagedBytes);
     return m;
   }
 
-  /** bench model's train step (8 pairs of 256 tokens, rows over 2 threads, AdamW): tokens/s. */
-  private static double singleProcess(GptCheckpoint ckpt) {
+  /** bench model's train step (8 pairs of 256 tokens, rows over 2 threads, AdamW; with LoRA its adapters'): tokens/s. */
+  private static double singleProcess(GptCheckpoint ckpt, LoraConfig lora) {
     NativeThreads.set(1, 1);
     GptParams params = GptParams.from(ckpt, DataType.FLOAT);
     Gpt gpt = Gpt.of(params).withRowThreads(2);
+    if (lora != null) gpt = gpt.withAdapters(LoraParams.init(ckpt.config(), lora, 1234, DataType.FLOAT));
     int pairs = 8, t = ReferenceBench.PROMPT + ReferenceBench.RESPONSE;
     Random r = new Random(7);
     int[][] tokens = new int[2 * pairs][t];

@@ -29,7 +29,8 @@ import picocli.CommandLine.Spec;
             + "TRL's metric names), <output>/checkpoints/step-N/ (HF model + optimizer.safetensors + "
             + "trainer_state.json), <output>/model/ (the final HF model), train.json and _SUCCESS. --data: a "
             + "reference output (dpo), or an ingest/reference output or text files (sft). The model and output are "
-            + "paths on the driver's file system.",
+            + "paths on the driver's file system. With --lora-rank only LoRA adapters train: <output>/adapter/ and "
+            + "the checkpoints hold them in PEFT's format, and model/ (merged) is written only with --merge.",
         ""},
     footer = {"", JobConfig.KEYS_FOOTER,
         "Config-only key (no option): train.spark-conf { \"spark.x\" = ... }, the Spark settings training needs "
@@ -40,6 +41,8 @@ public final class TrainCommand implements Callable<Integer>, JobConfig.ConfigOn
   /** Keys that only mean something with objective dpo (the DPO loss's). */
   public static final List<String> DPO_ONLY_KEYS = List.of("loss", "loss-weights", "beta", "label-smoothing",
       "reference-free");
+  /** Keys that only mean something with --lora-rank > 0. */
+  static final List<String> LORA_KEYS = List.of("lora-alpha", "lora-dropout", "lora-targets", "merge");
   private static final String DPO_ONLY = "--objective dpo (sft is next-token cross-entropy, without a DPO loss)";
 
   @Option(names = "--data", paramLabel = "DIR",
@@ -114,6 +117,31 @@ public final class TrainCommand implements Callable<Integer>, JobConfig.ConfigOn
   @Option(names = "--rms-decay", paramLabel = "A",
       description = "RMSprop's decay, torch's alpha (default ${DEFAULT-VALUE}). Needs --optimizer rmsprop.")
   Double rmsDecay;
+
+  @Option(names = "--lora-rank", paramLabel = "R",
+      description = "Train rank-R LoRA adapters (PEFT's) on the frozen model instead of all its weights; 0 = full "
+          + "fine-tuning (default ${DEFAULT-VALUE}). Writes <output>/adapter/ (PEFT's format); model/ only with --merge.")
+  Integer loraRank;
+
+  @Option(names = "--lora-alpha", paramLabel = "A",
+      description = "LoRA's lora_alpha: the adapters' update is scaled by A / R (default ${DEFAULT-VALUE}, PEFT's). "
+          + "Needs --lora-rank.")
+  Double loraAlpha;
+
+  @Option(names = "--lora-dropout", paramLabel = "P",
+      description = "LoRA's lora_dropout: only 0 (default ${DEFAULT-VALUE}; adapter dropout is not implemented). "
+          + "Needs --lora-rank.")
+  Double loraDropout;
+
+  @Option(names = "--lora-targets", paramLabel = "M", split = ",",
+      description = "Modules that get adapters, PEFT's target_modules (a name or its suffix): c_attn, c_proj, c_fc, "
+          + "h.0.attn.c_attn... (default ${DEFAULT-VALUE}, PEFT's for gpt2). Needs --lora-rank.")
+  List<String> loraTargets;
+
+  @Option(names = "--merge",
+      description = "Also write <output>/model/, the model with the adapters merged (a plain HF model). Needs "
+          + "--lora-rank.")
+  Boolean merge;
 
   @Option(names = "--workers", paramLabel = "W",
       description = "Data-parallel workers; 0 = Spark's default parallelism, one per core (default ${DEFAULT-VALUE}).")
@@ -232,9 +260,12 @@ public final class TrainCommand implements Callable<Integer>, JobConfig.ConfigOn
         t.getLong("max-eval-pairs"), t.getLong("logging-steps"));
     TrainOptions.Text text = new TrainOptions.Text(t.hasPath("tokenizer") ? t.getString("tokenizer") : null,
         t.getInt("chunk-tokens"), t.getDouble("eval-fraction"));
+    TrainOptions.Lora lora = TrainOptions.Lora.of(t.getInt("lora-rank"), t.getDouble("lora-alpha"),
+        t.getDouble("lora-dropout"), t.getStringList("lora-targets"), t.getBoolean("merge"));
     return new TrainOptions(data, model, output,
         TrainOptions.Objective.parse(t.getString("objective")), loss, optimizer, parallelism, schedule,
-        t.getLong("seed"), t.getBoolean("resume"), t.getBoolean("force"), t.getBoolean("allow-ref-mismatch"), text);
+        t.getLong("seed"), t.getBoolean("resume"), t.getBoolean("force"), t.getBoolean("allow-ref-mismatch"), text,
+        lora);
   }
 
   /**
@@ -251,6 +282,12 @@ public final class TrainCommand implements Callable<Integer>, JobConfig.ConfigOn
     }
     for (String key : DPO_ONLY_KEYS) {
       c.check(key, !sft, DPO_ONLY, "drop it, or use --objective dpo");
+    }
+    // a negative rank fails in TrainOptions.Lora.of with its own message, not as "needs --lora-rank"
+    boolean lora = t.getInt("lora-rank") != 0;
+    for (String key : LORA_KEYS) {
+      c.check(key, lora, "--lora-rank R > 0 (LoRA; without it the run is full fine-tuning)",
+          "add --lora-rank, or drop it");
     }
     String optimizer = t.getString("optimizer").strip().toLowerCase(Locale.ROOT);
     boolean adam = optimizer.equals("adamw") || optimizer.equals("adam");

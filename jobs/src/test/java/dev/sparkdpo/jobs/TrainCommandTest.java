@@ -3,6 +3,7 @@ package dev.sparkdpo.jobs;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.sparkdpo.dpo.LossType;
+import dev.sparkdpo.model.LoraConfig;
 import dev.sparkdpo.train.TrainOptions;
 import dev.sparkdpo.train.WarmupSchedule;
 import java.io.File;
@@ -123,5 +124,54 @@ class TrainCommandTest {
     e = assertThrows(IllegalArgumentException.class, () -> parse("--config", conf.getPath()));
     assertTrue(e.getMessage().startsWith("--tokenizer / train.tokenizer needs --objective sft"), e.getMessage());
     assertEquals("t.json", parse("--config", conf.getPath(), "--objective", "sft").text().tokenizer());
+  }
+
+  @Test
+  void loraIsOffByDefaultAndItsKeysAreOptionsAndHoconKeys() throws Exception {
+    assertNull(parse("--data", "r", "--model", "m", "--output", "o").lora(), "rank 0: full fine-tuning");
+    TrainOptions o = parse("--data", "r", "--model", "m", "--output", "o", "--lora-rank", "4");
+    assertEquals(new LoraConfig(4, 8, 0, List.of("c_attn")), o.lora().config(), "PEFT's defaults for gpt2");
+    assertFalse(o.lora().merge());
+    o = parse("--data", "r", "--model", "m", "--output", "o", "--lora-rank", "16", "--lora-alpha", "32",
+        "--lora-targets", "c_attn,c_proj,c_fc", "--merge");
+    assertEquals(new LoraConfig(16, 32, 0, List.of("c_attn", "c_proj", "c_fc")), o.lora().config());
+    assertTrue(o.lora().merge());
+    File conf = dir.resolve("lora.conf").toFile();
+    Files.writeString(conf.toPath(), """
+        train { data = r, model = m, output = o, lora-rank = 8, lora-targets = [c_fc], merge = true }
+        sft { lora-rank = 2 }
+        """); // the sft block (train's keys) takes them too
+    o = parse("--config", conf.getPath());
+    assertEquals(new LoraConfig(8, 8, 0, List.of("c_fc")), o.lora().config());
+    assertTrue(o.lora().merge());
+  }
+
+  @Test
+  void badLoraSettingsAreRefusedInOneLineWithTheOptionName() {
+    String[] base = {"--data", "r", "--model", "m", "--output", "o"};
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> parse(with(base, "--lora-rank", "-1")));
+    assertEquals("--lora-rank must be >= 0 (0 = full fine-tuning, R > 0 = rank-R adapters), got -1", e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> parse(with(base, "--lora-rank", "4", "--lora-dropout",
+        "0.1")));
+    assertTrue(e.getMessage().startsWith("--lora-dropout must be 0"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> parse(with(base, "--lora-rank", "4", "--lora-alpha",
+        "0")));
+    assertTrue(e.getMessage().startsWith("--lora-alpha must be a finite number > 0"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> parse(with(base, "--lora-rank", "4", "--lora-targets",
+        ".c_attn")));
+    assertTrue(e.getMessage().contains("'.c_attn' is not a module name"), e.getMessage());
+    // a LoRA key without a rank would change nothing: refused
+    e = assertThrows(IllegalArgumentException.class, () -> parse(with(base, "--merge")));
+    assertEquals("--merge / train.merge needs --lora-rank R > 0 (LoRA; without it the run is full fine-tuning): add"
+        + " --lora-rank, or drop it", e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> parse(with(base, "--lora-alpha", "16")));
+    assertTrue(e.getMessage().startsWith("--lora-alpha / train.lora-alpha needs --lora-rank"), e.getMessage());
+  }
+
+  private static String[] with(String[] base, String... extra) {
+    String[] all = java.util.Arrays.copyOf(base, base.length + extra.length);
+    System.arraycopy(extra, 0, all, base.length, extra.length);
+    return all;
   }
 }

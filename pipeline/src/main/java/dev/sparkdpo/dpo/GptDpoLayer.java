@@ -4,7 +4,7 @@ import dev.sparkdpo.model.Gpt;
 import dev.sparkdpo.model.LanguageModel;
 import dev.sparkdpo.model.LoraConfig;
 import dev.sparkdpo.model.LoraParams;
-import dev.sparkdpo.reference.ExecutorModels;
+import dev.sparkdpo.executor.ExecutorModels;
 import java.util.Arrays;
 import java.util.List;
 

@@ -6,7 +6,7 @@ import dev.sparkdpo.io.HadoopConf;
 import dev.sparkdpo.model.LanguageModel;
 import dev.sparkdpo.model.Sampler;
 import dev.sparkdpo.model.SamplingConfig;
-import dev.sparkdpo.reference.ExecutorModels;
+import dev.sparkdpo.executor.ExecutorModels;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -13,7 +13,7 @@ import dev.sparkdpo.io.HadoopFiles;
 import dev.sparkdpo.io.ProgressTicker;
 import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.model.GptCheckpoint;
-import dev.sparkdpo.reference.ModelFingerprint;
+import dev.sparkdpo.io.ModelFingerprint;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Comparator;

@@ -4,6 +4,7 @@ import dev.sparkdpo.data.PairSchema;
 import dev.sparkdpo.dpo.DpoBatch;
 import dev.sparkdpo.model.LanguageModel;
 import dev.sparkdpo.model.NativeThreads;
+import dev.sparkdpo.executor.ExecutorModels;
 import dev.sparkdpo.io.HadoopConf;
 import java.io.Serializable;
 import java.util.ArrayList;

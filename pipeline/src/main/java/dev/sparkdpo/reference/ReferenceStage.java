@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.sparkdpo.data.PairSchema;
 import dev.sparkdpo.data.TokenIds;
 import dev.sparkdpo.io.HadoopFiles;
+import dev.sparkdpo.io.ModelFingerprint;
 import dev.sparkdpo.io.StageOutput;
 import dev.sparkdpo.io.HadoopConf;
 import dev.sparkdpo.io.ProgressTicker;

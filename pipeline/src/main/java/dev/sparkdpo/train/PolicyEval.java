@@ -7,7 +7,7 @@ import dev.sparkdpo.dpo.PairLogps;
 import dev.sparkdpo.model.LanguageModel;
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.NativeThreads;
-import dev.sparkdpo.reference.ExecutorModels;
+import dev.sparkdpo.executor.ExecutorModels;
 import dev.sparkdpo.reference.ReferenceScorer;
 import java.util.ArrayList;
 import java.util.Iterator;

@@ -55,6 +55,18 @@ public record TrainOptions(String data, String model, String output, Objective o
     public Lora {
       if (config == null) throw new IllegalArgumentException("--lora-rank is required for LoRA options");
     }
+
+    /**
+     * The train block's LoRA keys: null for rank 0 (full fine-tuning), else the adapters (LoraConfig checks alpha,
+     * dropout and the targets' spelling; targets that match no module fail once the model is known).
+     */
+    public static Lora of(int rank, double alpha, double dropout, List<String> targets, boolean merge) {
+      if (rank < 0) {
+        throw new IllegalArgumentException("--lora-rank must be >= 0 (0 = full fine-tuning, R > 0 = rank-R adapters),"
+            + " got " + rank);
+      }
+      return rank == 0 ? null : new Lora(new LoraConfig(rank, alpha, dropout, targets), merge);
+    }
   }
 
   public enum Objective {

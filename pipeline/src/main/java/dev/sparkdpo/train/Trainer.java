@@ -11,14 +11,15 @@ import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptParams;
 import dev.sparkdpo.model.Gpt;
 import dev.sparkdpo.model.LoraParams;
-import dev.sparkdpo.reference.ExecutorModels;
-import dev.sparkdpo.reference.ModelFingerprint;
+import dev.sparkdpo.executor.ExecutorModels;
+import dev.sparkdpo.io.ModelFingerprint;
 import dev.sparkdpo.reference.ReferenceStage;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -104,7 +105,7 @@ public final class Trainer {
     GptConfig gpt = start.config();
     TrainOptions.Lora lora = opts.lora();
     long trainable = lora == null ? start.parameterCount() : LoraParams.count(gpt, lora.config());
-    checkResultSize(trainable, opts.optimizer());
+    checkResultSize(trainable, opts.optimizer(), lora != null);
     int workers = opts.parallelism().workers() > 0 ? opts.parallelism().workers() : jsc.defaultParallelism();
     TrainData data = TrainData.read(spark, opts, modelUri, gpt, hadoop);
     ObjectNode settings = settings(opts, workers, modelFingerprint, data.fingerprint());
@@ -403,21 +404,29 @@ public final class Trainer {
 
   /**
    * DL4J's parameter averaging returns each worker's weights and optimizer state as one task result, which Kryo caps
-   * at 2 GB: refuse models that cannot train this way before anything starts.
+   * at 2 GB: refuse runs that cannot train this way before anything starts, in one line naming the size, the limit
+   * and the way out. {@code parameters} are the trainable ones (with LoRA, the adapters': only they travel).
    */
-  static void checkResultSize(long parameters, TrainOptions.Optimizer optimizer) {
+  static void checkResultSize(long parameters, TrainOptions.Optimizer optimizer, boolean lora) {
     int floatsPerParameter = switch (optimizer.name()) {
       case "adamw", "adam" -> 3;
       case "rmsprop" -> 2;
       default -> 1;
     };
     long bytes = 4L * floatsPerParameter * parameters;
-    if (bytes > 2047L << 20) {
-      throw new IllegalArgumentException(String.format("the model has %,d parameters: with %s a worker's result"
-          + " (weights + optimizer state, %.1f GB) exceeds the 2 GB a Spark task result can carry through Kryo;"
-          + " use a smaller model or sgd", parameters, optimizer.name(), bytes / 1e9));
+    if (bytes > RESULT_LIMIT_BYTES) {
+      String what = lora ? "LoRA adapters too large" : "model too large for full fine-tuning";
+      String fix = lora ? "lower --lora-rank or --lora-targets"
+          : "train LoRA adapters instead (--lora-rank 8: only they travel), or use a smaller model";
+      throw new IllegalArgumentException(String.format(Locale.ROOT, "%s: %,d trainable parameters with %s make each"
+          + " worker's result %.2f GB (weights + optimizer state, %d bytes per parameter), over the %d MiB a Spark"
+          + " task result can carry (Kryo's limit); %s", what, parameters, optimizer.name(), bytes / 1e9,
+          4 * floatsPerParameter, RESULT_LIMIT_BYTES >> 20, fix));
     }
   }
+
+  /** spark.kryoserializer.buffer.max's ceiling (2047m): the largest task result Kryo serializes. */
+  static final long RESULT_LIMIT_BYTES = 2047L << 20;
 
   /** Whether (from, to] contains a multiple of {@code every} (0 = never). */
   static boolean crossed(long from, long to, long every) {

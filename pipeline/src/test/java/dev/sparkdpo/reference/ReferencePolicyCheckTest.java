@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sparkdpo.io.ModelFingerprint;
 import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptInit;
 import java.nio.file.Files;

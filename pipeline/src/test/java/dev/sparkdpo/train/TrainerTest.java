@@ -279,11 +279,20 @@ class TrainerTest {
   void modelsWhoseWorkerResultsExceedTwoGigabytesAreRefused() {
     TrainOptions.Optimizer adamw = TrainOptions.Optimizer.of("adamw", 1e-6, 0, WarmupSchedule.Decay.CONSTANT, 0, 1);
     TrainOptions.Optimizer sgd = TrainOptions.Optimizer.of("sgd", 1e-6, 0, WarmupSchedule.Decay.CONSTANT, 0, 1);
-    Trainer.checkResultSize(124_439_808L, adamw); // GPT-2 small: 1.5 GB
+    Trainer.checkResultSize(124_439_808L, adamw, false); // GPT-2 small: 1.5 GB
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> Trainer.checkResultSize(354_823_168L, adamw)); // GPT-2 medium: 4.3 GB
-    assertTrue(e.getMessage().contains("2 GB"), e.getMessage());
-    Trainer.checkResultSize(354_823_168L, sgd); // 1.4 GB without optimizer state
+        () -> Trainer.checkResultSize(354_823_168L, adamw, false)); // GPT-2 medium: 4.3 GB
+    // one line: the size, the limit, and LoRA as the way out
+    assertEquals("model too large for full fine-tuning: 354,823,168 trainable parameters with adamw make each"
+        + " worker's result 4.26 GB (weights + optimizer state, 12 bytes per parameter), over the 2047 MiB a Spark"
+        + " task result can carry (Kryo's limit); train LoRA adapters instead (--lora-rank 8: only they travel), or"
+        + " use a smaller model", e.getMessage());
+    Trainer.checkResultSize(354_823_168L, sgd, false); // 1.4 GB without optimizer state
+    // GPT-2 medium with rank-8 adapters on every linear: 3.1M adapter parameters, 36 MB per worker
+    Trainer.checkResultSize(3_145_728L, adamw, true);
+    e = assertThrows(IllegalArgumentException.class, () -> Trainer.checkResultSize(200_000_000L, adamw, true));
+    assertTrue(e.getMessage().startsWith("LoRA adapters too large") && e.getMessage().endsWith("lower --lora-rank"
+        + " or --lora-targets"), e.getMessage());
   }
 
   private static List<JsonNode> metrics(Path out) throws IOException {

@@ -35,6 +35,7 @@ final class SftStage implements PipelineStage {
       throw new IllegalArgumentException("sft.objective: the sft block trains the reference model by SFT: remove"
           + " objective, or set it to sft");
     }
+    opts = TrainStage.merged(c, "sft", opts); // sft/model is the model of reference and train
     Trainer.Result r = Trainer.run(c.spark(), opts);
     return StageResult.of(r.skipped(), c.dir(name()), c.fingerprintOf(c.dir(name())));
   }

@@ -130,6 +130,14 @@ class OneLineErrorsTest {
             + " --batch-size-per-worker 0", "batch-size-per-worker", ">= 1"),
         row("train --eval-fraction 2", train + "evalfraction --objective sft --data {demo} --model {model}"
             + " --eval-fraction 2", "eval-fraction", "[0, 1)"),
+        row("train --lora-rank -1", train + "lorarank --data {ingest} --model {model} --lora-rank -1", "--lora-rank",
+            ">= 0", "full fine-tuning"),
+        row("train --lora-dropout 0.1", train + "loradropout --data {ingest} --model {model} --lora-rank 4"
+            + " --lora-dropout 0.1", "--lora-dropout must be 0", "not implemented"),
+        row("train --lora-targets nope", train + "loratargets --objective sft --data {ingest} --model {model}"
+            + " --lora-rank 4 --lora-targets nope", "--lora-targets", "'nope' matches no linear layer"),
+        row("train --merge without --lora-rank", train + "merge --data {ingest} --model {model} --merge", "--merge",
+            "needs --lora-rank"),
         row("reference --batch-tokens 0", ref + "batch --model {model} --batch-tokens 0", "--batch-tokens", ">= 1"),
         row("init-model --n-head 3", "init-model --tokenizer {tokenizer} --output {out}/m --n-embd 32 --n-head 3",
             "n_embd", "n_head"),

@@ -254,6 +254,31 @@ public class PipelineTest {
     assertTrue(stages().get("generate-pairs").path("note").asText().contains("no generate-pairs block"));
   }
 
+  @Test
+  @Order(7)
+  void aLoraTrainBlockMergesItsAdaptersSoEvaluateReadsTrainsModel() throws Exception {
+    // merge is not given: the pipeline's train always merges, since evaluate reads train/model
+    Path config = config("demo-lora.conf", "train { lora-rank = 4, lora-targets = [c_attn, c_proj, c_fc] }\n");
+    Run run = CliRuns.run("pipeline", "--config", config.toString(), "--master", "local[2]", "--from", "train",
+        "--force");
+    assertEquals(0, run.exitCode(), run::describe);
+    Map<String, String> statuses = statuses();
+    assertEquals("ran", statuses.get("train"), statuses.toString());
+    assertEquals("ran", statuses.get("evaluate"), statuses.toString());
+    JsonNode adapterConfig = CliRuns.JSON.readTree(root().resolve("train/adapter/adapter_config.json").toFile());
+    assertEquals(4, adapterConfig.path("r").asInt(), adapterConfig::toPrettyString);
+    assertTrue(trainJson().path("settings").path("lora").path("merge").asBoolean(), trainJson()::toPrettyString);
+    assertTrue(Files.isRegularFile(root().resolve("train/model/model.safetensors")));
+    assertTrue(Files.isRegularFile(root().resolve("evaluate/eval.json")));
+
+    // merge = false would leave evaluate without a model: refused, naming the key
+    Path noMerge = config("demo-lora-nomerge.conf", "train { lora-rank = 4, merge = false }\n");
+    Run refused = CliRuns.run("pipeline", "--config", noMerge.toString(), "--master", "local[2]", "--from", "train",
+        "--to", "train", "--force");
+    assertEquals(2, refused.exitCode(), refused::describe);
+    assertTrue(refused.stderr().contains("train.merge = false"), refused::describe);
+  }
+
   private static String tailOf(Path log) {
     try {
       return CliRuns.tail(Files.readString(log), 40);

@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sparkdpo.reference.ExecutorModels;
+import dev.sparkdpo.executor.ExecutorModels;
 import dev.sparkdpo.tests.cli.CliRuns;
 import dev.sparkdpo.tests.cluster.StandaloneCluster;
 import dev.sparkdpo.tests.cluster.TaskRecorder;

@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.sparkdpo.model.GptCheckpoint;
+import dev.sparkdpo.model.Safetensors;
 import dev.sparkdpo.tests.cli.CliRuns;
 import dev.sparkdpo.tests.cli.CliRuns.Run;
 import dev.sparkdpo.tests.train.TrainFixtures.Prepared;
@@ -19,6 +20,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -365,5 +368,46 @@ class LocalTrainTest {
     }
     report.put("diverged", String.format("failed in step %d; %s", failedStep,
         err.lines().filter(l -> l.startsWith("error:")).findFirst().orElse("?")));
+  }
+
+  // ---------------------------------------------------------------------------------------------------- e. LoRA
+
+  @Test
+  @Order(5)
+  void loraWithMergeWritesPeftAdaptersInTheOutputAndCheckpointsAndTheMergedModel() throws Exception {
+    Path output = out("lora");
+    Run r = train("lora", args(output, "--lora-rank", "4", "--merge", "--learning-rate", "1e-2",
+        "--batch-size-per-worker", String.valueOf(BATCH), "--averaging-frequency", "2", "--max-steps", "4",
+        "--checkpoint-steps", "2", "--eval-steps", "100"));
+    assertTrained(r, output);
+    assertEquals(output.resolve("model").toString(), r.printedJson().path("model").asText(), r::describe);
+
+    // adapter/: PEFT's files and names, as peft.PeftModel.from_pretrained reads them
+    Path adapter = output.resolve("adapter");
+    JsonNode config = CliRuns.JSON.readTree(adapter.resolve("adapter_config.json").toFile());
+    assertEquals("LORA", config.path("peft_type").asText(), config::toPrettyString);
+    assertEquals(4, config.path("r").asInt(), config::toPrettyString);
+    assertEquals(8.0, config.path("lora_alpha").asDouble(), config::toPrettyString);
+    assertEquals("[\"c_attn\"]", config.path("target_modules").toString(), config::toPrettyString);
+    assertTrue(config.path("fan_in_fan_out").asBoolean(), config::toPrettyString);
+    int layers = GptCheckpoint.load(data.model()).config().nLayer();
+    Set<String> expected = new TreeSet<>();
+    for (int l = 0; l < layers; l++) {
+      for (String ab : List.of("lora_A", "lora_B")) {
+        expected.add("base_model.model.transformer.h." + l + ".attn.c_attn." + ab + ".weight");
+      }
+    }
+    assertEquals(expected, new TreeSet<>(Safetensors.read(adapter.resolve("adapter_model.safetensors")).keySet()));
+
+    // checkpoints hold the adapters (and the optimizer state), not the model; the merged model is a full HF model
+    Path checkpoint = output.resolve("checkpoints/step-4");
+    assertTrue(Files.isRegularFile(checkpoint.resolve("adapter/adapter_model.safetensors")),
+        () -> CliRuns.listing(checkpoint).toString());
+    assertFalse(Files.exists(checkpoint.resolve("model.safetensors")), () -> CliRuns.listing(checkpoint).toString());
+    GptCheckpoint merged = GptCheckpoint.load(output.resolve("model"));
+    assertEquals(GptCheckpoint.load(data.model()).parameterCount(), merged.parameterCount());
+    // and the adapters trained: the merged model is not the start model
+    assertTrue(maxAbsDifference(output.resolve("model"), data.model()) > 0, "the adapters changed nothing");
+    report.put("lora", String.format("rank 4 on c_attn, %d adapter tensors", expected.size()));
   }
 }

@@ -1,4 +1,4 @@
-package dev.sparkdpo.reference;
+package dev.sparkdpo.io;
 
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,9 +1,10 @@
-package dev.sparkdpo.reference;
+package dev.sparkdpo.executor;
 
 import dev.sparkdpo.model.Gpt;
 import dev.sparkdpo.model.LanguageModel;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.io.HadoopFiles;
+import dev.sparkdpo.io.ModelFingerprint;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -24,6 +25,10 @@ import org.apache.spark.util.LongAccumulator;
  * copy ({@link HadoopFiles#local}: one copy per path and file versions, kept until the JVM exits, so a model loaded
  * again, e.g. by the next stage of a pipeline, is not copied again). The loaded bytes must have the fingerprint the
  * driver computed.
+ *
+ * <p>Its own package, depending only on model and io: reference (scoring), dpo (the LoRA layer's frozen base), train,
+ * eval and generate all use this one cache, and reference already depends on dpo, so the cache in reference made a
+ * package cycle.
  */
 public final class ExecutorModels {
   private static final Map<String, LanguageModel> MODELS = new ConcurrentHashMap<>();
