@@ -3,21 +3,27 @@ package dev.sparkdpo.data;
 import static org.apache.spark.sql.functions.*;
 
 import java.io.Serializable;
-import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.List;
 import java.util.Locale;
+import java.util.NoSuchElementException;
 import java.util.SplittableRandom;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.api.java.UDF1;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.api.java.UDF2;
+import org.apache.spark.sql.api.java.UDF3;
 import org.apache.spark.sql.expressions.UserDefinedFunction;
-import org.apache.spark.sql.expressions.Window;
-import org.apache.spark.sql.expressions.WindowSpec;
 import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
 import org.apache.spark.storage.StorageLevel;
-import org.apache.spark.unsafe.Platform;
-import org.apache.spark.unsafe.hash.Murmur3_x86_32;
+import org.apache.spark.util.LongAccumulator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -25,30 +31,30 @@ import org.slf4j.LoggerFactory;
  * Near-duplicate pairs by banded MinHash LSH over character shingles of the pair's text (prompt, chosen and
  * rejected, lower-cased, runs of whitespace folded to one space), all on the executors:
  * <ol>
- *   <li><b>Signatures:</b> k = b·r min-hashes per pair, from the seeded universal family
- *       h_i(x) = (a_i·x + c_i) mod (2^61 − 1) over the 32-bit Murmur3 hashes x of the distinct shingles.</li>
+ *   <li><b>Signatures:</b> k = b·r min-hashes per pair by one-permutation hashing with densification (one seeded
+ *       64-bit hash per shingle; see {@link #signature}), computed in the same pass as the band keys.</li>
  *   <li><b>Bands:</b> the signature is cut into b bands of r rows; two pairs are candidates when some band is equal
  *       in all r rows, so P(candidate | Jaccard s) = 1 − (1 − s^r)^b (the S-curve; see {@link Bands}).</li>
- *   <li><b>Buckets:</b> group by (band, band hash); a bucket of at most {@link #MAX_BUCKET} members is paired all to
+ *   <li><b>Buckets:</b> one shuffle of (band key, id), sorted by key, so a bucket is a run of rows; a bucket of at most {@link #MAX_BUCKET} members is paired all to
  *       all, a larger one (a shared template) only star-wise to its smallest id, so no bucket costs more than
  *       MAX_BUCKET²/2 pairs; the capped buckets are counted and logged.</li>
  *   <li><b>Verification:</b> every candidate's exact Jaccard of the shingle sets is computed and kept only at or
- *       above the threshold, so no pair below the threshold is ever linked (precision 1).</li>
+ *       above the threshold, so no pair below the threshold is ever linked (precision 1). Only the texts of pairs in
+ *       some candidate pair are read again and shuffled for it (a few percent of the corpus), not every text.</li>
  *   <li><b>Connected components:</b> min-label propagation with pointer jumping on DataFrames until no label changes
- *       (lineage cut by a local checkpoint per round); each component keeps its smallest id.</li>
+ *       (lineage cut by a local checkpoint per round) over the verified edges only; each component keeps its
+ *       smallest id. With no candidates or no verified edges the later steps are skipped.</li>
  * </ol>
- * The result is deterministic under the seed: the hash family is drawn from it and every later step is a set
- * operation.
+ * The result is deterministic under the seed: the permutation is drawn from it, buckets are sorted by id before
+ * pairing, and every later step is a set operation, so it does not depend on partitioning or the number of cores.
  */
 public final class NearDuplicates {
   /** Buckets larger than this are paired star-wise to their smallest id instead of all to all. */
   public static final int MAX_BUCKET = 200;
-  /** The Mersenne prime 2^61 − 1 of the universal hash family. */
-  static final long PRIME = (1L << 61) - 1;
   /** The most min-hashes the band search may choose: signature cost grows linearly in k. */
   static final int MAX_HASHES = 256;
-  /** The shingle hash seed (the same as before the banded scheme, so shingles hash the same). */
-  private static final int SHINGLE_SEED = 42;
+  /** The shingle hash's starting value (any constant: the seeded part is the permutation over the shingles). */
+  private static final long SHINGLE_SEED = 42;
   private static final Logger LOG = LoggerFactory.getLogger(NearDuplicates.class);
 
   private NearDuplicates() {}
@@ -115,7 +121,8 @@ public final class NearDuplicates {
   /**
    * Returns {@code (id, kept_id, similarity)} for every pair that loses to a near-duplicate, similarity being the
    * exact Jaccard of its shingles with the kept pair's (below the threshold only when linked through a chain); the
-   * input needs id, prompt, chosen, rejected.
+   * input needs id, prompt, chosen, rejected. The input is read twice (signatures, then the texts of the candidate
+   * pairs only), so a cheap-to-recompute input (Ingest's file scan) needs no caching.
    */
   public static Dataset<Row> find(Dataset<Row> pairs, double threshold, int shingle, long seed) {
     return find(pairs, threshold, shingle, seed, Bands.forThreshold(threshold), MAX_BUCKET);
@@ -124,77 +131,176 @@ public final class NearDuplicates {
   static Dataset<Row> find(Dataset<Row> pairs, double threshold, int shingle, long seed, Bands shape, int maxBucket) {
     if (shingle < 1) throw new IllegalArgumentException("--near-dup-shingle must be >= 1, got " + shingle);
     if (maxBucket < 2) throw new IllegalArgumentException("near-dup bucket cap must be >= 2, got " + maxBucket);
-    UserDefinedFunction jaccard = udf((UDF2<String, String, Double>) (a, b) ->
-        jaccard(shingles(a, shingle), shingles(b, shingle)), DataTypes.DoubleType);
-    Dataset<Row> docs = docs(pairs).persist(StorageLevel.MEMORY_AND_DISK_SER());
-    Dataset<Row> buckets = null;
-    try {
-      buckets = buckets(docs, shingle, seed, shape).persist(StorageLevel.MEMORY_AND_DISK());
-      Dataset<Row> candidates = candidates(buckets, maxBucket);
+    long t0 = System.nanoTime();
+    SparkSession spark = pairs.sparkSession();
+    LongAccumulator capped = spark.sparkContext().longAccumulator("near-dup buckets paired star-wise");
 
-      // 4. verify: exact Jaccard of the shingle sets, at or above the threshold (1e-12 absorbs rounding)
-      Dataset<Row> edges = withSimilarity(candidates, docs, jaccard, "a", "b")
+    // 1-3. signatures, band keys and bucket pairs: one pass over the text, one shuffle of (key, id)
+    Dataset<Row> candidates = candidates(bandKeys(pairs, shingle, seed, shape), maxBucket, capped).localCheckpoint();
+    long candidateCount = candidates.count();
+    LOG.info("near-duplicates: b = {} bands x r = {} rows (k = {} one-permutation min-hashes): {} candidate pairs, {} "
+        + "buckets over {} members paired star-wise ({} s)", shape.bands(), shape.rows(), shape.hashes(),
+        candidateCount, capped.value(), maxBucket, seconds(t0));
+    if (candidateCount == 0) return spark.createDataFrame(List.of(), LOSERS);
+
+    // 4. verify on the exact Jaccard: only the candidates' texts are read again and shuffled, not the corpus's
+    Dataset<Row> texts = candidateTexts(pairs, candidates).persist(StorageLevel.MEMORY_AND_DISK_SER());
+    try {
+      Dataset<Row> edges = withSimilarity(candidates, texts, shingle, "a", "b")
           .where(col("similarity").geq(threshold - 1e-12)).select("a", "b")
           .localCheckpoint();
-      long capped = buckets.where(col("n").gt(maxBucket)).select("band", "bucket").distinct().count();
       long edgeCount = edges.count();
-      LOG.info("near-duplicates: b = {} bands x r = {} rows (k = {} min-hashes), {} verified edges, {} buckets over "
-          + "{} members paired star-wise", shape.bands(), shape.rows(), shape.hashes(), edgeCount, capped, maxBucket);
+      LOG.info("near-duplicates: {} verified edges among {} candidate pairs ({} s)", edgeCount, candidateCount,
+          seconds(t0));
+      if (edgeCount == 0) return spark.createDataFrame(List.of(), LOSERS);
 
       // 5. components, each labelled by its smallest id
       Dataset<Row> labels = components(edges);
       Dataset<Row> losers = labels.where(col("label").notEqual(col("id")))
           .select(col("id"), col("label").as("kept_id"));
-      return withSimilarity(losers, docs, jaccard, "id", "kept_id")
+      Dataset<Row> result = withSimilarity(losers, texts, shingle, "id", "kept_id")
           .select(col("id").as(PairSchema.ID), col("kept_id"), col("similarity"))
-          .localCheckpoint();   // materialized here: docs is released below
+          .localCheckpoint();   // materialized here: texts is released below
+      LOG.info("near-duplicates: components done ({} s)", seconds(t0));
+      return result;
     } finally {
-      docs.unpersist();
-      if (buckets != null) buckets.unpersist();
+      texts.unpersist();
     }
   }
 
-  /** {@code (id, text)}: the pair's prompt, chosen and rejected, normalized. */
-  static Dataset<Row> docs(Dataset<Row> pairs) {
-    UserDefinedFunction normalize = udf((UDF1<String, String>) NearDuplicates::normalize, DataTypes.StringType);
-    return pairs.select(col(PairSchema.ID).as("id"), normalize.apply(concat_ws("\u0001",
-        col(PairSchema.PROMPT), col(PairSchema.CHOSEN), col(PairSchema.REJECTED))).as("text"));
+  /** The result's schema: the losing pair's id, the kept pair's id, their exact Jaccard. */
+  static final StructType LOSERS = new StructType().add(PairSchema.ID, DataTypes.StringType, false)
+      .add("kept_id", DataTypes.StringType, false).add("similarity", DataTypes.DoubleType, false);
+  private static final StructType BAND_KEYS = new StructType().add("key", DataTypes.LongType, false)
+      .add("id", DataTypes.StringType, false);
+  private static final StructType EDGES = new StructType().add("a", DataTypes.StringType, false)
+      .add("b", DataTypes.StringType, false);
+  /** Candidate-id sets up to this many are broadcast to the text scan (~50 bytes each); larger ones are joined. */
+  private static final long BROADCAST_IDS = 1_000_000;
+
+  private static String seconds(long t0) {
+    return String.format(Locale.ROOT, "%.1f", (System.nanoTime() - t0) / 1e9);
   }
 
   /**
-   * Steps 1-2: {@code (id, band, bucket, n, first)} for every band of every pair that shares its bucket with
-   * another, n being the bucket's size and first its smallest id.
+   * The text NearDuplicates compares for a pair: prompt, chosen and rejected joined by U+0001 (a null field is
+   * skipped, as concat_ws does), {@link #normalize normalized}.
    */
-  static Dataset<Row> buckets(Dataset<Row> docs, int shingle, long seed, Bands shape) {
-    long[][] family = hashFamily(shape.hashes(), seed);
-    UserDefinedFunction bandHashes = udf((UDF1<String, long[]>) t -> bandHashes(signature(shingles(t, shingle), family),
-        shape), DataTypes.createArrayType(DataTypes.LongType, false));
-    WindowSpec bucket = Window.partitionBy("band", "bucket");
-    return docs.select(col("id"), posexplode(bandHashes.apply(col("text"))).as(new String[] {"band", "bucket"}))
-        .withColumn("n", count(lit(1)).over(bucket))
-        .withColumn("first", min("id").over(bucket))
-        .where(col("n").geq(2));
+  public static String text(String prompt, String chosen, String rejected) {
+    StringBuilder sb = new StringBuilder();
+    for (String field : new String[] {prompt, chosen, rejected}) {
+      if (field == null) continue;
+      if (sb.length() > 0) sb.append('\u0001');
+      sb.append(field);
+    }
+    return normalize(sb.toString());
+  }
+
+  /** The exact Jaccard of two pairs' shingle sets, as {@link #find} computes it when verifying a candidate. */
+  public static double similarity(String promptA, String chosenA, String rejectedA, String promptB, String chosenB,
+      String rejectedB, int shingle) {
+    return jaccard(sortedShingles(text(promptA, chosenA, rejectedA), shingle),
+        sortedShingles(text(promptB, chosenB, rejectedB), shingle));
   }
 
   /**
-   * Step 3: distinct candidate pairs {@code (a, b)}, a &lt; b: all pairs of a bucket of at most maxBucket members,
-   * else each member with the bucket's smallest id, so a bucket costs at most max(maxBucket²/2, n − 1) pairs.
+   * Steps 1-2: {@code (key, id)} for every band of every pair, key being the band's 64-bit hash (seeded by the band's
+   * index, so equal rows in different bands do not meet). One pass over the text: the shingles live only inside it.
    */
-  static Dataset<Row> candidates(Dataset<Row> buckets, int maxBucket) {
-    Dataset<Row> small = buckets.where(col("n").leq(maxBucket)).select("band", "bucket", "id");
-    Dataset<Row> allPairs = small.as("x").join(small.as("y"), col("x.band").equalTo(col("y.band"))
-            .and(col("x.bucket").equalTo(col("y.bucket"))).and(col("x.id").lt(col("y.id"))))
-        .select(col("x.id").as("a"), col("y.id").as("b"));
-    Dataset<Row> star = buckets.where(col("n").gt(maxBucket).and(col("id").notEqual(col("first"))))
-        .select(col("first").as("a"), col("id").as("b"));
-    return allPairs.union(star).distinct();
+  static Dataset<Row> bandKeys(Dataset<Row> pairs, int shingle, long seed, Bands shape) {
+    long[] family = hashFamily(seed);
+    return pairs.select(PairSchema.ID, PairSchema.PROMPT, PairSchema.CHOSEN, PairSchema.REJECTED)
+        .mapPartitions((MapPartitionsFunction<Row, Row>) rows -> new Iterator<>() {
+          long[] bands = new long[0];
+          int next;
+          String id;
+
+          @Override
+          public boolean hasNext() {
+            while (next == bands.length && rows.hasNext()) {
+              Row r = rows.next();
+              id = r.getString(0);
+              bands = bandHashes(signature(shingles(text(r.getString(1), r.getString(2), r.getString(3)), shingle),
+                  family, shape.hashes()), shape);
+              next = 0;
+            }
+            return next < bands.length;
+          }
+
+          @Override
+          public Row next() {
+            if (!hasNext()) throw new NoSuchElementException();
+            return RowFactory.create(bands[next++], id);
+          }
+        }, Encoders.row(BAND_KEYS));
   }
 
-  /** Adds the exact Jaccard of the texts of {@code left} and {@code right} (both ids of {@code docs}). */
-  private static Dataset<Row> withSimilarity(Dataset<Row> idPairs, Dataset<Row> docs, UserDefinedFunction jaccard,
-      String left, String right) {
-    Dataset<Row> l = docs.select(col("id").as("l_id"), col("text").as("l_text"));
-    Dataset<Row> r = docs.select(col("id").as("r_id"), col("text").as("r_text"));
+  /**
+   * Step 3: distinct candidate pairs {@code (a, b)}, a &lt; b. One shuffle by band key, sorted within partitions, so
+   * each bucket is a run of rows: a bucket of at most maxBucket members is paired all to all, a larger one (a shared
+   * template) each member with the bucket's smallest id, so a bucket costs at most max(maxBucket²/2, n − 1) pairs;
+   * such buckets are counted in {@code capped}.
+   */
+  static Dataset<Row> candidates(Dataset<Row> bandKeys, int maxBucket, LongAccumulator capped) {
+    return bandKeys.repartition(col("key")).sortWithinPartitions("key")
+        .mapPartitions((MapPartitionsFunction<Row, Row>) rows -> bucketPairs(rows, maxBucket, capped).iterator(),
+            Encoders.row(EDGES))
+        .distinct();
+  }
+
+  /** The pairs of every bucket (run of equal keys) in rows sorted by key. */
+  static List<Row> bucketPairs(Iterator<Row> rows, int maxBucket, LongAccumulator capped) {
+    List<Row> out = new ArrayList<>();
+    List<String> bucket = new ArrayList<>();
+    long key = 0;
+    while (rows.hasNext()) {
+      Row r = rows.next();
+      if (!bucket.isEmpty() && r.getLong(0) != key) {
+        pairUp(bucket, maxBucket, capped, out);
+        bucket.clear();
+      }
+      key = r.getLong(0);
+      bucket.add(r.getString(1));
+    }
+    pairUp(bucket, maxBucket, capped, out);
+    return out;
+  }
+
+  private static void pairUp(List<String> bucket, int maxBucket, LongAccumulator capped, List<Row> out) {
+    if (bucket.size() < 2) return;
+    Collections.sort(bucket);
+    if (bucket.size() > maxBucket) {
+      capped.add(1);
+      for (int j = 1; j < bucket.size(); j++) {
+        if (!bucket.get(0).equals(bucket.get(j))) out.add(RowFactory.create(bucket.get(0), bucket.get(j)));
+      }
+      return;
+    }
+    for (int i = 0; i < bucket.size(); i++) {
+      for (int j = i + 1; j < bucket.size(); j++) {
+        if (!bucket.get(i).equals(bucket.get(j))) out.add(RowFactory.create(bucket.get(i), bucket.get(j)));
+      }
+    }
+  }
+
+  /** {@code (id, text)} of the pairs that appear in a candidate pair, read again from the input. */
+  private static Dataset<Row> candidateTexts(Dataset<Row> pairs, Dataset<Row> candidates) {
+    Dataset<Row> ids = candidates.select(col("a").as("cid")).union(candidates.select(col("b").as("cid"))).distinct()
+        .localCheckpoint();
+    if (ids.count() <= BROADCAST_IDS) ids = broadcast(ids);
+    UserDefinedFunction text = udf((UDF3<String, String, String, String>) NearDuplicates::text, DataTypes.StringType);
+    return pairs.join(ids, col(PairSchema.ID).equalTo(col("cid")), "left_semi")
+        .select(col(PairSchema.ID).as("id"),
+            text.apply(col(PairSchema.PROMPT), col(PairSchema.CHOSEN), col(PairSchema.REJECTED)).as("text"));
+  }
+
+  /** Adds the exact Jaccard of the texts of {@code left} and {@code right} (both ids of {@code texts}). */
+  private static Dataset<Row> withSimilarity(Dataset<Row> idPairs, Dataset<Row> texts, int shingle, String left,
+      String right) {
+    UserDefinedFunction jaccard = udf((UDF2<String, String, Double>) (a, b) ->
+        jaccard(sortedShingles(a, shingle), sortedShingles(b, shingle)), DataTypes.DoubleType);
+    Dataset<Row> l = texts.select(col("id").as("l_id"), col("text").as("l_text"));
+    Dataset<Row> r = texts.select(col("id").as("r_id"), col("text").as("r_text"));
     return idPairs.join(l, col(left).equalTo(col("l_id"))).join(r, col(right).equalTo(col("r_id")))
         .select(col(left), col(right), jaccard.apply(col("l_text"), col("r_text")).as("similarity"));
   }
@@ -205,43 +311,77 @@ public final class NearDuplicates {
    * label's label (which is in the same component and no larger), so a chain of n nodes takes O(log n) rounds rather
    * than n. At a fixpoint labels agree across every edge, so each component carries one label, and its smallest id m
    * can only be labelled m: it is the fixpoint of the minimum. Each round's labels are checkpointed locally so the
-   * lineage stays one round deep.
+   * lineage stays one round deep. The edges are cached (they are read twice per round).
    */
   static Dataset<Row> components(Dataset<Row> edges) {
-    Dataset<Row> labels = edges.select(col("a").as("id")).union(edges.select(col("b").as("id"))).distinct()
-        .withColumn("label", col("id")).localCheckpoint();
-    for (int round = 1; ; round++) {
-      Dataset<Row> viaA = edges.join(labels, col("a").equalTo(col("id"))).select(col("b").as("id"), col("label"));
-      Dataset<Row> viaB = edges.join(labels, col("b").equalTo(col("id"))).select(col("a").as("id"), col("label"));
-      Dataset<Row> spread = labels.union(viaA).union(viaB).groupBy("id").agg(min("label").as("label"));
-      Dataset<Row> hop = spread.select(col("id").as("hop_id"), col("label").as("hop_label"));
-      Dataset<Row> next = spread.join(hop, col("label").equalTo(col("hop_id")))
-          .select(col("id"), col("hop_label").as("label")).localCheckpoint();
-      long changed = next.as("n").join(labels.as("o"), col("n.id").equalTo(col("o.id")))
-          .where(col("n.label").notEqual(col("o.label"))).count();
-      labels = next;
-      if (changed == 0) {
-        LOG.info("near-duplicates: components converged in {} rounds", round);
-        return labels;
+    Dataset<Row> cached = edges.persist(StorageLevel.MEMORY_AND_DISK());
+    try {
+      Dataset<Row> labels = cached.select(col("a").as("id")).union(cached.select(col("b").as("id"))).distinct()
+          .withColumn("label", col("id")).localCheckpoint();
+      for (int round = 1; ; round++) {
+        Dataset<Row> viaA = cached.join(labels, col("a").equalTo(col("id"))).select(col("b").as("id"), col("label"));
+        Dataset<Row> viaB = cached.join(labels, col("b").equalTo(col("id"))).select(col("a").as("id"), col("label"));
+        Dataset<Row> spread = labels.union(viaA).union(viaB).groupBy("id").agg(min("label").as("label"));
+        Dataset<Row> hop = spread.select(col("id").as("hop_id"), col("label").as("hop_label"));
+        Dataset<Row> next = spread.join(hop, col("label").equalTo(col("hop_id")))
+            .select(col("id"), col("hop_label").as("label")).localCheckpoint();
+        long changed = next.as("n").join(labels.as("o"), col("n.id").equalTo(col("o.id")))
+            .where(col("n.label").notEqual(col("o.label"))).count();
+        labels = next;
+        if (changed == 0) {
+          LOG.info("near-duplicates: components converged in {} rounds", round);
+          return labels;
+        }
       }
+    } finally {
+      cached.unpersist();
     }
   }
 
-  /** Lower-cased, runs of whitespace folded to one space, stripped. */
+  /**
+   * Lower-cased, runs of whitespace ([ \t\n\u000B\f\r], the regex \s) folded to one space, stripped. A loop, not
+   * replaceAll: the regex cost more than the shingles on a pair of ~800 characters.
+   */
   static String normalize(String text) {
-    return text == null ? "" : text.toLowerCase(Locale.ROOT).replaceAll("\\s+", " ").strip();
+    if (text == null) return "";
+    String lower = text.toLowerCase(Locale.ROOT);
+    StringBuilder sb = new StringBuilder(lower.length());
+    boolean space = false;
+    for (int i = 0, n = lower.length(); i < n; i++) {
+      char c = lower.charAt(i);
+      boolean ws = c == ' ' || c == '\t' || c == '\n' || c == '\u000B' || c == '\f' || c == '\r';
+      if (!ws) sb.append(c);
+      else if (!space) sb.append(' ');
+      space = ws;
+    }
+    return sb.toString().strip();
   }
 
-  /** Sorted distinct 32-bit Murmur3 hashes of the character k-grams of normalized text; never empty. */
+  /**
+   * 32-bit hashes of the character k-grams of normalized text, one per position (repeats included; the minimum does
+   * not care); never empty. Hashed from the chars directly (a polynomial then Murmur3's 64-bit finalizer, folded to 32
+   * bits): a substring and its UTF-8 bytes per position cost more than the rest of the signature.
+   */
   static int[] shingles(String normalized, int k) {
     String t = normalized.length() < k ? String.format("%-" + k + "s", normalized) : normalized;
     int n = t.length() - k + 1;
     int[] h = new int[n];
     for (int i = 0; i < n; i++) {
-      byte[] b = t.substring(i, i + k).getBytes(StandardCharsets.UTF_8);
-      h[i] = Murmur3_x86_32.hashUnsafeBytes(b, Platform.BYTE_ARRAY_OFFSET, b.length, SHINGLE_SEED);
+      long x = SHINGLE_SEED;
+      for (int j = 0; j < k; j++) x = (x ^ t.charAt(i + j)) * 0x100000001B3L;
+      x = mix(x);
+      h[i] = (int) (x ^ (x >>> 32));
     }
-    return Arrays.stream(h).sorted().distinct().toArray();
+    return h;
+  }
+
+  /** Sorted distinct shingle hashes (the sets the exact Jaccard compares); never empty. */
+  static int[] sortedShingles(String normalized, int k) {
+    int[] h = shingles(normalized, k);
+    Arrays.sort(h);
+    int n = 0;
+    for (int i = 0; i < h.length; i++) if (i == 0 || h[i] != h[n - 1]) h[n++] = h[i];
+    return Arrays.copyOf(h, n);
   }
 
   /** Exact Jaccard similarity of two sorted distinct sets. */
@@ -261,36 +401,43 @@ public final class NearDuplicates {
     return union == 0 ? 1.0 : (double) common / union;
   }
 
-  /**
-   * {a_i} and {c_i} of h_i(x) = (a_i·x + c_i) mod (2^61 − 1), drawn from the seed. a_i < 2^31 keeps a_i·x below 2^63
-   * for 32-bit x, so the product needs no 128-bit arithmetic.
-   */
-  static long[][] hashFamily(int k, long seed) {
+  /** The seeded constants of the signature: the permutation's key and the densification probes' key. */
+  static long[] hashFamily(long seed) {
     SplittableRandom random = new SplittableRandom(seed);
-    long[] a = new long[k];
-    long[] c = new long[k];
-    for (int i = 0; i < k; i++) {
-      a[i] = 1 + random.nextLong(Integer.MAX_VALUE);
-      c[i] = random.nextLong(PRIME);
-    }
-    return new long[][] {a, c};
+    return new long[] {random.nextLong(), random.nextLong()};
   }
 
-  /** The k min-hashes of a shingle set (each folded to 32 bits: a false equality has probability 2^-32). */
-  static int[] signature(int[] shingles, long[][] family) {
-    long[] a = family[0];
-    long[] c = family[1];
-    long[] min = new long[a.length];
-    Arrays.fill(min, Long.MAX_VALUE);
+  /**
+   * k min-hashes by one-permutation hashing (Li, Owen and Zhang 2012) with optimal densification (Shrivastava 2017):
+   * one seeded 64-bit permutation π(x) = fmix64(x ⊕ key) per shingle, whose top bits choose one of k bins and whose
+   * order ranks the shingles within it; each bin keeps its minimum. Two sets agree in a bin with probability equal to
+   * their Jaccard, as with k independent permutations, but the cost is one hash per shingle instead of k (measured
+   * on 750-shingle pairs: ~3 µs against 150 µs for k = 56 universal hashes (a·x + c) mod (2^61 − 1), which made the
+   * signatures 5× the plain ingest's time at 1M pairs). A bin no shingle fell into (only on texts with fewer
+   * shingles than ~3k) copies the first non-empty bin of its own seeded probe sequence, the same for every pair, which
+   * keeps P(agree) = Jaccard. Values are folded to 32 bits (a false equality has probability 2^-32).
+   */
+  private static final long EMPTY = Long.MAX_VALUE;   // no rank reaches it: ranks are below 2^32
+
+  static int[] signature(int[] shingles, long[] family, int k) {
+    long key = family[0];
+    long[] min = new long[k];
+    Arrays.fill(min, EMPTY);
     for (int s : shingles) {
-      long x = s & 0xffffffffL;
-      for (int i = 0; i < a.length; i++) {
-        long h = ((a[i] * x) % PRIME + c[i]) % PRIME;
-        if (h < min[i]) min[i] = h;
-      }
+      long v = mix((s & 0xffffffffL) ^ key);
+      int bin = (int) (((v >>> 32) * k) >>> 32);
+      long rank = v & 0xffffffffL;   // the top bits chose the bin; the rest orders the shingles in it
+      if (rank < min[bin]) min[bin] = rank;
     }
-    int[] sig = new int[a.length];
-    for (int i = 0; i < a.length; i++) sig[i] = (int) (min[i] ^ (min[i] >>> 32));
+    int[] sig = new int[k];
+    for (int bin = 0; bin < k; bin++) {
+      int from = bin;
+      for (long attempt = 1; min[from] == EMPTY; attempt++) {
+        long p = mix(family[1] ^ (bin * 0x9E3779B97F4A7C15L) ^ (attempt * 0xC2B2AE3D27D4EB4FL));
+        from = (int) (((p >>> 32) * k) >>> 32);
+      }
+      sig[bin] = (int) min[from];
+    }
     return sig;
   }
 

@@ -104,9 +104,8 @@ class NearDuplicatesTest {
       double exact = (double) m / (400 - m);
       int collided = 0;
       for (int trial = 0; trial < trials; trial++) {
-        long[][] family = NearDuplicates.hashFamily(shape.hashes(), trial);
-        // shingles reach the family as 32-bit Murmur3 hashes, i.e. scattered values: draw them so (consecutive
-        // integers would be an arithmetic progression, on which a linear family's minima are far from independent)
+        long[] family = NearDuplicates.hashFamily(trial);
+        // shingles reach the signature as 32-bit hashes, i.e. scattered values: draw them so
         int[] a = new int[200];
         int[] b = new int[200];
         java.util.Set<Integer> seen = new java.util.HashSet<>();
@@ -121,8 +120,8 @@ class NearDuplicatesTest {
         }
         Arrays.sort(a);
         Arrays.sort(b);
-        long[] ha = NearDuplicates.bandHashes(NearDuplicates.signature(a, family), shape);
-        long[] hb = NearDuplicates.bandHashes(NearDuplicates.signature(b, family), shape);
+        long[] ha = NearDuplicates.bandHashes(NearDuplicates.signature(a, family, shape.hashes()), shape);
+        long[] hb = NearDuplicates.bandHashes(NearDuplicates.signature(b, family, shape.hashes()), shape);
         for (int band = 0; band < shape.bands(); band++) {
           if (ha[band] == hb[band]) {
             collided++;
@@ -147,10 +146,12 @@ class NearDuplicatesTest {
     }
     Dataset<Row> pairs = spark.createDataFrame(rows, SCHEMA);
     NearDuplicates.Bands shape = new NearDuplicates.Bands(4, 3);
-    Dataset<Row> buckets = NearDuplicates.buckets(NearDuplicates.docs(pairs), 5, 42, shape);
-    long biggest = buckets.agg(org.apache.spark.sql.functions.max("n")).first().getLong(0);
+    Dataset<Row> keys = NearDuplicates.bandKeys(pairs, 5, 42, shape);
+    long biggest = keys.groupBy("key").count().agg(org.apache.spark.sql.functions.max("count")).first().getLong(0);
     assertTrue(biggest > 200, "the template should make a bucket over the cap, biggest " + biggest);
-    long candidates = NearDuplicates.candidates(buckets, 200).count();
+    org.apache.spark.util.LongAccumulator capped = spark.sparkContext().longAccumulator();
+    long candidates = NearDuplicates.candidates(keys, 200, capped).count();
+    assertTrue(capped.value() >= 1, "capped buckets are counted: " + capped.value());
     assertTrue(candidates <= 4 * 999 + 4 * 200 * 199 / 2, "candidates " + candidates);
     assertTrue(candidates >= 999, "every member still meets the bucket's smallest id: " + candidates);
     // all are near-duplicates (Jaccard > 0.9): the star pairing still links each member to t0000's component
