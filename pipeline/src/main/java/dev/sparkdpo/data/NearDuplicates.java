@@ -51,8 +51,10 @@ import org.slf4j.LoggerFactory;
 public final class NearDuplicates {
   /** Buckets larger than this are paired star-wise to their smallest id instead of all to all. */
   public static final int MAX_BUCKET = 200;
-  /** The most min-hashes the band search may choose: signature cost grows linearly in k. */
+  /** The most min-hashes the band search may choose (a signature of k ints per pair lives in the first pass). */
   static final int MAX_HASHES = 256;
+  /** The highest P(candidate) the band choice allows at half the threshold (see {@link Bands#forThreshold}). */
+  static final double BACKGROUND = 1e-3;
   /** The shingle hash's starting value (any constant: the seeded part is the permutation over the shingles). */
   private static final long SHINGLE_SEED = 42;
   private static final Logger LOG = LoggerFactory.getLogger(NearDuplicates.class);
@@ -84,12 +86,15 @@ public final class NearDuplicates {
 
     /**
      * The band shape for a threshold t. Recall first: P(candidate | t) ≥ 0.99 and the midpoint at or below t − 0.05,
-     * so pairs at the threshold are missed at most 1% of the time and the curve is already high at t. Then cost:
-     * among those shapes (k ≤ {@link #MAX_HASHES}), the fewest min-hashes k with P(candidate | t/2) ≤ 0.05, so that
-     * pairs sharing only a template (Jaccard well below t) rarely become candidates; if none meets that, the
-     * smallest P(candidate | t/2). For t = 0.9 this gives b = 8, r = 7 (k = 56, midpoint 0.743): the false-negative
-     * probability is 0.55% at s = 0.9, 4.5% at 0.85 and 0.007% at 0.95; P(candidate) is 2.9% at 0.45, 0.18% at 0.3.
-     * Thresholds too low to meet the recall bounds within k ≤ 256 take the shape of highest P(candidate | t).
+     * so pairs at the threshold are missed at most 1% of the time and the curve is already high at t. Then precision:
+     * P(candidate | t/2) ≤ {@link #BACKGROUND}, because false candidates grow with the square of the corpus: the
+     * bench corpus's distinct pairs sit at Jaccard 0.1-0.2 of each other, and b = 8, r = 7 (the fewest hashes with
+     * P(candidate | t/2) ≤ 0.05) made 32,674 candidates for 5,484 true edges at 200k pairs and would make ~1M at 1M
+     * pairs; b = 14, r = 12 makes ~50. Then cost: the fewest bands b (each pair shuffles one row per band; min-hashes
+     * cost one hash per shingle whatever k, see {@link #signature}), then the fewest min-hashes. If no shape within
+     * k ≤ {@link #MAX_HASHES} meets the precision bound, the smallest P(candidate | t/2). For t = 0.9 this gives
+     * b = 14, r = 12 (k = 168, midpoint 0.803): the false-negative probability is 0.96% at s = 0.9, 11.7% at 0.85
+     * and 0.002% at 0.95; P(candidate) is 0.1% at 0.45 and 6e-8 at 0.2.
      */
     public static Bands forThreshold(double t) {
       if (!(t > 0 && t <= 1)) throw new IllegalArgumentException("--near-dup-threshold must be in (0, 1], got " + t);
@@ -99,14 +104,14 @@ public final class NearDuplicates {
         for (int b = 1; b * r <= MAX_HASHES; b++) {
           Bands c = new Bands(b, r);
           if (c.candidateProbability(t) < 0.99 || c.midpoint() > t - 0.05) continue;
-          boolean precise = c.candidateProbability(t / 2) <= 0.05;
+          boolean precise = c.candidateProbability(t / 2) <= BACKGROUND;
           if (best == null || (precise && !bestPrecise)
-              || (precise && c.hashes() < best.hashes())
+              || (precise && (c.bands() < best.bands() || c.bands() == best.bands() && c.hashes() < best.hashes()))
               || (!precise && !bestPrecise && c.candidateProbability(t / 2) < best.candidateProbability(t / 2))) {
             best = c;
             bestPrecise = precise;
           }
-          break;   // larger b with the same r only adds hashes and false candidates
+          break;   // larger b with the same r only adds band rows and false candidates
         }
       }
       if (best != null) return best;
@@ -142,10 +147,14 @@ public final class NearDuplicates {
         + "buckets over {} members paired star-wise ({} s)", shape.bands(), shape.rows(), shape.hashes(),
         candidateCount, capped.value(), maxBucket, seconds(t0));
     if (candidateCount == 0) return spark.createDataFrame(List.of(), LOSERS);
-
-    // 4. verify on the exact Jaccard: only the candidates' texts are read again and shuffled, not the corpus's
-    Dataset<Row> texts = candidateTexts(pairs, candidates).persist(StorageLevel.MEMORY_AND_DISK_SER());
+    String partitions = spark.conf().get("spark.sql.shuffle.partitions");
+    Dataset<Row> texts = null;
     try {
+      spark.conf().set("spark.sql.shuffle.partitions", smallShuffles(spark, candidateCount, partitions));
+      // 4. verify on the exact Jaccard: only the candidates' texts are read again and shuffled, not the corpus's
+      texts = candidateTexts(pairs, candidates).persist(StorageLevel.MEMORY_AND_DISK_SER());
+      long textCount = texts.count();
+      LOG.info("near-duplicates: read the texts of the {} pairs in candidate pairs ({} s)", textCount, seconds(t0));
       Dataset<Row> edges = withSimilarity(candidates, texts, shingle, "a", "b")
           .where(col("similarity").geq(threshold - 1e-12)).select("a", "b")
           .localCheckpoint();
@@ -164,8 +173,19 @@ public final class NearDuplicates {
       LOG.info("near-duplicates: components done ({} s)", seconds(t0));
       return result;
     } finally {
-      texts.unpersist();
+      if (texts != null) texts.unpersist();
+      spark.conf().set("spark.sql.shuffle.partitions", partitions);
     }
+  }
+
+  /**
+   * Shuffle partitions for the phases after the candidates (verification, components): one per 100k candidate
+   * pairs, at least the default parallelism, at most the session's setting. Each of them is a few kilobytes; with
+   * the default 200, every one of the ~10 small shuffles of the components wrote and scheduled 200 blocks per task.
+   */
+  static String smallShuffles(SparkSession spark, long candidates, String configured) {
+    long n = Math.max(spark.sparkContext().defaultParallelism(), candidates / 100_000);
+    return Long.toString(Math.min(n, Long.parseLong(configured)));
   }
 
   /** The result's schema: the losing pair's id, the kept pair's id, their exact Jaccard. */
@@ -316,18 +336,23 @@ public final class NearDuplicates {
   static Dataset<Row> components(Dataset<Row> edges) {
     Dataset<Row> cached = edges.persist(StorageLevel.MEMORY_AND_DISK());
     try {
-      Dataset<Row> labels = cached.select(col("a").as("id")).union(cached.select(col("b").as("id"))).distinct()
-          .withColumn("label", col("id")).localCheckpoint();
+      // round 0 already takes the smallest neighbour: a component of two (most near-duplicates) is done here
+      Dataset<Row> labels = cached.select(col("a").as("id"), least(col("a"), col("b")).as("label"))
+          .union(cached.select(col("b").as("id"), least(col("a"), col("b")).as("label")))
+          .groupBy("id").agg(min("label").as("label")).localCheckpoint();
       for (int round = 1; ; round++) {
         Dataset<Row> viaA = cached.join(labels, col("a").equalTo(col("id"))).select(col("b").as("id"), col("label"));
         Dataset<Row> viaB = cached.join(labels, col("b").equalTo(col("id"))).select(col("a").as("id"), col("label"));
         Dataset<Row> spread = labels.union(viaA).union(viaB).groupBy("id").agg(min("label").as("label"));
         Dataset<Row> hop = spread.select(col("id").as("hop_id"), col("label").as("hop_label"));
+        Dataset<Row> old = labels.select(col("id").as("old_id"), col("label").as("old_label"));
+        // the old label rides along, so the convergence test is a scan of the checkpoint, not another join job
         Dataset<Row> next = spread.join(hop, col("label").equalTo(col("hop_id")))
-            .select(col("id"), col("hop_label").as("label")).localCheckpoint();
-        long changed = next.as("n").join(labels.as("o"), col("n.id").equalTo(col("o.id")))
-            .where(col("n.label").notEqual(col("o.label"))).count();
-        labels = next;
+            .join(old, col("id").equalTo(col("old_id")))
+            .select(col("id"), col("hop_label").as("label"), col("hop_label").notEqual(col("old_label")).as("changed"))
+            .localCheckpoint();
+        long changed = next.where(col("changed")).count();
+        labels = next.select("id", "label");
         if (changed == 0) {
           LOG.info("near-duplicates: components converged in {} rounds", round);
           return labels;

@@ -75,10 +75,12 @@ class NearDuplicatesTest {
   @Test
   void theBandChoiceForTheDefaultThresholdMeetsItsBounds() {
     NearDuplicates.Bands b = NearDuplicates.Bands.forThreshold(0.9);
-    assertEquals(new NearDuplicates.Bands(8, 7), b);
+    assertEquals(new NearDuplicates.Bands(14, 12), b);
     assertTrue(b.candidateProbability(0.9) >= 0.99);
     assertTrue(b.midpoint() <= 0.85);
-    assertTrue(b.candidateProbability(0.45) <= 0.05);
+    assertTrue(b.candidateProbability(0.45) <= NearDuplicates.BACKGROUND);
+    // background pairs (Jaccard ~0.2 in the bench corpus) must stay rare: 1M pairs are 5e11 background pairs
+    assertTrue(b.candidateProbability(0.2) < 1e-7, "P(candidate | 0.2) = " + b.candidateProbability(0.2));
     for (double t : new double[] {0.5, 0.7, 0.8, 0.85, 0.95, 0.99, 1.0}) {
       NearDuplicates.Bands c = NearDuplicates.Bands.forThreshold(t);
       assertTrue(c.hashes() <= NearDuplicates.MAX_HASHES, () -> t + ": " + c);
@@ -92,13 +94,22 @@ class NearDuplicatesTest {
     assertThrows(IllegalArgumentException.class, () -> new NearDuplicates.Bands(0, 3));
   }
 
-  /** Min-hash collisions match the Jaccard: each row agrees with probability s, a band with s^r. */
+  /**
+   * Min-hash collisions match the Jaccard: each row agrees with probability s, a band with s^r; for the old shape
+   * (8 x 7) and the default (14 x 12, more bins than the 200-element sets fill: densification at work).
+   */
   @Test
   void bandCollisionsFollowTheSCurveOnSyntheticSets() {
-    NearDuplicates.Bands shape = new NearDuplicates.Bands(8, 7);
+    for (NearDuplicates.Bands shape : List.of(new NearDuplicates.Bands(8, 7),
+        NearDuplicates.Bands.forThreshold(0.9))) {
+      bandCollisionsFollowTheSCurve(shape);
+    }
+  }
+
+  private static void bandCollisionsFollowTheSCurve(NearDuplicates.Bands shape) {
     int trials = 400;
     Random random = new Random(7);
-    for (double s : new double[] {0.7, 0.8, 0.9}) {
+    for (double s : new double[] {0.7, 0.8, 0.85, 0.9}) {
       // two sets of 200 elements sharing m, so Jaccard = m / (400 − m) = s
       int m = (int) Math.round(400 * s / (1 + s));
       double exact = (double) m / (400 - m);
@@ -132,7 +143,7 @@ class NearDuplicatesTest {
       double expected = shape.candidateProbability(exact);
       double sigma = Math.sqrt(expected * (1 - expected) / trials);
       double observed = (double) collided / trials;
-      assertEquals(expected, observed, 4 * sigma + 0.01, "P(candidate | s = " + exact + ")");
+      assertEquals(expected, observed, 4 * sigma + 0.01, shape + ": P(candidate | s = " + exact + ")");
     }
   }
 
@@ -219,5 +230,65 @@ class NearDuplicatesTest {
     for (String id : near) assertEquals(id.replace("-1", "-0"), losers.get(id), id);
     for (String id : far) assertFalse(losers.containsKey(id), id);
     assertEquals(near.size(), losers.size());
+  }
+
+  /** The result depends neither on how the input is partitioned nor on the shuffle width (cores): set operations. */
+  @Test
+  void theSameResultWhateverThePartitioning() {
+    Dataset<Row> pairs = spark.createDataFrame(plantedRows(new Random(5), 25), SCHEMA);
+    String configured = spark.conf().get("spark.sql.shuffle.partitions");
+    try {
+      spark.conf().set("spark.sql.shuffle.partitions", "1");
+      List<Row> one = NearDuplicates.find(pairs.coalesce(1), 0.9, 5, 42).orderBy("id").collectAsList();
+      spark.conf().set("spark.sql.shuffle.partitions", "7");
+      List<Row> seven = NearDuplicates.find(pairs.repartition(5), 0.9, 5, 42).orderBy("id").collectAsList();
+      assertEquals(25, one.size());
+      assertEquals(one, seven);
+    } finally {
+      spark.conf().set("spark.sql.shuffle.partitions", configured);
+    }
+  }
+
+  /** 3 rows per original: the original, a near copy (one word more), a far variant (the last sixth rewritten). */
+  private static List<Row> plantedRows(Random random, int originals) {
+    List<Row> rows = new ArrayList<>();
+    for (int d = 0; d < originals; d++) {
+      String original = words(random, 120);
+      int cut = original.indexOf(' ', original.length() * 85 / 100);
+      rows.add(RowFactory.create(String.format("d%02d-0", d), "Q", original, "no"));
+      rows.add(RowFactory.create(String.format("d%02d-1", d), "Q", original + "ok", "no"));
+      rows.add(RowFactory.create(String.format("d%02d-2", d), "Q", original.substring(0, cut) + " " + words(random, 18),
+          "no"));
+    }
+    return rows;
+  }
+
+  /** Through ingest: the loser is quarantined as near_duplicate naming the kept pair's id and the exact Jaccard. */
+  @Test
+  void ingestQuarantinesTheLoserWithTheKeptIdAndItsJaccard(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    String base = words(new Random(9), 120);
+    String near = base + "ok";
+    java.nio.file.Path input = dir.resolve("in.jsonl");
+    java.nio.file.Files.writeString(input, String.join("\n",
+        "{\"prompt\": \"Q\", \"chosen\": \"" + base + "\", \"rejected\": \"no\"}",
+        "{\"prompt\": \"Q\", \"chosen\": \"" + near + "\", \"rejected\": \"no\"}",
+        "{\"prompt\": \"Other\", \"chosen\": \"" + words(new Random(10), 60) + "\", \"rejected\": \"no\"}") + "\n");
+    IngestOptions opts = new IngestOptions(List.of(input.toString()), dir.resolve("out").toString(), null,
+        dev.sparkdpo.data.formats.FormatOptions.DEFAULTS, 0, 16 << 20, 0.9, 5, 0, 0.0, 42, null, false);
+    Ingest.run(spark, opts);
+    List<Row> pairs = spark.read().parquet(dir.resolve("out/pairs").toString()).select("id", "chosen").collectAsList();
+    List<Row> quarantined = spark.read().parquet(dir.resolve("out/quarantine").toString())
+        .where("reason = 'near_duplicate'").collectAsList();
+    assertEquals(2, pairs.size());
+    assertEquals(1, quarantined.size());
+    Row q = quarantined.get(0);
+    String[] kept = pairs.stream().filter(p -> p.getString(1).equals(base) || p.getString(1).equals(near))
+        .map(p -> p.getString(0)).toArray(String[]::new);
+    assertEquals(1, kept.length, "one of the two near-identical pairs stays");
+    String detail = q.getString(q.fieldIndex("detail"));
+    double jaccard = NearDuplicates.similarity("Q", base, "no", "Q", near, "no", 5);
+    assertTrue(detail.contains("of pair " + kept[0]), detail);
+    assertTrue(detail.contains(String.format(java.util.Locale.ROOT, "(Jaccard %.3f)", jaccard)), detail);
   }
 }
