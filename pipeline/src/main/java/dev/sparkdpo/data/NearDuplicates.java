@@ -17,6 +17,7 @@ import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.api.java.UDF1;
 import org.apache.spark.sql.api.java.UDF2;
 import org.apache.spark.sql.api.java.UDF3;
 import org.apache.spark.sql.expressions.UserDefinedFunction;
@@ -36,7 +37,7 @@ import org.slf4j.LoggerFactory;
  *   <li><b>Bands:</b> the signature is cut into b bands of r rows; two pairs are candidates when some band is equal
  *       in all r rows, so P(candidate | Jaccard s) = 1 − (1 − s^r)^b (the S-curve; see {@link Bands}).</li>
  *   <li><b>Buckets:</b> one shuffle of (band key, id), sorted by key, so a bucket is a run of rows; a bucket of at most {@link #MAX_BUCKET} members is paired all to
- *       all, a larger one (a shared template) only star-wise to its smallest id, so no bucket costs more than
+ *       all, a larger one (a shared template) only star-wise to its smallest id hash, so no bucket costs more than
  *       MAX_BUCKET²/2 pairs; the capped buckets are counted and logged.</li>
  *   <li><b>Verification:</b> every candidate's exact Jaccard of the shingle sets is computed and kept only at or
  *       above the threshold, so no pair below the threshold is ever linked (precision 1). Only the texts of pairs in
@@ -140,7 +141,7 @@ public final class NearDuplicates {
     SparkSession spark = pairs.sparkSession();
     LongAccumulator capped = spark.sparkContext().longAccumulator("near-dup buckets paired star-wise");
 
-    // 1-3. signatures, band keys and bucket pairs: one pass over the text, one shuffle of (key, id)
+    // 1-3. signatures, band keys and bucket pairs: one pass over the text, one shuffle of (key, id hash)
     Dataset<Row> candidates = candidates(bandKeys(pairs, shingle, seed, shape), maxBucket, capped).localCheckpoint();
     long candidateCount = candidates.count();
     LOG.info("near-duplicates: b = {} bands x r = {} rows (k = {} one-permutation min-hashes): {} candidate pairs, {} "
@@ -155,7 +156,7 @@ public final class NearDuplicates {
       texts = candidateTexts(pairs, candidates).persist(StorageLevel.MEMORY_AND_DISK_SER());
       long textCount = texts.count();
       LOG.info("near-duplicates: read the texts of the {} pairs in candidate pairs ({} s)", textCount, seconds(t0));
-      Dataset<Row> edges = withSimilarity(candidates, texts, shingle, "a", "b")
+      Dataset<Row> edges = withSimilarity(candidates, texts, shingle, "a", "b", "h")
           .where(col("similarity").geq(threshold - 1e-12)).select("a", "b")
           .localCheckpoint();
       long edgeCount = edges.count();
@@ -167,7 +168,7 @@ public final class NearDuplicates {
       Dataset<Row> labels = components(edges);
       Dataset<Row> losers = labels.where(col("label").notEqual(col("id")))
           .select(col("id"), col("label").as("kept_id"));
-      Dataset<Row> result = withSimilarity(losers, texts, shingle, "id", "kept_id")
+      Dataset<Row> result = withSimilarity(losers, texts, shingle, "id", "kept_id", "id")
           .select(col("id").as(PairSchema.ID), col("kept_id"), col("similarity"))
           .localCheckpoint();   // materialized here: texts is released below
       LOG.info("near-duplicates: components done ({} s)", seconds(t0));
@@ -192,11 +193,11 @@ public final class NearDuplicates {
   static final StructType LOSERS = new StructType().add(PairSchema.ID, DataTypes.StringType, false)
       .add("kept_id", DataTypes.StringType, false).add("similarity", DataTypes.DoubleType, false);
   private static final StructType BAND_KEYS = new StructType().add("key", DataTypes.LongType, false)
-      .add("id", DataTypes.StringType, false);
-  private static final StructType EDGES = new StructType().add("a", DataTypes.StringType, false)
-      .add("b", DataTypes.StringType, false);
-  /** Candidate-id sets up to this many are broadcast to the text scan (~50 bytes each); larger ones are joined. */
-  private static final long BROADCAST_IDS = 1_000_000;
+      .add("h", DataTypes.LongType, false);
+  private static final StructType CANDIDATES = new StructType().add("a", DataTypes.LongType, false)
+      .add("b", DataTypes.LongType, false);
+  /** Candidate sets up to this many pairs are broadcast to the text scan (8 bytes each); larger ones are joined. */
+  private static final long BROADCAST_HASHES = 4_000_000;
 
   private static String seconds(long t0) {
     return String.format(Locale.ROOT, "%.1f", (System.nanoTime() - t0) / 1e9);
@@ -224,8 +225,10 @@ public final class NearDuplicates {
   }
 
   /**
-   * Steps 1-2: {@code (key, id)} for every band of every pair, key being the band's 64-bit hash (seeded by the band's
-   * index, so equal rows in different bands do not meet). One pass over the text: the shingles live only inside it.
+   * Steps 1-2: {@code (key, h)} for every band of every pair, key being the band's 64-bit hash (seeded by the band's
+   * index, so equal rows in different bands do not meet) and h the 64-bit {@link #idHash} of the pair's id. One pass
+   * over the text: the shingles live only inside it. The shuffled row is two longs (24 bytes as an UnsafeRow) rather
+   * than a long and a 32-character id (~64 bytes), and b rows per pair are shuffled: at 1M pairs and b = 14, 14M rows.
    */
   static Dataset<Row> bandKeys(Dataset<Row> pairs, int shingle, long seed, Bands shape) {
     long[] family = hashFamily(seed);
@@ -233,13 +236,13 @@ public final class NearDuplicates {
         .mapPartitions((MapPartitionsFunction<Row, Row>) rows -> new Iterator<>() {
           long[] bands = new long[0];
           int next;
-          String id;
+          long id;
 
           @Override
           public boolean hasNext() {
             while (next == bands.length && rows.hasNext()) {
               Row r = rows.next();
-              id = r.getString(0);
+              id = idHash(r.getString(0));
               bands = bandHashes(signature(shingles(text(r.getString(1), r.getString(2), r.getString(3)), shingle),
                   family, shape.hashes()), shape);
               next = 0;
@@ -256,22 +259,22 @@ public final class NearDuplicates {
   }
 
   /**
-   * Step 3: distinct candidate pairs {@code (a, b)}, a &lt; b. One shuffle by band key, sorted within partitions, so
-   * each bucket is a run of rows: a bucket of at most maxBucket members is paired all to all, a larger one (a shared
-   * template) each member with the bucket's smallest id, so a bucket costs at most max(maxBucket²/2, n − 1) pairs;
-   * such buckets are counted in {@code capped}.
+   * Step 3: distinct candidate pairs {@code (a, b)} of id hashes, a &lt; b. One shuffle by band key, sorted within
+   * partitions, so each bucket is a run of rows: a bucket of at most maxBucket members is paired all to all, a larger
+   * one (a shared template) each member with the bucket's smallest id hash, so a bucket costs at most
+   * max(maxBucket²/2, n − 1) pairs; such buckets are counted in {@code capped}.
    */
   static Dataset<Row> candidates(Dataset<Row> bandKeys, int maxBucket, LongAccumulator capped) {
     return bandKeys.repartition(col("key")).sortWithinPartitions("key")
         .mapPartitions((MapPartitionsFunction<Row, Row>) rows -> bucketPairs(rows, maxBucket, capped).iterator(),
-            Encoders.row(EDGES))
+            Encoders.row(CANDIDATES))
         .distinct();
   }
 
   /** The pairs of every bucket (run of equal keys) in rows sorted by key. */
   static List<Row> bucketPairs(Iterator<Row> rows, int maxBucket, LongAccumulator capped) {
     List<Row> out = new ArrayList<>();
-    List<String> bucket = new ArrayList<>();
+    List<Long> bucket = new ArrayList<>();
     long key = 0;
     while (rows.hasNext()) {
       Row r = rows.next();
@@ -280,13 +283,14 @@ public final class NearDuplicates {
         bucket.clear();
       }
       key = r.getLong(0);
-      bucket.add(r.getString(1));
+      bucket.add(r.getLong(1));
     }
     pairUp(bucket, maxBucket, capped, out);
     return out;
   }
 
-  private static void pairUp(List<String> bucket, int maxBucket, LongAccumulator capped, List<Row> out) {
+  /** Equal hashes (the same pair twice, or two ids colliding, probability ~N²/2^65) are not paired. */
+  private static void pairUp(List<Long> bucket, int maxBucket, LongAccumulator capped, List<Row> out) {
     if (bucket.size() < 2) return;
     Collections.sort(bucket);
     if (bucket.size() > maxBucket) {
@@ -303,26 +307,42 @@ public final class NearDuplicates {
     }
   }
 
-  /** {@code (id, text)} of the pairs that appear in a candidate pair, read again from the input. */
+  /**
+   * {@code (id, h, text)} of the pairs whose id hash appears in a candidate pair, read again from the input (a
+   * colliding id comes along too, and is only verified in vain).
+   */
   private static Dataset<Row> candidateTexts(Dataset<Row> pairs, Dataset<Row> candidates) {
-    Dataset<Row> ids = candidates.select(col("a").as("cid")).union(candidates.select(col("b").as("cid"))).distinct()
+    Dataset<Row> hashes = candidates.select(col("a").as("ch")).union(candidates.select(col("b").as("ch"))).distinct()
         .localCheckpoint();
-    if (ids.count() <= BROADCAST_IDS) ids = broadcast(ids);
+    if (hashes.count() <= BROADCAST_HASHES) hashes = broadcast(hashes);
     UserDefinedFunction text = udf((UDF3<String, String, String, String>) NearDuplicates::text, DataTypes.StringType);
-    return pairs.join(ids, col(PairSchema.ID).equalTo(col("cid")), "left_semi")
-        .select(col(PairSchema.ID).as("id"),
+    UserDefinedFunction idHash = udf((UDF1<String, Long>) NearDuplicates::idHash, DataTypes.LongType);
+    return pairs.select(col(PairSchema.ID).as("id"), idHash.apply(col(PairSchema.ID)).as("h"),
+            col(PairSchema.PROMPT), col(PairSchema.CHOSEN), col(PairSchema.REJECTED))
+        .join(hashes, col("h").equalTo(col("ch")), "left_semi")
+        .select(col("id"), col("h"),
             text.apply(col(PairSchema.PROMPT), col(PairSchema.CHOSEN), col(PairSchema.REJECTED)).as("text"));
   }
 
-  /** Adds the exact Jaccard of the texts of {@code left} and {@code right} (both ids of {@code texts}). */
-  private static Dataset<Row> withSimilarity(Dataset<Row> idPairs, Dataset<Row> texts, int shingle, String left,
-      String right) {
+  /**
+   * {@code (left, right, similarity)}: the ids of the texts whose column {@code on} (h or id) equals {@code left} and
+   * {@code right} of {@code pairs}, and their exact Jaccard.
+   */
+  private static Dataset<Row> withSimilarity(Dataset<Row> pairs, Dataset<Row> texts, int shingle, String left,
+      String right, String on) {
     UserDefinedFunction jaccard = udf((UDF2<String, String, Double>) (a, b) ->
         jaccard(sortedShingles(a, shingle), sortedShingles(b, shingle)), DataTypes.DoubleType);
-    Dataset<Row> l = texts.select(col("id").as("l_id"), col("text").as("l_text"));
-    Dataset<Row> r = texts.select(col("id").as("r_id"), col("text").as("r_text"));
-    return idPairs.join(l, col(left).equalTo(col("l_id"))).join(r, col(right).equalTo(col("r_id")))
-        .select(col(left), col(right), jaccard.apply(col("l_text"), col("r_text")).as("similarity"));
+    Dataset<Row> l = texts.select(col(on).as("l_key"), col("id").as("l_id"), col("text").as("l_text"));
+    Dataset<Row> r = texts.select(col(on).as("r_key"), col("id").as("r_id"), col("text").as("r_text"));
+    return pairs.join(l, col(left).equalTo(col("l_key"))).join(r, col(right).equalTo(col("r_key")))
+        .select(col("l_id").as(left), col("r_id").as(right), jaccard.apply(col("l_text"), col("r_text")).as("similarity"));
+  }
+
+  /** A 64-bit hash of a pair id (FNV-1a over the chars, then Murmur3's finalizer): the shuffled stand-in for it. */
+  static long idHash(String id) {
+    long h = 0xcbf29ce484222325L;
+    for (int i = 0, n = id.length(); i < n; i++) h = (h ^ id.charAt(i)) * 0x100000001B3L;
+    return mix(h);
   }
 
   /**
