@@ -72,6 +72,31 @@ class NearDuplicatesTest {
     assertEquals(1, NearDuplicates.shingles("ab", 5).length, "short texts still have one shingle");
   }
 
+  /** The one-pass ASCII path gives the same text and signature as the string path, whatever the characters. */
+  @Test
+  void theFastSignatureIsTheSignatureOfTheNormalizedText() {
+    Random random = new Random(4);
+    String alphabet = "aZ \t\n\r\u000B\f\u001C\u0001é İ.xY";
+    long[] family = NearDuplicates.hashFamily(42);
+    for (int trial = 0; trial < 500; trial++) {
+      String[] f = new String[3];
+      boolean ascii = trial % 2 == 0;
+      for (int i = 0; i < 3; i++) {
+        StringBuilder sb = new StringBuilder();
+        for (int c = random.nextInt(40); c > 0; c--) {
+          char ch = alphabet.charAt(random.nextInt(alphabet.length()));
+          sb.append(ascii && ch >= 0x80 ? 'q' : ch);
+        }
+        f[i] = trial % 7 == 0 && i == 0 ? null : sb.toString();
+      }
+      String text = NearDuplicates.text(f[0], f[1], f[2]);
+      assertEquals(text, new String(NearDuplicates.textChars(f[0], f[1], f[2])), Arrays.toString(f));
+      assertArrayEquals(NearDuplicates.signature(NearDuplicates.shingles(text, 5), family, 56),
+          NearDuplicates.signature(f[0], f[1], f[2], 5, family, 56), Arrays.toString(f));
+    }
+    assertEquals("\u0001x\u0001y", NearDuplicates.text("", "x", "y"), "an empty field keeps its separator");
+  }
+
   @Test
   void theBandChoiceForTheDefaultThresholdMeetsItsBounds() {
     NearDuplicates.Bands b = NearDuplicates.Bands.forThreshold(0.9);
