@@ -91,7 +91,7 @@ class NearDuplicatesTest {
       }
       String text = NearDuplicates.text(f[0], f[1], f[2]);
       assertEquals(text, new String(NearDuplicates.textChars(f[0], f[1], f[2])), Arrays.toString(f));
-      assertArrayEquals(NearDuplicates.signature(NearDuplicates.shingles(text, 5), family, 56),
+      assertArrayEquals(NearDuplicates.signatureOfText(text.toCharArray(), 5, family, 56),
           NearDuplicates.signature(f[0], f[1], f[2], 5, family, 56), Arrays.toString(f));
     }
     assertEquals("\u0001x\u0001y", NearDuplicates.text("", "x", "y"), "an empty field keeps its separator");
