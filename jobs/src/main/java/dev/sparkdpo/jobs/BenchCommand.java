@@ -107,11 +107,15 @@ public final class BenchCommand {
       description = {"Times ingest without and with tokenization on a generated flat JSONL corpus.",
           "",
           "Generates a synthetic flat JSONL corpus and times ingest (parse -> validate -> dedup -> write) "
-              + "without and with tokenization. Spark start-up and corpus generation are not timed.",
+              + "without and with tokenization, and with --near-dup-threshold a third time with near-duplicate "
+              + "removal, scored against near-duplicates planted in the corpus (recall, precision). Spark start-up, "
+              + "corpus generation and scoring are not timed. Several --pairs sizes report the scaling.",
           ""})
   static final class IngestBench implements Callable<Integer> {
-    @Option(names = "--pairs", description = "Pairs in the corpus (default ${DEFAULT-VALUE}).", defaultValue = "1000000")
-    long pairs;
+    @Option(names = "--pairs", split = ",", paramLabel = "N[,N...]",
+        description = "Pairs in the corpus; several (e.g. 250000,500000,1000000) run one after another and report "
+            + "the scaling (default ${DEFAULT-VALUE}).", defaultValue = "1000000")
+    List<Long> pairs;
 
     @Option(names = "--shards", description = "JSONL files the corpus is split into (default ${DEFAULT-VALUE}).",
         defaultValue = "8")
@@ -126,6 +130,16 @@ public final class BenchCommand {
         defaultValue = "512")
     int maxLength;
 
+    @Option(names = "--near-dup-threshold", paramLabel = "J",
+        description = "Also time ingest with near-duplicate removal at Jaccard >= J and score it against the planted "
+            + "near-duplicates (default ${DEFAULT-VALUE}: off, nothing planted).", defaultValue = "0")
+    double nearDupThreshold;
+
+    @Option(names = "--planted-fraction", paramLabel = "F",
+        description = "With --near-dup-threshold: the fraction of records that are planted near-duplicates of an "
+            + "earlier pair, at true Jaccard spread over ~0.78-1.0 (default ${DEFAULT-VALUE}).", defaultValue = "0.05")
+    double plantedFraction;
+
     @Option(names = "--work-dir", description = "Where the corpus and outputs go (default: a temp dir, deleted after).")
     File workDir;
 
@@ -136,43 +150,166 @@ public final class BenchCommand {
 
     @Override
     public Integer call() throws IOException {
+      if (pairs.isEmpty() || pairs.stream().anyMatch(n -> n < 1)) {
+        throw new IllegalArgumentException("--pairs must be one or more counts >= 1, got " + pairs);
+      }
+      if (nearDupThreshold < 0 || nearDupThreshold > 1) {
+        throw new IllegalArgumentException("--near-dup-threshold must be 0 (off) or in (0, 1], got " + nearDupThreshold);
+      }
       Config c = JobConfig.load(spark.config);
       Path dir = workDir != null ? workDir.toPath() : Files.createTempDirectory("spark-dpo-bench-ingest");
       boolean cleanup = workDir == null;
       try {
-        Path corpus = dir.resolve("corpus");
-        long t0 = System.nanoTime();
-        SyntheticPreferences.Summary summary = SyntheticPreferences.write(corpus, pairs, shards, 7);
-        double genSeconds = (System.nanoTime() - t0) / 1e9;
         SparkSession session = spark.session(c);
-
-        Map<String, Object> result = new LinkedHashMap<>();
-        result.put("bench", "ingest");
-        result.put("pairs", pairs);
-        result.put("records", summary.records());
-        result.put("corpus_bytes", summary.bytes());
-        result.put("shards", shards);
-        result.put("master", session.sparkContext().master());
-        result.put("default_parallelism", session.sparkContext().defaultParallelism());
-        result.put("available_processors", Runtime.getRuntime().availableProcessors());
-        result.put("corpus_generation_s", genSeconds);
-        result.put("without_tokenizer", measure(session, corpus, dir.resolve("out-plain"), null));
-        if (!tokenizer.equals("none")) {
-          TokenizerSpec spec = new TokenizerSpec(tokenizer, maxLength, maxLength / 2, Truncation.KEEP_END, true);
-          result.put("with_tokenizer", measure(session, corpus, dir.resolve("out-tokenized"), spec));
+        List<Map<String, Object>> runs = new java.util.ArrayList<>();
+        for (long n : pairs) runs.add(runSize(session, dir.resolve("pairs-" + n), n));
+        Map<String, Object> result = runs.get(0);
+        if (runs.size() > 1) {
+          result = new LinkedHashMap<>();
+          result.put("bench", "ingest");
+          result.put("runs", runs);
+          result.put("scaling", scaling(runs));
         }
-        String json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(result);
-        System.out.println(json);
-        if (jsonOut != null) Files.writeString(jsonOut.toPath(), json);
+        printJson(result, jsonOut);
         return 0;
       } finally {
         if (cleanup) BenchCommand.deleteRecursively(dir);
       }
     }
 
-    private static Map<String, Object> measure(SparkSession session, Path corpus, Path out, TokenizerSpec tok) {
+    /** One corpus size: generate, then the timed runs (and the near-duplicate score). */
+    private Map<String, Object> runSize(SparkSession session, Path dir, long n) throws IOException {
+      Path corpus = dir.resolve("corpus");
+      Path truth = dir.resolve("planted.tsv");    // beside the corpus, never read by ingest
+      boolean nearDup = nearDupThreshold > 0;
+      long t0 = System.nanoTime();
+      SyntheticPreferences.Summary summary = SyntheticPreferences.write(corpus, n, shards, 7,
+          nearDup ? plantedFraction : 0, nearDup ? truth : null);
+      double genSeconds = (System.nanoTime() - t0) / 1e9;
+      // untimed: the first ingest in a JVM pays for JIT compilation and Spark's first jobs (measured ~5 s at 200k
+      // pairs on 2 cores), which would land on the plain run and flatter the near-duplicate ratio
+      measure(session, corpus.resolve("part-00000.jsonl"), dir.resolve("out-warm-up"), null, 0);
+
+      Map<String, Object> result = new LinkedHashMap<>();
+      result.put("bench", "ingest");
+      result.put("pairs", n);
+      result.put("records", summary.records());
+      result.put("corpus_bytes", summary.bytes());
+      result.put("shards", shards);
+      result.put("master", session.sparkContext().master());
+      result.put("default_parallelism", session.sparkContext().defaultParallelism());
+      result.put("available_processors", Runtime.getRuntime().availableProcessors());
+      result.put("corpus_generation_s", genSeconds);
+      Map<String, Object> plain = measure(session, corpus, dir.resolve("out-plain"), null, 0);
+      result.put("without_tokenizer", plain);
+      if (!tokenizer.equals("none")) {
+        TokenizerSpec spec = new TokenizerSpec(tokenizer, maxLength, maxLength / 2, Truncation.KEEP_END, true);
+        result.put("with_tokenizer", measure(session, corpus, dir.resolve("out-tokenized"), spec, 0));
+      }
+      if (nearDup) {
+        Path out = dir.resolve("out-near-dup");
+        Map<String, Object> m = measure(session, corpus, out, null, nearDupThreshold);
+        List<SyntheticPreferences.Planted> planted;
+        try (var lines = Files.lines(truth)) {
+          planted = lines.map(SyntheticPreferences.Planted::parse).toList();
+        }
+        Map<NearDupScore.Key, NearDupScore.Key> removed = removedToKept(session, out);
+        Map<NearDupScore.Key, String[]> texts = readPairs(corpus, new java.util.HashSet<>(removed.entrySet().stream()
+            .flatMap(e -> java.util.stream.Stream.of(e.getKey(), e.getValue())).toList()));
+        NearDupScore.Score score = NearDupScore.score(planted, removed,
+            (r, k) -> SyntheticPreferences.jaccard(texts.get(r), texts.get(k)), nearDupThreshold);
+        m.putAll(score.json(nearDupThreshold));
+        m.put("elapsed_vs_without_tokenizer", (double) m.get("elapsed_s") / (double) plain.get("elapsed_s"));
+        m.put("elapsed_vs_without_tokenizer_bar", 3.0);
+        result.put("with_near_dup", m);
+      }
+      return result;
+    }
+
+    /** Per size: plain and near-dup seconds, their ratio, and seconds per 100k pairs (flat when linear). */
+    private static List<Map<String, Object>> scaling(List<Map<String, Object>> runs) {
+      List<Map<String, Object>> out = new java.util.ArrayList<>();
+      for (Map<String, Object> run : runs) {
+        Map<String, Object> s = new LinkedHashMap<>();
+        long n = (long) run.get("pairs");
+        double plain = (double) ((Map<?, ?>) run.get("without_tokenizer")).get("elapsed_s");
+        s.put("pairs", n);
+        s.put("without_tokenizer_s", plain);
+        s.put("without_tokenizer_s_per_100k", plain / n * 1e5);
+        if (run.get("with_near_dup") instanceof Map<?, ?> near) {
+          double nd = (double) near.get("elapsed_s");
+          s.put("with_near_dup_s", nd);
+          s.put("with_near_dup_s_per_100k", nd / n * 1e5);
+          s.put("ratio", nd / plain);
+        }
+        out.add(s);
+      }
+      return out;
+    }
+
+    /** Records removed as near-duplicates → the record kept in their place (its id mapped back via pairs/). */
+    private static Map<NearDupScore.Key, NearDupScore.Key> removedToKept(SparkSession session, Path out) {
+      java.util.regex.Pattern keptId = java.util.regex.Pattern.compile("of pair ([0-9a-f]{32})");
+      Map<NearDupScore.Key, String> removed = new java.util.HashMap<>();
+      for (org.apache.spark.sql.Row r : session.read().parquet(out.resolve("quarantine").toString())
+          .where(org.apache.spark.sql.functions.col(dev.sparkdpo.data.PairSchema.REASON)
+              .equalTo(dev.sparkdpo.data.QuarantineReason.NEAR_DUPLICATE.code()))
+          .select(dev.sparkdpo.data.PairSchema.SOURCE, dev.sparkdpo.data.PairSchema.RECORD,
+              dev.sparkdpo.data.PairSchema.DETAIL).collectAsList()) {
+        java.util.regex.Matcher m = keptId.matcher(r.getString(2));
+        if (!m.find()) throw new IllegalStateException("no kept pair id in near_duplicate detail: " + r.getString(2));
+        removed.put(new NearDupScore.Key(fileName(r.getString(0)), r.getLong(1)), m.group(1));
+      }
+      Map<String, NearDupScore.Key> keptKeys = new java.util.HashMap<>();
+      if (!removed.isEmpty()) {
+        org.apache.spark.sql.Dataset<org.apache.spark.sql.Row> ids = session.createDataset(
+            removed.values().stream().distinct().toList(), org.apache.spark.sql.Encoders.STRING()).toDF("kept");
+        for (org.apache.spark.sql.Row r : session.read().parquet(out.resolve("pairs").toString())
+            .join(org.apache.spark.sql.functions.broadcast(ids),
+                org.apache.spark.sql.functions.col(dev.sparkdpo.data.PairSchema.ID).equalTo(
+                    org.apache.spark.sql.functions.col("kept")), "left_semi")
+            .select(dev.sparkdpo.data.PairSchema.ID, dev.sparkdpo.data.PairSchema.SOURCE,
+                dev.sparkdpo.data.PairSchema.RECORD).collectAsList()) {
+          keptKeys.put(r.getString(0), new NearDupScore.Key(fileName(r.getString(1)), r.getLong(2)));
+        }
+      }
+      Map<NearDupScore.Key, NearDupScore.Key> out2 = new java.util.HashMap<>();
+      removed.forEach((k, id) -> out2.put(k, java.util.Objects.requireNonNull(keptKeys.get(id),
+          () -> "kept pair " + id + " is not in pairs/")));
+      return out2;
+    }
+
+    private static String fileName(String source) {
+      return source.substring(source.lastIndexOf('/') + 1);
+    }
+
+    /** The (prompt, chosen, rejected) of the wanted records of the corpus (record = 1-based line). */
+    private static Map<NearDupScore.Key, String[]> readPairs(Path corpus, java.util.Set<NearDupScore.Key> wanted)
+        throws IOException {
+      ObjectMapper json = new ObjectMapper();
+      Map<NearDupScore.Key, String[]> out = new java.util.HashMap<>();
+      java.util.Set<String> files = new java.util.TreeSet<>();
+      for (NearDupScore.Key k : wanted) files.add(k.file());
+      for (String file : files) {
+        try (var reader = Files.newBufferedReader(corpus.resolve(file))) {
+          long record = 0;
+          for (String line; (line = reader.readLine()) != null; ) {
+            NearDupScore.Key k = new NearDupScore.Key(file, ++record);
+            if (!wanted.contains(k)) continue;
+            var node = json.readTree(line);
+            out.put(k, new String[] {node.get("prompt").asText(), node.get("chosen").asText(),
+                node.get("rejected").asText()});
+          }
+        }
+      }
+      return out;
+    }
+
+    private static Map<String, Object> measure(SparkSession session, Path corpus, Path out, TokenizerSpec tok,
+        double nearDupThreshold) {
       IngestOptions opts = new IngestOptions(List.of(corpus.toString()), out.toString(), null, FormatOptions.DEFAULTS,
-          100_000, 16 << 20, 0.0, 5, 5, 0.05, 42, tok, true);
+          100_000, 16 << 20, nearDupThreshold, 5, 0, 0.05, 42, tok, true);
+      ModelBench.resetHeapPeaks();
       IngestStats stats = Ingest.run(session, opts);
       Map<String, Object> m = new LinkedHashMap<>();
       m.put("elapsed_s", stats.elapsedSeconds());
@@ -180,6 +317,8 @@ public final class BenchCommand {
       m.put("input_records", stats.inputRecords());
       m.put("output_pairs", stats.outputPairs());
       m.put("quarantined", stats.quarantined());
+      m.put("peak_heap_bytes", ModelBench.heapPeak());
+      m.put("max_heap_bytes", Runtime.getRuntime().maxMemory());
       if (stats.tokenization() != null) m.put("tokenization", stats.tokenization());
       return m;
     }
@@ -434,14 +573,14 @@ public final class BenchCommand {
       return m;
     }
 
-    private static void resetHeapPeaks() {
+    static void resetHeapPeaks() {
       for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
         if (pool.getType() == MemoryType.HEAP) pool.resetPeakUsage();
       }
     }
 
     /** Sum of the heap pools' peak usage since the last reset (an upper bound: pools peak at different times). */
-    private static long heapPeak() {
+    static long heapPeak() {
       long sum = 0;
       for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
         if (pool.getType() == MemoryType.HEAP) sum += pool.getPeakUsage().getUsed();

@@ -3,21 +3,28 @@ package dev.sparkdpo.data;
 import static org.apache.spark.sql.functions.*;
 
 import java.io.Serializable;
-import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.List;
 import java.util.Locale;
+import java.util.NoSuchElementException;
 import java.util.SplittableRandom;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.api.java.UDF1;
 import org.apache.spark.sql.api.java.UDF2;
+import org.apache.spark.sql.api.java.UDF3;
 import org.apache.spark.sql.expressions.UserDefinedFunction;
-import org.apache.spark.sql.expressions.Window;
-import org.apache.spark.sql.expressions.WindowSpec;
 import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
 import org.apache.spark.storage.StorageLevel;
-import org.apache.spark.unsafe.Platform;
-import org.apache.spark.unsafe.hash.Murmur3_x86_32;
+import org.apache.spark.util.LongAccumulator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -25,30 +32,32 @@ import org.slf4j.LoggerFactory;
  * Near-duplicate pairs by banded MinHash LSH over character shingles of the pair's text (prompt, chosen and
  * rejected, lower-cased, runs of whitespace folded to one space), all on the executors:
  * <ol>
- *   <li><b>Signatures:</b> k = b·r min-hashes per pair, from the seeded universal family
- *       h_i(x) = (a_i·x + c_i) mod (2^61 − 1) over the 32-bit Murmur3 hashes x of the distinct shingles.</li>
+ *   <li><b>Signatures:</b> k = b·r min-hashes per pair by one-permutation hashing with densification (one seeded
+ *       64-bit hash per shingle; see {@link #signature}), computed in the same pass as the band keys.</li>
  *   <li><b>Bands:</b> the signature is cut into b bands of r rows; two pairs are candidates when some band is equal
  *       in all r rows, so P(candidate | Jaccard s) = 1 − (1 − s^r)^b (the S-curve; see {@link Bands}).</li>
- *   <li><b>Buckets:</b> group by (band, band hash); a bucket of at most {@link #MAX_BUCKET} members is paired all to
- *       all, a larger one (a shared template) only star-wise to its smallest id, so no bucket costs more than
+ *   <li><b>Buckets:</b> one shuffle of (band key, id), sorted by key, so a bucket is a run of rows; a bucket of at most {@link #MAX_BUCKET} members is paired all to
+ *       all, a larger one (a shared template) only star-wise to its smallest id hash, so no bucket costs more than
  *       MAX_BUCKET²/2 pairs; the capped buckets are counted and logged.</li>
  *   <li><b>Verification:</b> every candidate's exact Jaccard of the shingle sets is computed and kept only at or
- *       above the threshold, so no pair below the threshold is ever linked (precision 1).</li>
+ *       above the threshold, so no pair below the threshold is ever linked (precision 1). Only the texts of pairs in
+ *       some candidate pair are read again and shuffled for it (a few percent of the corpus), not every text.</li>
  *   <li><b>Connected components:</b> min-label propagation with pointer jumping on DataFrames until no label changes
- *       (lineage cut by a local checkpoint per round); each component keeps its smallest id.</li>
+ *       (lineage cut by a local checkpoint per round) over the verified edges only; each component keeps its
+ *       smallest id. With no candidates or no verified edges the later steps are skipped.</li>
  * </ol>
- * The result is deterministic under the seed: the hash family is drawn from it and every later step is a set
- * operation.
+ * The result is deterministic under the seed: the permutation is drawn from it, buckets are sorted by id before
+ * pairing, and every later step is a set operation, so it does not depend on partitioning or the number of cores.
  */
 public final class NearDuplicates {
   /** Buckets larger than this are paired star-wise to their smallest id instead of all to all. */
   public static final int MAX_BUCKET = 200;
-  /** The Mersenne prime 2^61 − 1 of the universal hash family. */
-  static final long PRIME = (1L << 61) - 1;
-  /** The most min-hashes the band search may choose: signature cost grows linearly in k. */
+  /** The most min-hashes the band search may choose (a signature of k ints per pair lives in the first pass). */
   static final int MAX_HASHES = 256;
-  /** The shingle hash seed (the same as before the banded scheme, so shingles hash the same). */
-  private static final int SHINGLE_SEED = 42;
+  /** The highest P(candidate) the band choice allows at half the threshold (see {@link Bands#forThreshold}). */
+  static final double BACKGROUND = 1e-3;
+  /** The shingle hash's starting value (any constant: the seeded part is the permutation over the shingles). */
+  private static final long SHINGLE_SEED = 42;
   private static final Logger LOG = LoggerFactory.getLogger(NearDuplicates.class);
 
   private NearDuplicates() {}
@@ -78,12 +87,15 @@ public final class NearDuplicates {
 
     /**
      * The band shape for a threshold t. Recall first: P(candidate | t) ≥ 0.99 and the midpoint at or below t − 0.05,
-     * so pairs at the threshold are missed at most 1% of the time and the curve is already high at t. Then cost:
-     * among those shapes (k ≤ {@link #MAX_HASHES}), the fewest min-hashes k with P(candidate | t/2) ≤ 0.05, so that
-     * pairs sharing only a template (Jaccard well below t) rarely become candidates; if none meets that, the
-     * smallest P(candidate | t/2). For t = 0.9 this gives b = 8, r = 7 (k = 56, midpoint 0.743): the false-negative
-     * probability is 0.55% at s = 0.9, 4.5% at 0.85 and 0.007% at 0.95; P(candidate) is 2.9% at 0.45, 0.18% at 0.3.
-     * Thresholds too low to meet the recall bounds within k ≤ 256 take the shape of highest P(candidate | t).
+     * so pairs at the threshold are missed at most 1% of the time and the curve is already high at t. Then precision:
+     * P(candidate | t/2) ≤ {@link #BACKGROUND}, because false candidates grow with the square of the corpus: the
+     * bench corpus's distinct pairs sit at Jaccard 0.1-0.2 of each other, and b = 8, r = 7 (the fewest hashes with
+     * P(candidate | t/2) ≤ 0.05) made 32,674 candidates for 5,484 true edges at 200k pairs and would make ~1M at 1M
+     * pairs; b = 14, r = 12 makes ~50. Then cost: the fewest bands b (each pair shuffles one row per band; min-hashes
+     * cost one hash per shingle whatever k, see {@link #signature}), then the fewest min-hashes. If no shape within
+     * k ≤ {@link #MAX_HASHES} meets the precision bound, the smallest P(candidate | t/2). For t = 0.9 this gives
+     * b = 14, r = 12 (k = 168, midpoint 0.803): the false-negative probability is 0.96% at s = 0.9, 11.7% at 0.85
+     * and 0.002% at 0.95; P(candidate) is 0.1% at 0.45 and 6e-8 at 0.2.
      */
     public static Bands forThreshold(double t) {
       if (!(t > 0 && t <= 1)) throw new IllegalArgumentException("--near-dup-threshold must be in (0, 1], got " + t);
@@ -93,14 +105,14 @@ public final class NearDuplicates {
         for (int b = 1; b * r <= MAX_HASHES; b++) {
           Bands c = new Bands(b, r);
           if (c.candidateProbability(t) < 0.99 || c.midpoint() > t - 0.05) continue;
-          boolean precise = c.candidateProbability(t / 2) <= 0.05;
+          boolean precise = c.candidateProbability(t / 2) <= BACKGROUND;
           if (best == null || (precise && !bestPrecise)
-              || (precise && c.hashes() < best.hashes())
+              || (precise && (c.bands() < best.bands() || c.bands() == best.bands() && c.hashes() < best.hashes()))
               || (!precise && !bestPrecise && c.candidateProbability(t / 2) < best.candidateProbability(t / 2))) {
             best = c;
             bestPrecise = precise;
           }
-          break;   // larger b with the same r only adds hashes and false candidates
+          break;   // larger b with the same r only adds band rows and false candidates
         }
       }
       if (best != null) return best;
@@ -115,7 +127,8 @@ public final class NearDuplicates {
   /**
    * Returns {@code (id, kept_id, similarity)} for every pair that loses to a near-duplicate, similarity being the
    * exact Jaccard of its shingles with the kept pair's (below the threshold only when linked through a chain); the
-   * input needs id, prompt, chosen, rejected.
+   * input needs id, prompt, chosen, rejected. The input is read twice (signatures, then the texts of the candidate
+   * pairs only), so a cheap-to-recompute input (Ingest's file scan) needs no caching.
    */
   public static Dataset<Row> find(Dataset<Row> pairs, double threshold, int shingle, long seed) {
     return find(pairs, threshold, shingle, seed, Bands.forThreshold(threshold), MAX_BUCKET);
@@ -124,79 +137,256 @@ public final class NearDuplicates {
   static Dataset<Row> find(Dataset<Row> pairs, double threshold, int shingle, long seed, Bands shape, int maxBucket) {
     if (shingle < 1) throw new IllegalArgumentException("--near-dup-shingle must be >= 1, got " + shingle);
     if (maxBucket < 2) throw new IllegalArgumentException("near-dup bucket cap must be >= 2, got " + maxBucket);
-    UserDefinedFunction jaccard = udf((UDF2<String, String, Double>) (a, b) ->
-        jaccard(shingles(a, shingle), shingles(b, shingle)), DataTypes.DoubleType);
-    Dataset<Row> docs = docs(pairs).persist(StorageLevel.MEMORY_AND_DISK_SER());
-    Dataset<Row> buckets = null;
-    try {
-      buckets = buckets(docs, shingle, seed, shape).persist(StorageLevel.MEMORY_AND_DISK());
-      Dataset<Row> candidates = candidates(buckets, maxBucket);
+    long t0 = System.nanoTime();
+    SparkSession spark = pairs.sparkSession();
+    LongAccumulator capped = spark.sparkContext().longAccumulator("near-dup buckets paired star-wise");
 
-      // 4. verify: exact Jaccard of the shingle sets, at or above the threshold (1e-12 absorbs rounding)
-      Dataset<Row> edges = withSimilarity(candidates, docs, jaccard, "a", "b")
-          .where(col("similarity").geq(threshold - 1e-12)).select("a", "b")
+    // 1-3. signatures, band keys and bucket pairs: one pass over the text, one shuffle of (key, id hash)
+    Dataset<Row> candidates = candidates(bandKeys(pairs, shingle, seed, shape), maxBucket, capped).localCheckpoint();
+    long candidateCount = candidates.count();
+    LOG.info("near-duplicates: b = {} bands x r = {} rows (k = {} one-permutation min-hashes): {} candidate pairs, {} "
+        + "buckets over {} members paired star-wise ({} s)", shape.bands(), shape.rows(), shape.hashes(),
+        candidateCount, capped.value(), maxBucket, seconds(t0));
+    if (candidateCount == 0) return spark.createDataFrame(List.of(), LOSERS);
+    String partitions = spark.conf().get("spark.sql.shuffle.partitions");
+    Dataset<Row> texts = null;
+    try {
+      spark.conf().set("spark.sql.shuffle.partitions", smallShuffles(spark, candidateCount, partitions));
+      // 4. verify on the exact Jaccard: only the candidates' texts are read again and shuffled, not the corpus's
+      texts = candidateTexts(pairs, candidates).persist(StorageLevel.MEMORY_AND_DISK_SER());
+      long textCount = texts.count();
+      LOG.info("near-duplicates: read the texts of the {} pairs in candidate pairs ({} s)", textCount, seconds(t0));
+      // kept with their similarity, ends in id order: most losers' kept pair is their own edge's other end
+      Dataset<Row> edges = withSimilarity(candidates, texts, shingle, "a", "b", "h")
+          .where(col("similarity").geq(threshold - 1e-12))
+          .select(least(col("a"), col("b")).as("a"), greatest(col("a"), col("b")).as("b"), col("similarity"))
           .localCheckpoint();
-      long capped = buckets.where(col("n").gt(maxBucket)).select("band", "bucket").distinct().count();
       long edgeCount = edges.count();
-      LOG.info("near-duplicates: b = {} bands x r = {} rows (k = {} min-hashes), {} verified edges, {} buckets over "
-          + "{} members paired star-wise", shape.bands(), shape.rows(), shape.hashes(), edgeCount, capped, maxBucket);
+      LOG.info("near-duplicates: {} verified edges among {} candidate pairs ({} s)", edgeCount, candidateCount,
+          seconds(t0));
+      if (edgeCount == 0) return spark.createDataFrame(List.of(), LOSERS);
 
       // 5. components, each labelled by its smallest id
-      Dataset<Row> labels = components(edges);
+      Dataset<Row> labels = components(edges.select("a", "b"));
       Dataset<Row> losers = labels.where(col("label").notEqual(col("id")))
           .select(col("id"), col("label").as("kept_id"));
-      return withSimilarity(losers, docs, jaccard, "id", "kept_id")
+      // the similarity to the kept pair: from the edge when there is one (kept id < loser id, so a = kept), else
+      // (linked through a chain) computed; measured 2.5 s at 1M pairs when computed for every loser
+      Dataset<Row> known = losers.join(edges, col("kept_id").equalTo(col("a")).and(col("id").equalTo(col("b"))), "left");
+      Dataset<Row> chained = withSimilarity(known.where(col("similarity").isNull()).select("id", "kept_id"), texts,
+          shingle, "id", "kept_id", "id");
+      Dataset<Row> result = known.where(col("similarity").isNotNull()).select("id", "kept_id", "similarity")
+          .union(chained)
           .select(col("id").as(PairSchema.ID), col("kept_id"), col("similarity"))
-          .localCheckpoint();   // materialized here: docs is released below
+          .localCheckpoint();   // materialized here: texts is released below
+      LOG.info("near-duplicates: components done ({} s)", seconds(t0));
+      return result;
     } finally {
-      docs.unpersist();
-      if (buckets != null) buckets.unpersist();
+      if (texts != null) texts.unpersist();
+      spark.conf().set("spark.sql.shuffle.partitions", partitions);
     }
   }
 
-  /** {@code (id, text)}: the pair's prompt, chosen and rejected, normalized. */
-  static Dataset<Row> docs(Dataset<Row> pairs) {
-    UserDefinedFunction normalize = udf((UDF1<String, String>) NearDuplicates::normalize, DataTypes.StringType);
-    return pairs.select(col(PairSchema.ID).as("id"), normalize.apply(concat_ws("\u0001",
-        col(PairSchema.PROMPT), col(PairSchema.CHOSEN), col(PairSchema.REJECTED))).as("text"));
+  /**
+   * Shuffle partitions for the phases after the candidates (verification, components): one per 100k candidate
+   * pairs, at least the default parallelism, at most the session's setting. Each of them is a few kilobytes; with
+   * the default 200, every one of the ~10 small shuffles of the components wrote and scheduled 200 blocks per task.
+   */
+  static String smallShuffles(SparkSession spark, long candidates, String configured) {
+    long n = Math.max(spark.sparkContext().defaultParallelism(), candidates / 100_000);
+    return Long.toString(Math.min(n, Long.parseLong(configured)));
+  }
+
+  /** The result's schema: the losing pair's id, the kept pair's id, their exact Jaccard. */
+  static final StructType LOSERS = new StructType().add(PairSchema.ID, DataTypes.StringType, false)
+      .add("kept_id", DataTypes.StringType, false).add("similarity", DataTypes.DoubleType, false);
+  private static final StructType BAND_KEYS = new StructType().add("key", DataTypes.LongType, false)
+      .add("h", DataTypes.LongType, false);
+  private static final StructType CANDIDATES = new StructType().add("a", DataTypes.LongType, false)
+      .add("b", DataTypes.LongType, false);
+  /** Candidate sets up to this many pairs are broadcast to the text scan (8 bytes each); larger ones are joined. */
+  private static final long BROADCAST_HASHES = 4_000_000;
+
+  private static String seconds(long t0) {
+    return String.format(Locale.ROOT, "%.1f", (System.nanoTime() - t0) / 1e9);
   }
 
   /**
-   * Steps 1-2: {@code (id, band, bucket, n, first)} for every band of every pair that shares its bucket with
-   * another, n being the bucket's size and first its smallest id.
+   * The text NearDuplicates compares for a pair: prompt, chosen and rejected joined by U+0001 (a null field is
+   * skipped, as concat_ws does), {@link #normalize normalized}.
    */
-  static Dataset<Row> buckets(Dataset<Row> docs, int shingle, long seed, Bands shape) {
-    long[][] family = hashFamily(shape.hashes(), seed);
-    UserDefinedFunction bandHashes = udf((UDF1<String, long[]>) t -> bandHashes(signature(shingles(t, shingle), family),
-        shape), DataTypes.createArrayType(DataTypes.LongType, false));
-    WindowSpec bucket = Window.partitionBy("band", "bucket");
-    return docs.select(col("id"), posexplode(bandHashes.apply(col("text"))).as(new String[] {"band", "bucket"}))
-        .withColumn("n", count(lit(1)).over(bucket))
-        .withColumn("first", min("id").over(bucket))
-        .where(col("n").geq(2));
+  public static String text(String prompt, String chosen, String rejected) {
+    StringBuilder sb = new StringBuilder();
+    boolean first = true;
+    for (String field : new String[] {prompt, chosen, rejected}) {
+      if (field == null) continue;
+      if (!first) sb.append('\u0001');
+      sb.append(field);
+      first = false;
+    }
+    return normalize(sb.toString());
   }
 
   /**
-   * Step 3: distinct candidate pairs {@code (a, b)}, a &lt; b: all pairs of a bucket of at most maxBucket members,
-   * else each member with the bucket's smallest id, so a bucket costs at most max(maxBucket²/2, n − 1) pairs.
+   * {@link #text} as chars, in one pass without the intermediate strings when every char is ASCII (the lower-casing,
+   * whitespace folding and strip then reduce to per-char rules); otherwise through {@link #text}. Measured on
+   * 630-character pairs: the string path cost ~10 µs per pair, as much as shingles and signature together.
    */
-  static Dataset<Row> candidates(Dataset<Row> buckets, int maxBucket) {
-    Dataset<Row> small = buckets.where(col("n").leq(maxBucket)).select("band", "bucket", "id");
-    Dataset<Row> allPairs = small.as("x").join(small.as("y"), col("x.band").equalTo(col("y.band"))
-            .and(col("x.bucket").equalTo(col("y.bucket"))).and(col("x.id").lt(col("y.id"))))
-        .select(col("x.id").as("a"), col("y.id").as("b"));
-    Dataset<Row> star = buckets.where(col("n").gt(maxBucket).and(col("id").notEqual(col("first"))))
-        .select(col("first").as("a"), col("id").as("b"));
-    return allPairs.union(star).distinct();
+  static char[] textChars(String prompt, String chosen, String rejected) {
+    int length = 2;
+    for (String field : new String[] {prompt, chosen, rejected}) length += field == null ? 0 : field.length();
+    char[] raw = new char[length];   // the fields joined by U+0001, copied in bulk (String.getChars)
+    int r = 0;
+    boolean first = true;
+    for (String field : new String[] {prompt, chosen, rejected}) {
+      if (field == null) continue;
+      if (!first) raw[r++] = '\u0001';
+      first = false;
+      field.getChars(0, field.length(), raw, r);
+      r += field.length();
+    }
+    int n = 0;   // lower-cased and folded in place: the write index never passes the read index
+    boolean space = false;
+    for (int i = 0; i < r; i++) {
+      char c = raw[i];
+      if (c >= 0x80) return text(prompt, chosen, rejected).toCharArray();
+      boolean ws = c == ' ' || c == '\t' || c == '\n' || c == '\u000B' || c == '\f' || c == '\r';
+      if (!ws) raw[n++] = c >= 'A' && c <= 'Z' ? (char) (c + ('a' - 'A')) : c;
+      else if (!space) raw[n++] = ' ';
+      space = ws;
+    }
+    int start = 0;
+    while (start < n && Character.isWhitespace(raw[start])) start++;   // String.strip()'s rule
+    while (n > start && Character.isWhitespace(raw[n - 1])) n--;
+    return start == 0 && n == raw.length ? raw : Arrays.copyOfRange(raw, start, n);
   }
 
-  /** Adds the exact Jaccard of the texts of {@code left} and {@code right} (both ids of {@code docs}). */
-  private static Dataset<Row> withSimilarity(Dataset<Row> idPairs, Dataset<Row> docs, UserDefinedFunction jaccard,
-      String left, String right) {
-    Dataset<Row> l = docs.select(col("id").as("l_id"), col("text").as("l_text"));
-    Dataset<Row> r = docs.select(col("id").as("r_id"), col("text").as("r_text"));
-    return idPairs.join(l, col(left).equalTo(col("l_id"))).join(r, col(right).equalTo(col("r_id")))
-        .select(col(left), col(right), jaccard.apply(col("l_text"), col("r_text")).as("similarity"));
+  /** The exact Jaccard of two pairs' shingle sets, as {@link #find} computes it when verifying a candidate. */
+  public static double similarity(String promptA, String chosenA, String rejectedA, String promptB, String chosenB,
+      String rejectedB, int shingle) {
+    return jaccard(sortedShingles(text(promptA, chosenA, rejectedA), shingle),
+        sortedShingles(text(promptB, chosenB, rejectedB), shingle));
+  }
+
+  /**
+   * Steps 1-2: {@code (key, h)} for every band of every pair, key being the band's 64-bit hash (seeded by the band's
+   * index, so equal rows in different bands do not meet) and h the 64-bit {@link #idHash} of the pair's id. One pass
+   * over the text: the shingles live only inside it. The shuffled row is two longs (24 bytes as an UnsafeRow) rather
+   * than a long and a 32-character id (~64 bytes), and b rows per pair are shuffled: at 1M pairs and b = 14, 14M rows.
+   */
+  static Dataset<Row> bandKeys(Dataset<Row> pairs, int shingle, long seed, Bands shape) {
+    long[] family = hashFamily(seed);
+    return pairs.select(PairSchema.ID, PairSchema.PROMPT, PairSchema.CHOSEN, PairSchema.REJECTED)
+        .mapPartitions((MapPartitionsFunction<Row, Row>) rows -> new Iterator<>() {
+          long[] bands = new long[0];
+          int next;
+          long id;
+
+          @Override
+          public boolean hasNext() {
+            while (next == bands.length && rows.hasNext()) {
+              Row r = rows.next();
+              id = idHash(r.getString(0));
+              bands = bandHashes(signature(r.getString(1), r.getString(2), r.getString(3), shingle, family,
+                  shape.hashes()), shape);
+              next = 0;
+            }
+            return next < bands.length;
+          }
+
+          @Override
+          public Row next() {
+            if (!hasNext()) throw new NoSuchElementException();
+            return RowFactory.create(bands[next++], id);
+          }
+        }, Encoders.row(BAND_KEYS));
+  }
+
+  /**
+   * Step 3: distinct candidate pairs {@code (a, b)} of id hashes, a &lt; b. One shuffle by band key, sorted within
+   * partitions, so each bucket is a run of rows: a bucket of at most maxBucket members is paired all to all, a larger
+   * one (a shared template) each member with the bucket's smallest id hash, so a bucket costs at most
+   * max(maxBucket²/2, n − 1) pairs; such buckets are counted in {@code capped}.
+   */
+  static Dataset<Row> candidates(Dataset<Row> bandKeys, int maxBucket, LongAccumulator capped) {
+    return bandKeys.repartition(col("key")).sortWithinPartitions("key")
+        .mapPartitions((MapPartitionsFunction<Row, Row>) rows -> bucketPairs(rows, maxBucket, capped).iterator(),
+            Encoders.row(CANDIDATES))
+        .distinct();
+  }
+
+  /** The pairs of every bucket (run of equal keys) in rows sorted by key. */
+  static List<Row> bucketPairs(Iterator<Row> rows, int maxBucket, LongAccumulator capped) {
+    List<Row> out = new ArrayList<>();
+    List<Long> bucket = new ArrayList<>();
+    long key = 0;
+    while (rows.hasNext()) {
+      Row r = rows.next();
+      if (!bucket.isEmpty() && r.getLong(0) != key) {
+        pairUp(bucket, maxBucket, capped, out);
+        bucket.clear();
+      }
+      key = r.getLong(0);
+      bucket.add(r.getLong(1));
+    }
+    pairUp(bucket, maxBucket, capped, out);
+    return out;
+  }
+
+  /** Equal hashes (the same pair twice, or two ids colliding, probability ~N²/2^65) are not paired. */
+  private static void pairUp(List<Long> bucket, int maxBucket, LongAccumulator capped, List<Row> out) {
+    if (bucket.size() < 2) return;
+    Collections.sort(bucket);
+    if (bucket.size() > maxBucket) {
+      capped.add(1);
+      for (int j = 1; j < bucket.size(); j++) {
+        if (!bucket.get(0).equals(bucket.get(j))) out.add(RowFactory.create(bucket.get(0), bucket.get(j)));
+      }
+      return;
+    }
+    for (int i = 0; i < bucket.size(); i++) {
+      for (int j = i + 1; j < bucket.size(); j++) {
+        if (!bucket.get(i).equals(bucket.get(j))) out.add(RowFactory.create(bucket.get(i), bucket.get(j)));
+      }
+    }
+  }
+
+  /**
+   * {@code (id, h, text)} of the pairs whose id hash appears in a candidate pair, read again from the input (a
+   * colliding id comes along too, and is only verified in vain).
+   */
+  private static Dataset<Row> candidateTexts(Dataset<Row> pairs, Dataset<Row> candidates) {
+    Dataset<Row> hashes = candidates.select(col("a").as("ch")).union(candidates.select(col("b").as("ch"))).distinct()
+        .localCheckpoint();
+    if (hashes.count() <= BROADCAST_HASHES) hashes = broadcast(hashes);
+    UserDefinedFunction text = udf((UDF3<String, String, String, String>) NearDuplicates::text, DataTypes.StringType);
+    UserDefinedFunction idHash = udf((UDF1<String, Long>) NearDuplicates::idHash, DataTypes.LongType);
+    return pairs.select(col(PairSchema.ID).as("id"), idHash.apply(col(PairSchema.ID)).as("h"),
+            col(PairSchema.PROMPT), col(PairSchema.CHOSEN), col(PairSchema.REJECTED))
+        .join(hashes, col("h").equalTo(col("ch")), "left_semi")
+        .select(col("id"), col("h"),
+            text.apply(col(PairSchema.PROMPT), col(PairSchema.CHOSEN), col(PairSchema.REJECTED)).as("text"));
+  }
+
+  /**
+   * {@code (left, right, similarity)}: the ids of the texts whose column {@code on} (h or id) equals {@code left} and
+   * {@code right} of {@code pairs}, and their exact Jaccard.
+   */
+  private static Dataset<Row> withSimilarity(Dataset<Row> pairs, Dataset<Row> texts, int shingle, String left,
+      String right, String on) {
+    UserDefinedFunction jaccard = udf((UDF2<String, String, Double>) (a, b) ->
+        jaccard(sortedShingles(a, shingle), sortedShingles(b, shingle)), DataTypes.DoubleType);
+    Dataset<Row> l = texts.select(col(on).as("l_key"), col("id").as("l_id"), col("text").as("l_text"));
+    Dataset<Row> r = texts.select(col(on).as("r_key"), col("id").as("r_id"), col("text").as("r_text"));
+    return pairs.join(l, col(left).equalTo(col("l_key"))).join(r, col(right).equalTo(col("r_key")))
+        .select(col("l_id").as(left), col("r_id").as(right), jaccard.apply(col("l_text"), col("r_text")).as("similarity"));
+  }
+
+  /** A 64-bit hash of a pair id (FNV-1a over the chars, then Murmur3's finalizer): the shuffled stand-in for it. */
+  static long idHash(String id) {
+    long h = 0xcbf29ce484222325L;
+    for (int i = 0, n = id.length(); i < n; i++) h = (h ^ id.charAt(i)) * 0x100000001B3L;
+    return mix(h);
   }
 
   /**
@@ -205,43 +395,118 @@ public final class NearDuplicates {
    * label's label (which is in the same component and no larger), so a chain of n nodes takes O(log n) rounds rather
    * than n. At a fixpoint labels agree across every edge, so each component carries one label, and its smallest id m
    * can only be labelled m: it is the fixpoint of the minimum. Each round's labels are checkpointed locally so the
-   * lineage stays one round deep.
+   * lineage stays one round deep. The edges are cached (they are read twice per round).
    */
   static Dataset<Row> components(Dataset<Row> edges) {
-    Dataset<Row> labels = edges.select(col("a").as("id")).union(edges.select(col("b").as("id"))).distinct()
-        .withColumn("label", col("id")).localCheckpoint();
-    for (int round = 1; ; round++) {
-      Dataset<Row> viaA = edges.join(labels, col("a").equalTo(col("id"))).select(col("b").as("id"), col("label"));
-      Dataset<Row> viaB = edges.join(labels, col("b").equalTo(col("id"))).select(col("a").as("id"), col("label"));
-      Dataset<Row> spread = labels.union(viaA).union(viaB).groupBy("id").agg(min("label").as("label"));
-      Dataset<Row> hop = spread.select(col("id").as("hop_id"), col("label").as("hop_label"));
-      Dataset<Row> next = spread.join(hop, col("label").equalTo(col("hop_id")))
-          .select(col("id"), col("hop_label").as("label")).localCheckpoint();
-      long changed = next.as("n").join(labels.as("o"), col("n.id").equalTo(col("o.id")))
-          .where(col("n.label").notEqual(col("o.label"))).count();
-      labels = next;
-      if (changed == 0) {
-        LOG.info("near-duplicates: components converged in {} rounds", round);
-        return labels;
+    Dataset<Row> cached = edges.persist(StorageLevel.MEMORY_AND_DISK());
+    try {
+      // round 0 already takes the smallest neighbour: a component of two (most near-duplicates) is done here
+      Dataset<Row> labels = cached.select(col("a").as("id"), least(col("a"), col("b")).as("label"))
+          .union(cached.select(col("b").as("id"), least(col("a"), col("b")).as("label")))
+          .groupBy("id").agg(min("label").as("label")).localCheckpoint();
+      for (int round = 1; ; round++) {
+        Dataset<Row> viaA = cached.join(labels, col("a").equalTo(col("id"))).select(col("b").as("id"), col("label"));
+        Dataset<Row> viaB = cached.join(labels, col("b").equalTo(col("id"))).select(col("a").as("id"), col("label"));
+        Dataset<Row> spread = labels.union(viaA).union(viaB).groupBy("id").agg(min("label").as("label"));
+        Dataset<Row> hop = spread.select(col("id").as("hop_id"), col("label").as("hop_label"));
+        Dataset<Row> old = labels.select(col("id").as("old_id"), col("label").as("old_label"));
+        // the old label rides along, so the convergence test is a scan of the checkpoint, not another join job
+        Dataset<Row> next = spread.join(hop, col("label").equalTo(col("hop_id")))
+            .join(old, col("id").equalTo(col("old_id")))
+            .select(col("id"), col("hop_label").as("label"), col("hop_label").notEqual(col("old_label")).as("changed"))
+            .localCheckpoint();
+        long changed = next.where(col("changed")).count();
+        labels = next.select("id", "label");
+        if (changed == 0) {
+          LOG.info("near-duplicates: components converged in {} rounds", round);
+          return labels;
+        }
       }
+    } finally {
+      cached.unpersist();
     }
   }
 
-  /** Lower-cased, runs of whitespace folded to one space, stripped. */
+  /**
+   * Lower-cased, runs of whitespace ([ \t\n\u000B\f\r], the regex \s) folded to one space, stripped. A loop, not
+   * replaceAll: the regex cost more than the shingles on a pair of ~800 characters.
+   */
   static String normalize(String text) {
-    return text == null ? "" : text.toLowerCase(Locale.ROOT).replaceAll("\\s+", " ").strip();
+    if (text == null) return "";
+    String lower = text.toLowerCase(Locale.ROOT);
+    StringBuilder sb = new StringBuilder(lower.length());
+    boolean space = false;
+    for (int i = 0, n = lower.length(); i < n; i++) {
+      char c = lower.charAt(i);
+      boolean ws = c == ' ' || c == '\t' || c == '\n' || c == '\u000B' || c == '\f' || c == '\r';
+      if (!ws) sb.append(c);
+      else if (!space) sb.append(' ');
+      space = ws;
+    }
+    return sb.toString().strip();
   }
 
-  /** Sorted distinct 32-bit Murmur3 hashes of the character k-grams of normalized text; never empty. */
+  /**
+   * 32-bit hashes of the character k-grams of normalized text, one per position (repeats included; the minimum does
+   * not care); never empty. Hashed from the chars directly (a polynomial then Murmur3's 64-bit finalizer, folded to 32
+   * bits): a substring and its UTF-8 bytes per position cost more than the rest of the signature.
+   */
   static int[] shingles(String normalized, int k) {
-    String t = normalized.length() < k ? String.format("%-" + k + "s", normalized) : normalized;
-    int n = t.length() - k + 1;
-    int[] h = new int[n];
-    for (int i = 0; i < n; i++) {
-      byte[] b = t.substring(i, i + k).getBytes(StandardCharsets.UTF_8);
-      h[i] = Murmur3_x86_32.hashUnsafeBytes(b, Platform.BYTE_ARRAY_OFFSET, b.length, SHINGLE_SEED);
+    char[] t = padded(normalized.toCharArray(), k);
+    int[] h = new int[t.length - k + 1];
+    for (int i = 0; i < h.length; i++) {
+      long x = shingle(t, i, k, SHINGLE_SEED);
+      h[i] = (int) (x ^ (x >>> 32));
     }
-    return Arrays.stream(h).sorted().distinct().toArray();
+    return h;
+  }
+
+  /** Text shorter than one shingle, padded with spaces to k chars (so it still has one shingle). */
+  private static char[] padded(char[] t, int k) {
+    if (t.length >= k) return t;
+    char[] p = Arrays.copyOf(t, k);
+    Arrays.fill(p, t.length, k, ' ');
+    return p;
+  }
+
+  /**
+   * A keyed 64-bit hash of the k chars at i: the chars packed four to a long (16 bits each, exact), each long mixed
+   * into the running hash with Murmur3's finalizer. Two mixes for k = 5, where a polynomial over the chars, a mix to
+   * 32 bits and a second keyed mix for the permutation took ~3x as long.
+   */
+  private static long shingle(char[] t, int i, int k, long key) {
+    if (k == 5) {   // the default, unrolled: the general loop measured 2x slower
+      return mix(mix(key ^ ((long) t[i] << 48 | (long) t[i + 1] << 32 | (long) t[i + 2] << 16 | t[i + 3])) ^ t[i + 4]);
+    }
+    long x = key;
+    for (int g = 0; g < k; g += 4) {
+      long packed = 0;
+      for (int j = g, end = Math.min(k, g + 4); j < end; j++) packed = (packed << 16) | t[i + j];
+      x = mix(x ^ packed);
+    }
+    return x;
+  }
+
+  /** The signature of a pair's text ({@link #textChars}), its shingles hashed straight into the bins. */
+  static int[] signature(String prompt, String chosen, String rejected, int shingle, long[] family, int k) {
+    return signatureOfText(textChars(prompt, chosen, rejected), shingle, family, k);
+  }
+
+  /** The signature of normalized text: the permutation of a shingle is its hash keyed by the seed's key. */
+  static int[] signatureOfText(char[] normalized, int shingle, long[] family, int k) {
+    char[] t = padded(normalized, shingle);
+    long[] min = newMins(k);
+    for (int i = 0, n = t.length - shingle + 1; i < n; i++) addValue(min, shingle(t, i, shingle, family[0]), k);
+    return densified(min, family, k);
+  }
+
+  /** Sorted distinct shingle hashes (the sets the exact Jaccard compares); never empty. */
+  static int[] sortedShingles(String normalized, int k) {
+    int[] h = shingles(normalized, k);
+    Arrays.sort(h);
+    int n = 0;
+    for (int i = 0; i < h.length; i++) if (i == 0 || h[i] != h[n - 1]) h[n++] = h[i];
+    return Arrays.copyOf(h, n);
   }
 
   /** Exact Jaccard similarity of two sorted distinct sets. */
@@ -261,36 +526,55 @@ public final class NearDuplicates {
     return union == 0 ? 1.0 : (double) common / union;
   }
 
-  /**
-   * {a_i} and {c_i} of h_i(x) = (a_i·x + c_i) mod (2^61 − 1), drawn from the seed. a_i < 2^31 keeps a_i·x below 2^63
-   * for 32-bit x, so the product needs no 128-bit arithmetic.
-   */
-  static long[][] hashFamily(int k, long seed) {
+  /** The seeded constants of the signature: the permutation's key and the densification probes' key. */
+  static long[] hashFamily(long seed) {
     SplittableRandom random = new SplittableRandom(seed);
-    long[] a = new long[k];
-    long[] c = new long[k];
-    for (int i = 0; i < k; i++) {
-      a[i] = 1 + random.nextLong(Integer.MAX_VALUE);
-      c[i] = random.nextLong(PRIME);
-    }
-    return new long[][] {a, c};
+    return new long[] {random.nextLong(), random.nextLong()};
   }
 
-  /** The k min-hashes of a shingle set (each folded to 32 bits: a false equality has probability 2^-32). */
-  static int[] signature(int[] shingles, long[][] family) {
-    long[] a = family[0];
-    long[] c = family[1];
-    long[] min = new long[a.length];
-    Arrays.fill(min, Long.MAX_VALUE);
-    for (int s : shingles) {
-      long x = s & 0xffffffffL;
-      for (int i = 0; i < a.length; i++) {
-        long h = ((a[i] * x) % PRIME + c[i]) % PRIME;
-        if (h < min[i]) min[i] = h;
+  /**
+   * k min-hashes by one-permutation hashing (Li, Owen and Zhang 2012) with optimal densification (Shrivastava 2017):
+   * one seeded 64-bit hash per shingle (here of a set of 32-bit values: fmix64(x ⊕ key); of a text: the shingle's
+   * chars hashed with the key, see {@link #signatureOfText}), whose top bits choose one of k bins and whose low bits
+   * rank the shingles within it; each bin keeps its minimum. Two sets agree in a bin with probability equal to their
+   * Jaccard, as with k independent permutations, but the cost is one hash per shingle instead of k (measured on
+   * 750-shingle pairs: a few µs against 150 µs for k = 56 universal hashes (a·x + c) mod (2^61 − 1), which made the
+   * signatures 5× the plain ingest's time at 1M pairs). A bin no shingle fell into (only on texts with fewer
+   * shingles than ~3k) copies the first non-empty bin of its own seeded probe sequence, the same for every pair, which
+   * keeps P(agree) = Jaccard. Values are folded to 32 bits (a false equality has probability 2^-32).
+   */
+  private static final long EMPTY = Long.MAX_VALUE;   // no rank reaches it: ranks are below 2^32
+
+  static int[] signature(int[] shingles, long[] family, int k) {
+    long[] min = newMins(k);
+    for (int s : shingles) addValue(min, mix((s & 0xffffffffL) ^ family[0]), k);
+    return densified(min, family, k);
+  }
+
+  private static long[] newMins(int k) {
+    long[] min = new long[k];
+    Arrays.fill(min, EMPTY);
+    return min;
+  }
+
+  /** Puts a shingle's permuted value v into its bin: the top bits choose the bin, the low 32 bits rank it there. */
+  private static void addValue(long[] min, long v, int k) {
+    int bin = (int) (((v >>> 32) * k) >>> 32);
+    long rank = v & 0xffffffffL;   // the top bits chose the bin; the rest orders the shingles in it
+    if (rank < min[bin]) min[bin] = rank;
+  }
+
+  /** Each bin's minimum; an empty bin takes that of the first non-empty bin on its probe sequence. */
+  private static int[] densified(long[] min, long[] family, int k) {
+    int[] sig = new int[k];
+    for (int bin = 0; bin < k; bin++) {
+      int from = bin;
+      for (long attempt = 1; min[from] == EMPTY; attempt++) {
+        long p = mix(family[1] ^ (bin * 0x9E3779B97F4A7C15L) ^ (attempt * 0xC2B2AE3D27D4EB4FL));
+        from = (int) (((p >>> 32) * k) >>> 32);
       }
+      sig[bin] = (int) min[from];
     }
-    int[] sig = new int[a.length];
-    for (int i = 0; i < a.length; i++) sig[i] = (int) (min[i] ^ (min[i] >>> 32));
     return sig;
   }
 

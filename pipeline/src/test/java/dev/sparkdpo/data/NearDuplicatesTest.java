@@ -72,13 +72,40 @@ class NearDuplicatesTest {
     assertEquals(1, NearDuplicates.shingles("ab", 5).length, "short texts still have one shingle");
   }
 
+  /** The one-pass ASCII path gives the same text and signature as the string path, whatever the characters. */
+  @Test
+  void theFastSignatureIsTheSignatureOfTheNormalizedText() {
+    Random random = new Random(4);
+    String alphabet = "aZ \t\n\r\u000B\f\u001C\u0001é İ.xY";
+    long[] family = NearDuplicates.hashFamily(42);
+    for (int trial = 0; trial < 500; trial++) {
+      String[] f = new String[3];
+      boolean ascii = trial % 2 == 0;
+      for (int i = 0; i < 3; i++) {
+        StringBuilder sb = new StringBuilder();
+        for (int c = random.nextInt(40); c > 0; c--) {
+          char ch = alphabet.charAt(random.nextInt(alphabet.length()));
+          sb.append(ascii && ch >= 0x80 ? 'q' : ch);
+        }
+        f[i] = trial % 7 == 0 && i == 0 ? null : sb.toString();
+      }
+      String text = NearDuplicates.text(f[0], f[1], f[2]);
+      assertEquals(text, new String(NearDuplicates.textChars(f[0], f[1], f[2])), Arrays.toString(f));
+      assertArrayEquals(NearDuplicates.signatureOfText(text.toCharArray(), 5, family, 56),
+          NearDuplicates.signature(f[0], f[1], f[2], 5, family, 56), Arrays.toString(f));
+    }
+    assertEquals("\u0001x\u0001y", NearDuplicates.text("", "x", "y"), "an empty field keeps its separator");
+  }
+
   @Test
   void theBandChoiceForTheDefaultThresholdMeetsItsBounds() {
     NearDuplicates.Bands b = NearDuplicates.Bands.forThreshold(0.9);
-    assertEquals(new NearDuplicates.Bands(8, 7), b);
+    assertEquals(new NearDuplicates.Bands(14, 12), b);
     assertTrue(b.candidateProbability(0.9) >= 0.99);
     assertTrue(b.midpoint() <= 0.85);
-    assertTrue(b.candidateProbability(0.45) <= 0.05);
+    assertTrue(b.candidateProbability(0.45) <= NearDuplicates.BACKGROUND);
+    // background pairs (Jaccard ~0.2 in the bench corpus) must stay rare: 1M pairs are 5e11 background pairs
+    assertTrue(b.candidateProbability(0.2) < 1e-7, "P(candidate | 0.2) = " + b.candidateProbability(0.2));
     for (double t : new double[] {0.5, 0.7, 0.8, 0.85, 0.95, 0.99, 1.0}) {
       NearDuplicates.Bands c = NearDuplicates.Bands.forThreshold(t);
       assertTrue(c.hashes() <= NearDuplicates.MAX_HASHES, () -> t + ": " + c);
@@ -92,21 +119,29 @@ class NearDuplicatesTest {
     assertThrows(IllegalArgumentException.class, () -> new NearDuplicates.Bands(0, 3));
   }
 
-  /** Min-hash collisions match the Jaccard: each row agrees with probability s, a band with s^r. */
+  /**
+   * Min-hash collisions match the Jaccard: each row agrees with probability s, a band with s^r; for the old shape
+   * (8 x 7) and the default (14 x 12, more bins than the 200-element sets fill: densification at work).
+   */
   @Test
   void bandCollisionsFollowTheSCurveOnSyntheticSets() {
-    NearDuplicates.Bands shape = new NearDuplicates.Bands(8, 7);
+    for (NearDuplicates.Bands shape : List.of(new NearDuplicates.Bands(8, 7),
+        NearDuplicates.Bands.forThreshold(0.9))) {
+      bandCollisionsFollowTheSCurve(shape);
+    }
+  }
+
+  private static void bandCollisionsFollowTheSCurve(NearDuplicates.Bands shape) {
     int trials = 400;
     Random random = new Random(7);
-    for (double s : new double[] {0.7, 0.8, 0.9}) {
+    for (double s : new double[] {0.7, 0.8, 0.85, 0.9}) {
       // two sets of 200 elements sharing m, so Jaccard = m / (400 − m) = s
       int m = (int) Math.round(400 * s / (1 + s));
       double exact = (double) m / (400 - m);
       int collided = 0;
       for (int trial = 0; trial < trials; trial++) {
-        long[][] family = NearDuplicates.hashFamily(shape.hashes(), trial);
-        // shingles reach the family as 32-bit Murmur3 hashes, i.e. scattered values: draw them so (consecutive
-        // integers would be an arithmetic progression, on which a linear family's minima are far from independent)
+        long[] family = NearDuplicates.hashFamily(trial);
+        // shingles reach the signature as 32-bit hashes, i.e. scattered values: draw them so
         int[] a = new int[200];
         int[] b = new int[200];
         java.util.Set<Integer> seen = new java.util.HashSet<>();
@@ -121,8 +156,8 @@ class NearDuplicatesTest {
         }
         Arrays.sort(a);
         Arrays.sort(b);
-        long[] ha = NearDuplicates.bandHashes(NearDuplicates.signature(a, family), shape);
-        long[] hb = NearDuplicates.bandHashes(NearDuplicates.signature(b, family), shape);
+        long[] ha = NearDuplicates.bandHashes(NearDuplicates.signature(a, family, shape.hashes()), shape);
+        long[] hb = NearDuplicates.bandHashes(NearDuplicates.signature(b, family, shape.hashes()), shape);
         for (int band = 0; band < shape.bands(); band++) {
           if (ha[band] == hb[band]) {
             collided++;
@@ -133,7 +168,7 @@ class NearDuplicatesTest {
       double expected = shape.candidateProbability(exact);
       double sigma = Math.sqrt(expected * (1 - expected) / trials);
       double observed = (double) collided / trials;
-      assertEquals(expected, observed, 4 * sigma + 0.01, "P(candidate | s = " + exact + ")");
+      assertEquals(expected, observed, 4 * sigma + 0.01, shape + ": P(candidate | s = " + exact + ")");
     }
   }
 
@@ -147,10 +182,12 @@ class NearDuplicatesTest {
     }
     Dataset<Row> pairs = spark.createDataFrame(rows, SCHEMA);
     NearDuplicates.Bands shape = new NearDuplicates.Bands(4, 3);
-    Dataset<Row> buckets = NearDuplicates.buckets(NearDuplicates.docs(pairs), 5, 42, shape);
-    long biggest = buckets.agg(org.apache.spark.sql.functions.max("n")).first().getLong(0);
+    Dataset<Row> keys = NearDuplicates.bandKeys(pairs, 5, 42, shape);
+    long biggest = keys.groupBy("key").count().agg(org.apache.spark.sql.functions.max("count")).first().getLong(0);
     assertTrue(biggest > 200, "the template should make a bucket over the cap, biggest " + biggest);
-    long candidates = NearDuplicates.candidates(buckets, 200).count();
+    org.apache.spark.util.LongAccumulator capped = spark.sparkContext().longAccumulator();
+    long candidates = NearDuplicates.candidates(keys, 200, capped).count();
+    assertTrue(capped.value() >= 1, "capped buckets are counted: " + capped.value());
     assertTrue(candidates <= 4 * 999 + 4 * 200 * 199 / 2, "candidates " + candidates);
     assertTrue(candidates >= 999, "every member still meets the bucket's smallest id: " + candidates);
     // all are near-duplicates (Jaccard > 0.9): the star pairing still links each member to t0000's component
@@ -218,5 +255,65 @@ class NearDuplicatesTest {
     for (String id : near) assertEquals(id.replace("-1", "-0"), losers.get(id), id);
     for (String id : far) assertFalse(losers.containsKey(id), id);
     assertEquals(near.size(), losers.size());
+  }
+
+  /** The result depends neither on how the input is partitioned nor on the shuffle width (cores): set operations. */
+  @Test
+  void theSameResultWhateverThePartitioning() {
+    Dataset<Row> pairs = spark.createDataFrame(plantedRows(new Random(5), 25), SCHEMA);
+    String configured = spark.conf().get("spark.sql.shuffle.partitions");
+    try {
+      spark.conf().set("spark.sql.shuffle.partitions", "1");
+      List<Row> one = NearDuplicates.find(pairs.coalesce(1), 0.9, 5, 42).orderBy("id").collectAsList();
+      spark.conf().set("spark.sql.shuffle.partitions", "7");
+      List<Row> seven = NearDuplicates.find(pairs.repartition(5), 0.9, 5, 42).orderBy("id").collectAsList();
+      assertEquals(25, one.size());
+      assertEquals(one, seven);
+    } finally {
+      spark.conf().set("spark.sql.shuffle.partitions", configured);
+    }
+  }
+
+  /** 3 rows per original: the original, a near copy (one word more), a far variant (the last sixth rewritten). */
+  private static List<Row> plantedRows(Random random, int originals) {
+    List<Row> rows = new ArrayList<>();
+    for (int d = 0; d < originals; d++) {
+      String original = words(random, 120);
+      int cut = original.indexOf(' ', original.length() * 85 / 100);
+      rows.add(RowFactory.create(String.format("d%02d-0", d), "Q", original, "no"));
+      rows.add(RowFactory.create(String.format("d%02d-1", d), "Q", original + "ok", "no"));
+      rows.add(RowFactory.create(String.format("d%02d-2", d), "Q", original.substring(0, cut) + " " + words(random, 18),
+          "no"));
+    }
+    return rows;
+  }
+
+  /** Through ingest: the loser is quarantined as near_duplicate naming the kept pair's id and the exact Jaccard. */
+  @Test
+  void ingestQuarantinesTheLoserWithTheKeptIdAndItsJaccard(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    String base = words(new Random(9), 120);
+    String near = base + "ok";
+    java.nio.file.Path input = dir.resolve("in.jsonl");
+    java.nio.file.Files.writeString(input, String.join("\n",
+        "{\"prompt\": \"Q\", \"chosen\": \"" + base + "\", \"rejected\": \"no\"}",
+        "{\"prompt\": \"Q\", \"chosen\": \"" + near + "\", \"rejected\": \"no\"}",
+        "{\"prompt\": \"Other\", \"chosen\": \"" + words(new Random(10), 60) + "\", \"rejected\": \"no\"}") + "\n");
+    IngestOptions opts = new IngestOptions(List.of(input.toString()), dir.resolve("out").toString(), null,
+        dev.sparkdpo.data.formats.FormatOptions.DEFAULTS, 0, 16 << 20, 0.9, 5, 0, 0.0, 42, null, false);
+    Ingest.run(spark, opts);
+    List<Row> pairs = spark.read().parquet(dir.resolve("out/pairs").toString()).select("id", "chosen").collectAsList();
+    List<Row> quarantined = spark.read().parquet(dir.resolve("out/quarantine").toString())
+        .where("reason = 'near_duplicate'").collectAsList();
+    assertEquals(2, pairs.size());
+    assertEquals(1, quarantined.size());
+    Row q = quarantined.get(0);
+    String[] kept = pairs.stream().filter(p -> p.getString(1).equals(base) || p.getString(1).equals(near))
+        .map(p -> p.getString(0)).toArray(String[]::new);
+    assertEquals(1, kept.length, "one of the two near-identical pairs stays");
+    String detail = q.getString(q.fieldIndex("detail"));
+    double jaccard = NearDuplicates.similarity("Q", base, "no", "Q", near, "no", 5);
+    assertTrue(detail.contains("of pair " + kept[0]), detail);
+    assertTrue(detail.contains(String.format(java.util.Locale.ROOT, "(Jaccard %.3f)", jaccard)), detail);
   }
 }
