@@ -3,6 +3,7 @@ package dev.sparkdpo.data;
 import static org.apache.spark.sql.functions.*;
 
 import java.io.Serializable;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -11,9 +12,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.NoSuchElementException;
 import java.util.SplittableRandom;
-import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.Dataset;
-import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
@@ -27,6 +28,7 @@ import org.apache.spark.storage.StorageLevel;
 import org.apache.spark.util.LongAccumulator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import scala.Tuple2;
 
 /**
  * Near-duplicate pairs by banded MinHash LSH over character shingles of the pair's text (prompt, chosen and
@@ -36,8 +38,9 @@ import org.slf4j.LoggerFactory;
  *       64-bit hash per shingle; see {@link #signature}), computed in the same pass as the band keys.</li>
  *   <li><b>Bands:</b> the signature is cut into b bands of r rows; two pairs are candidates when some band is equal
  *       in all r rows, so P(candidate | Jaccard s) = 1 − (1 − s^r)^b (the S-curve; see {@link Bands}).</li>
- *   <li><b>Buckets:</b> one shuffle of (band key, id), sorted by key, so a bucket is a run of rows; a bucket of at most {@link #MAX_BUCKET} members is paired all to
- *       all, a larger one (a shared template) only star-wise to its smallest id hash, so no bucket costs more than
+ *   <li><b>Buckets:</b> one shuffle of (band key, id hash) as blocks of primitive longs; per bucket partition the
+ *       keys met more than once are sorted, so a bucket is a run of rows; a bucket of at most {@link #MAX_BUCKET}
+ *       members is paired all to all, a larger one (a shared template) only star-wise to its smallest id hash, so no bucket costs more than
  *       MAX_BUCKET²/2 pairs; the capped buckets are counted and logged.</li>
  *   <li><b>Verification:</b> every candidate's exact Jaccard of the shingle sets is computed and kept only at or
  *       above the threshold, so no pair below the threshold is ever linked (precision 1). Only the texts of pairs in
@@ -142,7 +145,8 @@ public final class NearDuplicates {
     LongAccumulator capped = spark.sparkContext().longAccumulator("near-dup buckets paired star-wise");
 
     // 1-3. signatures, band keys and bucket pairs: one pass over the text, one shuffle of (key, id hash)
-    Dataset<Row> candidates = candidates(bandKeys(pairs, shingle, seed, shape), maxBucket, capped).localCheckpoint();
+    Dataset<Row> candidates = candidates(spark, bandBlocks(pairs, shingle, seed, shape, bucketPartitions(pairs)),
+        maxBucket, capped).localCheckpoint();
     long candidateCount = candidates.count();
     LOG.info("near-duplicates: b = {} bands x r = {} rows (k = {} one-permutation min-hashes): {} candidate pairs, {} "
         + "buckets over {} members paired star-wise ({} s)", shape.bands(), shape.rows(), shape.hashes(),
@@ -172,12 +176,14 @@ public final class NearDuplicates {
           .select(col("id"), col("label").as("kept_id"));
       // the similarity to the kept pair: from the edge when there is one (kept id < loser id, so a = kept), else
       // (linked through a chain) computed; measured 2.5 s at 1M pairs when computed for every loser
-      Dataset<Row> known = losers.join(edges, col("kept_id").equalTo(col("a")).and(col("id").equalTo(col("b"))), "left");
-      Dataset<Row> chained = withSimilarity(known.where(col("similarity").isNull()).select("id", "kept_id"), texts,
-          shingle, "id", "kept_id", "id");
-      Dataset<Row> result = known.where(col("similarity").isNotNull()).select("id", "kept_id", "similarity")
-          .union(chained)
-          .select(col("id").as(PairSchema.ID), col("kept_id"), col("similarity"))
+      Dataset<Row> known = losers.join(edges, col("kept_id").equalTo(col("a")).and(col("id").equalTo(col("b"))), "left")
+          .localCheckpoint();
+      Dataset<Row> scored = known.where(col("similarity").isNotNull()).select("id", "kept_id", "similarity");
+      // chain-linked losers are rare (none in the bench corpus): skip the join when there are none, which shuffled all
+      // candidate texts twice for nothing (2.5 s at 1M pairs on a loaded machine)
+      Dataset<Row> unscored = known.where(col("similarity").isNull()).select("id", "kept_id");
+      if (!unscored.isEmpty()) scored = scored.union(withSimilarity(unscored, texts, shingle, "id", "kept_id", "id"));
+      Dataset<Row> result = scored.select(col("id").as(PairSchema.ID), col("kept_id"), col("similarity"))
           .localCheckpoint();   // materialized here: texts is released below
       LOG.info("near-duplicates: components done ({} s)", seconds(t0));
       return result;
@@ -271,63 +277,178 @@ public final class NearDuplicates {
   /**
    * Steps 1-2: {@code (key, h)} for every band of every pair, key being the band's 64-bit hash (seeded by the band's
    * index, so equal rows in different bands do not meet) and h the 64-bit {@link #idHash} of the pair's id. One pass
-   * over the text: the shingles live only inside it. The shuffled row is two longs (24 bytes as an UnsafeRow) rather
-   * than a long and a 32-character id (~64 bytes), and b rows per pair are shuffled: at 1M pairs and b = 14, 14M rows.
+   * over the text: the shingles live only inside it. Two longs rather than a long and a 32-character id (~64 bytes),
+   * b per pair: at 1M pairs and b = 14, 14M rows. As rows for the tests; {@link #find} shuffles {@link #bandBlocks}.
    */
   static Dataset<Row> bandKeys(Dataset<Row> pairs, int shingle, long seed, Bands shape) {
-    long[] family = hashFamily(seed);
-    return pairs.select(PairSchema.ID, PairSchema.PROMPT, PairSchema.CHOSEN, PairSchema.REJECTED)
-        .mapPartitions((MapPartitionsFunction<Row, Row>) rows -> new Iterator<>() {
-          long[] bands = new long[0];
-          int next;
-          long id;
-
-          @Override
-          public boolean hasNext() {
-            while (next == bands.length && rows.hasNext()) {
-              Row r = rows.next();
-              id = idHash(r.getString(0));
-              bands = bandHashes(signature(r.getString(1), r.getString(2), r.getString(3), shingle, family,
-                  shape.hashes()), shape);
-              next = 0;
-            }
-            return next < bands.length;
-          }
-
-          @Override
-          public Row next() {
-            if (!hasNext()) throw new NoSuchElementException();
-            return RowFactory.create(bands[next++], id);
-          }
-        }, Encoders.row(BAND_KEYS));
+    JavaRDD<Row> rows = blocksOf(pairs, shingle, seed, shape, 1).flatMap(block -> {
+      List<Row> out = new ArrayList<>(block._2().length / 2);
+      for (int i = 0; i < block._2().length; i += 2) out.add(RowFactory.create(block._2()[i], block._2()[i + 1]));
+      return out.iterator();
+    });
+    return pairs.sparkSession().createDataFrame(rows, BAND_KEYS);
   }
 
   /**
-   * Step 3: distinct candidate pairs {@code (a, b)} of id hashes, a &lt; b. One shuffle by band key, sorted within
-   * partitions, so each bucket is a run of rows: a bucket of at most maxBucket members is paired all to all, a larger
-   * one (a shared template) each member with the bucket's smallest id hash, so a bucket costs at most
-   * max(maxBucket²/2, n − 1) pairs; such buckets are counted in {@code capped}.
+   * Partitions of the band shuffle: 4 per core, at least one per input partition. Each holds ~1/P of the b·N band
+   * rows as two long[] (at 1M pairs, b = 14 and 2 cores: 8 partitions of 28 MB).
    */
-  static Dataset<Row> candidates(Dataset<Row> bandKeys, int maxBucket, LongAccumulator capped) {
-    return bandKeys.repartition(col("key")).sortWithinPartitions("key")
-        .mapPartitions((MapPartitionsFunction<Row, Row>) rows -> bucketPairs(rows, maxBucket, capped).iterator(),
-            Encoders.row(CANDIDATES))
-        .distinct();
+  private static int bucketPartitions(Dataset<Row> pairs) {
+    return Math.max(4 * pairs.sparkSession().sparkContext().defaultParallelism(), pairs.rdd().getNumPartitions());
   }
 
-  /** The pairs of every bucket (run of equal keys) in rows sorted by key. */
-  static List<Row> bucketPairs(Iterator<Row> rows, int maxBucket, LongAccumulator capped) {
+  /** Band rows per block: a block is flushed at this many (key, h) rows (16 bytes each), so a map task holds ~P MB. */
+  private static final int BLOCK_ROWS = 1 << 16;
+
+  /**
+   * Steps 1-2 for the shuffle: the (key, h) rows of {@link #bandKeys}, computed in the same pass, but shipped as
+   * blocks of interleaved longs keyed by their bucket partition (key mod P) instead of one UnsafeRow each. Measured
+   * at 1M pairs: the SQL exchange of 14M rows and its sort took 6.4 s of 24 s; the blocks are copied as arrays.
+   */
+  static JavaPairRDD<Integer, long[]> bandBlocks(Dataset<Row> pairs, int shingle, long seed, Bands shape,
+      int partitions) {
+    return blocksOf(pairs, shingle, seed, shape, partitions).partitionBy(new Ingest.FilePartitioner(partitions));
+  }
+
+  /** The band rows of each input partition, as blocks keyed by their bucket partition, before the shuffle. */
+  private static JavaPairRDD<Integer, long[]> blocksOf(Dataset<Row> pairs, int shingle, long seed, Bands shape,
+      int partitions) {
+    long[] family = hashFamily(seed);
+    return pairs.select(PairSchema.ID, PairSchema.PROMPT, PairSchema.CHOSEN, PairSchema.REJECTED).javaRDD()
+        .mapPartitionsToPair(rows -> {
+          BlockWriter writer = new BlockWriter(partitions);
+          return new Iterator<Tuple2<Integer, long[]>>() {
+            @Override
+            public boolean hasNext() {
+              while (writer.ready.isEmpty() && rows.hasNext()) {
+                Row r = rows.next();
+                long id = idHash(r.getString(0));
+                for (long key : bandHashes(signature(r.getString(1), r.getString(2), r.getString(3), shingle, family,
+                    shape.hashes()), shape)) {
+                  writer.add(key, id);
+                }
+              }
+              if (writer.ready.isEmpty()) writer.flushAll();
+              return !writer.ready.isEmpty();
+            }
+
+            @Override
+            public Tuple2<Integer, long[]> next() {
+              if (!hasNext()) throw new NoSuchElementException();
+              return writer.ready.poll();
+            }
+          };
+        });
+  }
+
+  /** The band rows of one map task, buffered per bucket partition and handed out as blocks. */
+  private static final class BlockWriter {
+    final long[][] buffers;
+    final int[] sizes;
+    final ArrayDeque<Tuple2<Integer, long[]>> ready = new ArrayDeque<>();
+
+    BlockWriter(int partitions) {
+      buffers = new long[partitions][];
+      sizes = new int[partitions];
+    }
+
+    void add(long key, long h) {
+      int p = (int) Long.remainderUnsigned(key, buffers.length);
+      if (buffers[p] == null) buffers[p] = new long[2 * 1024];
+      else if (sizes[p] == buffers[p].length) buffers[p] = Arrays.copyOf(buffers[p], 2 * sizes[p]);
+      buffers[p][sizes[p]++] = key;
+      buffers[p][sizes[p]++] = h;
+      if (sizes[p] == 2 * BLOCK_ROWS) flush(p);
+    }
+
+    void flush(int p) {
+      if (sizes[p] == 0) return;
+      ready.add(new Tuple2<>(p, Arrays.copyOf(buffers[p], sizes[p])));
+      sizes[p] = 0;
+    }
+
+    void flushAll() {
+      for (int p = 0; p < buffers.length; p++) flush(p);
+    }
+  }
+
+  /**
+   * Step 3: distinct candidate pairs {@code (a, b)} of id hashes, a &lt; b, from the (key, h) rows of a Dataset (the
+   * tests' entry; {@link #find} ships {@link #bandBlocks} directly).
+   */
+  static Dataset<Row> candidates(Dataset<Row> bandKeys, int maxBucket, LongAccumulator capped) {
+    int partitions = bucketPartitions(bandKeys);
+    JavaPairRDD<Integer, long[]> blocks = bandKeys.javaRDD().mapPartitionsToPair(rows -> {
+      BlockWriter writer = new BlockWriter(partitions);
+      rows.forEachRemaining(r -> writer.add(r.getLong(0), r.getLong(1)));
+      writer.flushAll();
+      return writer.ready.iterator();
+    }).partitionBy(new Ingest.FilePartitioner(partitions));
+    return candidates(bandKeys.sparkSession(), blocks, maxBucket, capped);
+  }
+
+  /**
+   * Step 3: distinct candidate pairs {@code (a, b)} of id hashes, a &lt; b, from the band blocks of one bucket
+   * partition: its keys are sorted as a primitive long[] (~1 s for 14M at 1M pairs, where Spark SQL's sort of the rows
+   * took 6.4 s), the keys met once (almost all: 14M rows gave ~100k in shared buckets) are dropped, and only the rest
+   * is sorted by (key, h), so each bucket is a run: a bucket of at most maxBucket members is paired all to all, a
+   * larger one (a shared template) each member with the bucket's smallest id hash, so a bucket costs at most
+   * max(maxBucket²/2, n − 1) pairs; such buckets are counted in {@code capped}.
+   */
+  static Dataset<Row> candidates(SparkSession spark, JavaPairRDD<Integer, long[]> blocks, int maxBucket,
+      LongAccumulator capped) {
+    JavaRDD<Row> pairs = blocks.mapPartitions(it -> {
+      List<long[]> parts = new ArrayList<>();
+      int n = 0;
+      while (it.hasNext()) {
+        long[] block = it.next()._2();
+        parts.add(block);
+        n += block.length / 2;
+      }
+      return bucketPairs(shared(parts, n), maxBucket, capped).iterator();
+    });
+    return spark.createDataFrame(pairs, CANDIDATES).distinct();
+  }
+
+  /** The (key, h) rows of the blocks whose key occurs more than once, sorted by key then h, interleaved. */
+  static long[] shared(List<long[]> blocks, int n) {
+    long[] keys = new long[n];
+    int i = 0;
+    for (long[] block : blocks) for (int j = 0; j < block.length; j += 2) keys[i++] = block[j];
+    Arrays.sort(keys);
+    int m = 0;   // distinct keys met at least twice, in place
+    for (int j = 1; j < n; j++) {
+      if (keys[j] == keys[j - 1] && (m == 0 || keys[m - 1] != keys[j])) keys[m++] = keys[j];
+    }
+    long[][] rows = new long[0][];
+    List<long[]> kept = new ArrayList<>();
+    for (long[] block : blocks) {
+      for (int j = 0; j < block.length; j += 2) {
+        if (Arrays.binarySearch(keys, 0, m, block[j]) >= 0) kept.add(new long[] {block[j], block[j + 1]});
+      }
+    }
+    rows = kept.toArray(rows);
+    Arrays.sort(rows, (a, b) -> a[0] != b[0] ? Long.compare(a[0], b[0]) : Long.compare(a[1], b[1]));
+    long[] out = new long[2 * rows.length];
+    for (int j = 0; j < rows.length; j++) {
+      out[2 * j] = rows[j][0];
+      out[2 * j + 1] = rows[j][1];
+    }
+    return out;
+  }
+
+  /** The pairs of every bucket (run of equal keys) in interleaved (key, h) rows sorted by key. */
+  static List<Row> bucketPairs(long[] rows, int maxBucket, LongAccumulator capped) {
     List<Row> out = new ArrayList<>();
     List<Long> bucket = new ArrayList<>();
     long key = 0;
-    while (rows.hasNext()) {
-      Row r = rows.next();
-      if (!bucket.isEmpty() && r.getLong(0) != key) {
+    for (int i = 0; i < rows.length; i += 2) {
+      if (!bucket.isEmpty() && rows[i] != key) {
         pairUp(bucket, maxBucket, capped, out);
         bucket.clear();
       }
-      key = r.getLong(0);
-      bucket.add(r.getLong(1));
+      key = rows[i];
+      bucket.add(rows[i + 1]);
     }
     pairUp(bucket, maxBucket, capped, out);
     return out;
@@ -374,8 +495,10 @@ public final class NearDuplicates {
    */
   private static Dataset<Row> withSimilarity(Dataset<Row> pairs, Dataset<Row> texts, int shingle, String left,
       String right, String on) {
+    // non-deterministic only to the optimizer: otherwise the filter on similarity is pushed below the projection and
+    // the Jaccard (two shingle sorts) is computed twice per candidate, in the filter and in the projection
     UserDefinedFunction jaccard = udf((UDF2<String, String, Double>) (a, b) ->
-        jaccard(sortedShingles(a, shingle), sortedShingles(b, shingle)), DataTypes.DoubleType);
+        jaccard(sortedShingles(a, shingle), sortedShingles(b, shingle)), DataTypes.DoubleType).asNondeterministic();
     Dataset<Row> l = texts.select(col(on).as("l_key"), col("id").as("l_id"), col("text").as("l_text"));
     Dataset<Row> r = texts.select(col(on).as("r_key"), col("id").as("r_id"), col("text").as("r_text"));
     return pairs.join(l, col(left).equalTo(col("l_key"))).join(r, col(right).equalTo(col("r_key")))
