@@ -164,13 +164,34 @@ public record GptCheckpoint(GptConfig config, Map<String, Tensor> weights) {
    * replacing an existing {@code dir} and everything in it.
    */
   public void save(Path dir, Integer eosTokenId, Path tokenizerJson) {
+    replaceDirectory(dir, "model", temp -> writeFiles(temp, eosTokenId, tokenizerJson));
+  }
+
+  /** Writes config.json, model.safetensors and (if not null) a copy of {@code tokenizerJson} into {@code dir}. */
+  public void writeFiles(Path dir, Integer eosTokenId, Path tokenizerJson) throws IOException {
+    config.write(dir.resolve(CONFIG), eosTokenId, eosTokenId);
+    Safetensors.write(dir.resolve(WEIGHTS), weights, Map.of());
+    if (tokenizerJson != null) Files.copy(tokenizerJson, dir.resolve(TOKENIZER));
+  }
+
+  /** Writes a directory's files into the given (temporary) directory. */
+  interface DirectoryWriter {
+    void write(Path dir) throws IOException;
+  }
+
+  /**
+   * Writes {@code dir}'s files into a temporary sibling, then moves it into place, replacing an existing {@code dir}
+   * (moved aside first, deleted after): a reader sees the old directory or the new one, never half of one. Shared by
+   * models and adapters.
+   */
+  static void replaceDirectory(Path dir, String what, DirectoryWriter writer) {
     Path target = dir.toAbsolutePath().normalize();
     Path parent = target.getParent();
     String id = UUID.randomUUID().toString();
     Path temp = parent.resolve("." + target.getFileName() + ".tmp-" + id);
     try {
       Files.createDirectories(temp);
-      writeFiles(temp, eosTokenId, tokenizerJson);
+      writer.write(temp);
       if (Files.exists(target)) {
         Path old = parent.resolve("." + target.getFileName() + ".old-" + id);
         Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
@@ -180,17 +201,10 @@ public record GptCheckpoint(GptConfig config, Map<String, Tensor> weights) {
         Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
       }
     } catch (IOException e) {
-      throw new UncheckedIOException("saving model to " + target + ": " + e.getMessage(), e);
+      throw new UncheckedIOException("saving " + what + " to " + target + ": " + e.getMessage(), e);
     } finally {
       deleteTree(temp);
     }
-  }
-
-  /** Writes config.json, model.safetensors and (if not null) a copy of {@code tokenizerJson} into {@code dir}. */
-  public void writeFiles(Path dir, Integer eosTokenId, Path tokenizerJson) throws IOException {
-    config.write(dir.resolve(CONFIG), eosTokenId, eosTokenId);
-    Safetensors.write(dir.resolve(WEIGHTS), weights, Map.of());
-    if (tokenizerJson != null) Files.copy(tokenizerJson, dir.resolve(TOKENIZER));
   }
 
   private static void deleteTree(Path p) {

@@ -64,25 +64,7 @@ public final class PeftAdapter {
 
   /** As {@link #writeFiles}, into a temporary sibling moved into place: {@code dir} is replaced as a whole. */
   public static void save(Path dir, LoraParams adapters, String baseModel) {
-    Path target = dir.toAbsolutePath().normalize();
-    Path parent = target.getParent();
-    String id = UUID.randomUUID().toString();
-    Path temp = parent.resolve("." + target.getFileName() + ".tmp-" + id);
-    try {
-      writeFiles(temp, adapters, baseModel);
-      if (Files.exists(target)) {
-        Path old = parent.resolve("." + target.getFileName() + ".old-" + id);
-        Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
-        Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
-        deleteTree(old);
-      } else {
-        Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException("saving adapters to " + target + ": " + e.getMessage(), e);
-    } finally {
-      deleteTree(temp);
-    }
+    GptCheckpoint.replaceDirectory(dir, "adapters", temp -> writeFiles(temp, adapters, baseModel));
   }
 
   /**
@@ -133,14 +115,5 @@ public final class PeftAdapter {
     LoraParams p = LoraParams.zeros(config, lora, dataType);
     p.copyFrom(Safetensors.read(weights, what + " " + weights), what + " " + weights);
     return p;
-  }
-
-  private static void deleteTree(Path p) {
-    if (!Files.exists(p)) return;
-    try (Stream<Path> s = Files.walk(p)) {
-      for (Path f : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(f);
-    } catch (IOException e) {
-      throw new UncheckedIOException("deleting " + p, e);
-    }
   }
 }
