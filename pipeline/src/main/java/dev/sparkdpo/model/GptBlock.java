@@ -53,18 +53,22 @@ final class GptBlock {
   /**
    * What the training forward keeps for the backward, for query positions from..T-1 (see Causal): the smallest set
    * the backward cannot cheaply recompute. Layer norms keep xhat and rstd (their output is one multiply-add away);
-   * attention keeps q (scaled), k, v but not the probabilities [B, H, Tq, T] nor y = att v: the backward recomputes
-   * them from q and k (FlashAttention's trade), two batched products against the block's twelve; the MLP keeps fcPre
-   * only (gelu_new and its sigmoid are elementwise in it). GPT-2 small, 8 pairs x 512 tokens: 255 MB per block
-   * instead of 725 MB.
+   * attention keeps q (scaled), k, v and, only where they are small (see {@link #keepsAttention}), the probabilities
+   * att [B, H, Tq, T] and y = att v [B*Tq, D]; otherwise (null) the backward recomputes them from q, k, v
+   * (FlashAttention's trade), two batched products against the block's twelve; the MLP keeps fcPre only (gelu_new
+   * and its sigmoid are elementwise in it). GPT-2 small, 8 pairs x 512 tokens: 255 MB per block instead of 725 MB.
    */
-  record Saved(Causal context, LayerNorm.Normed ln1, INDArray q, INDArray k, INDArray v, LayerNorm.Normed ln2,
-      INDArray fcPre) {
+  record Saved(Causal context, LayerNorm.Normed ln1, INDArray q, INDArray k, INDArray v, INDArray att, INDArray y,
+      LayerNorm.Normed ln2, INDArray fcPre) {
 
     /** The same activations copied by {@code copy} (out of the forward's scratch workspace). */
     Saved copiedBy(UnaryOperator<INDArray> copy) {
-      return new Saved(context, ln1.copiedBy(copy), copy.apply(q), copy.apply(k), copy.apply(v), ln2.copiedBy(copy),
-          copy.apply(fcPre));
+      return new Saved(context, ln1.copiedBy(copy), copy.apply(q), copy.apply(k), copy.apply(v),
+          copiedOrNull(att, copy), copiedOrNull(y, copy), ln2.copiedBy(copy), copy.apply(fcPre));
+    }
+
+    private static INDArray copiedOrNull(INDArray a, UnaryOperator<INDArray> copy) {
+      return a == null ? null : copy.apply(a);
     }
   }
 
@@ -100,11 +104,18 @@ final class GptBlock {
   // forward
 
   /**
-   * x [B*T, D] to [B*(T-from), D]; with keep (Causal contexts only), also what {@link #backward} needs. The output is
-   * a new array: x is only read.
+   * x [B*T, D] to [B*(T-from), D]; with keep (Causal contexts only), also what {@link #backward} needs, the attention
+   * probabilities included or not by {@link #keepsAttention}. The output is a new array: x is only read.
    */
   Out forward(INDArray x, Context c, boolean keep) {
+    long d = (long) nHead * headSize;
+    return forward(x, c, keep, keep && keepsAttention(c.b(), c.t(), c.t() - c.from(), nHead, d));
+  }
+
+  /** As above, keeping att and y (keepAttention, needs keep) or leaving them to the backward: the tests' knob. */
+  Out forward(INDArray x, Context c, boolean keep, boolean keepAttention) {
     if (keep && !(c instanceof Causal)) throw new IllegalArgumentException("only a causal forward has a backward");
+    if (keepAttention && !keep) throw new IllegalArgumentException("keepAttention needs keep");
     int b = c.b(), t = c.t(), tq = t - c.from();
     LayerNorm.Normed n1 = ln1.forward(x, keep);
     INDArray heads = qkvHeads(n1.out(), b, t);                                               // [3, B, H, T, hs]
@@ -116,14 +127,38 @@ final class GptBlock {
       v = cached.values();
     }
     q.muli(1.0 / Math.sqrt(headSize));                         // scale q rather than the larger scores
-    INDArray y = mergeHeads(Nd4j.matmul(attention(q, k, c.mask()), v), b, tq);              // [B*Tq, D]
+    INDArray att = attention(q, k, c.mask());                                                // [B, H, Tq, Tk]
+    INDArray y = mergeHeads(Nd4j.matmul(att, v), b, tq);                                     // [B*Tq, D]
     INDArray r = attnProj.forward(y).addi(positionsFrom(x, b, t, c.from()));                 // residual [B*Tq, D]
 
     LayerNorm.Normed n2 = ln2.forward(r, keep);
     INDArray fcPre = fc.forward(n2.out());                                                   // [B*Tq, 4D]
     r.addi(mlpProj.forward(geluSigmoid(fcPre).muli(fcPre)));                                 // + proj(gelu_new)
-    Saved saved = keep ? new Saved((Causal) c, n1, q, k, v, n2, fcPre) : null;
+    Saved saved = !keep ? null
+        : new Saved((Causal) c, n1, q, k, v, keepAttention ? att : null, keepAttention ? y : null, n2, fcPre);
     return new Out(r, saved);
+  }
+
+  /**
+   * Keep att and y for the backward when they add at most this fraction to a block's other kept activations. Per
+   * query row they are H T + D elements against about 9 D + 2 (see Saved), a ratio that does not depend on the
+   * batch (so nor on how rows are split over threads): the tiny bench config (D 256, H 4, T 256) 1280 / 2306 = 0.56,
+   * keeps (8.4 MB of att per block and thread, 8 of the 16 rows each; recomputing it cost the train step up to 20%:
+   * 0.83-1.01x PyTorch instead of 1.05x); GPT-2 small at T 512 (D 768, H 12) 6912 / 6914 = 1.0, recomputes (att
+   * 101 MB per block and thread; keeping att and y would add about 2.6 GB to the step's 8.3 GB peak, over the
+   * 0.6x-PyTorch bar). GPT-2 small and medium (D 1024, H 16) both keep them up to T 320.
+   */
+  static final double KEEP_ATTENTION_UP_TO = 2.0 / 3;
+
+  /**
+   * Whether a training forward of b rows of t positions, queries of the last tq of them, through a block of nHead
+   * heads and width d keeps att and y.
+   */
+  static boolean keepsAttention(long b, long t, long tq, long nHead, long d) {
+    long n = b * t, rows = b * tq;
+    long attention = b * nHead * tq * t + rows * d;                    // att [B, H, Tq, T], y [B*Tq, D]
+    long others = 3 * n * d + n + 6 * rows * d + rows;                 // ln_1 xhat rstd, k, v; q, ln_2, fcPre
+    return attention <= KEEP_ATTENTION_UP_TO * others;
   }
 
   /** softmax(q k^T + mask) over the keys: q [B, H, Tq, hs] already scaled, k [B, H, Tk, hs] -> [B, H, Tq, Tk]. */
@@ -219,21 +254,22 @@ final class GptBlock {
 
   /**
    * Attention: x2 = x[from:] + proj(att v), att = softmax(q k^T / sqrt(hs) + mask), q k v from c_attn(ln_1(x));
-   * d loss / dx [B*T, D] given dx2 [B*(T-from), D]. att and y = att v are recomputed from the saved q, k, v.
+   * d loss / dx [B*T, D] given dx2 [B*(T-from), D]. att and y = att v are the saved ones or recomputed from q, k, v.
    */
   private INDArray attentionBackward(Saved c, INDArray dx2) {
     Causal ctx = c.context();
     int b = ctx.b(), t = ctx.t(), from = ctx.from(), tq = t - from, d = nHead * headSize;
-    INDArray att = attention(c.q(), c.k(), ctx.mask());                                      // [B, H, Tq, T]
-    INDArray yHeads = Nd4j.matmul(att, c.v());                                               // [B, H, Tq, hs]
-    INDArray dy = attnProj.backward(mergeHeads(yHeads, b, tq), dx2);                         // [B*Tq, D]
+    INDArray att = c.att() != null ? c.att() : attention(c.q(), c.k(), ctx.mask());          // [B, H, Tq, T]
+    INDArray y = c.y() != null ? c.y() : mergeHeads(Nd4j.matmul(att, c.v()), b, tq);         // [B*Tq, D]
+    INDArray dy = attnProj.backward(y, dx2);                                                 // [B*Tq, D]
     INDArray dyHeads = dy.reshape('c', b, tq, nHead, headSize).permute(0, 2, 1, 3).dup('c'); // [B, H, Tq, hs]
     INDArray dAtt = Nd4j.matmul(dyHeads, c.v(), false, true, false);                          // [B, H, Tq, T]
     INDArray dv = Nd4j.matmul(att, dyHeads, true, false, false);                              // [B, H, T, hs]
     // softmax backward along keys: dscore = att * (datt - sum_j datt_j att_j), where
     // sum_j datt_j att_j = sum_j (dy . v_j) att_j = dy . y (per head): [B, H, Tq, hs] work, not [B, H, Tq, T]
-    INDArray dotRow = dyHeads.mul(yHeads).sum(true, 3);                                       // [B, H, Tq, 1]
-    INDArray dScore = dAtt.subi(dotRow).muli(att);
+    INDArray dotRow = dy.mul(y).reshape('c', b, tq, nHead, headSize).sum(3)                  // [B, Tq, H]
+        .permute(0, 2, 1).reshape('c', b, nHead, tq, 1);                                     // [B, H, Tq, 1]
+    INDArray dScore = dAtt.subi(dotRow).muli(att);                                           // att only read
     // q was scaled before the product: dk = dscore^T q_scaled, dq = dscore k / sqrt(hs)
     INDArray dq = Nd4j.matmul(dScore, c.k()).muli(1.0 / Math.sqrt(headSize));               // [B, H, Tq, hs]
     INDArray dk = Nd4j.matmul(dScore, c.q(), true, false, false);                            // [B, H, T, hs]
