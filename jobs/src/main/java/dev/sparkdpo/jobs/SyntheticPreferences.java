@@ -21,12 +21,13 @@ import java.util.SplittableRandom;
  * do: system-prompt boilerplate, "Sure, here is ..."), plus the hazards ingest must handle at rate: 1% exact
  * duplicates, 0.1% swapped (conflicting) pairs, 0.1% malformed lines, and a chosen fraction of <em>planted
  * near-duplicates</em>: an earlier pair re-emitted with a few words replaced, at a spread of known exact Jaccard
- * similarities (about 0.78-1.0), listed in a ground-truth file beside (not inside) the corpus directory.
+ * similarities (about 0.78-1.0), listed in a ground-truth file beside (not inside) the corpus directory. Public for
+ * the end-to-end tests, which plant near-duplicates the same way.
  *
  * <p>Distinct fresh pairs are not near-duplicates of each other: with ~300 words drawn independently, two fresh pairs
  * share few 5-character shingles beyond their templates (Jaccard well under 0.5).
  */
-final class SyntheticPreferences {
+public final class SyntheticPreferences {
   private static final String[] WORDS = (
       "the of and to a in is it you that he was for on are with as his they be at one have this from or had by "
       + "word but what some we can out other were all there when up use your how said an each she which do their "
@@ -51,16 +52,16 @@ final class SyntheticPreferences {
   static final int SHINGLE = 5;
 
   /** {@code planted}: near-duplicate records written (each listed in the ground truth). */
-  record Summary(long records, long bytes, long planted) {}
+  public record Summary(long records, long bytes, long planted) {}
 
   /** A planted near-duplicate: its record and the original's, as (file name, 1-based line), and their true Jaccard. */
-  record Planted(String file, long record, String originalFile, long originalRecord, double jaccard) {
+  public record Planted(String file, long record, String originalFile, long originalRecord, double jaccard) {
     String tsv() {
       return file + '\t' + record + '\t' + originalFile + '\t' + originalRecord + '\t'
           + String.format(Locale.ROOT, "%.6f", jaccard);
     }
 
-    static Planted parse(String line) {
+    public static Planted parse(String line) {
       String[] f = line.split("\t");
       return new Planted(f[0], Long.parseLong(f[1]), f[2], Long.parseLong(f[3]), Double.parseDouble(f[4]));
     }
@@ -90,7 +91,7 @@ final class SyntheticPreferences {
    * Writes the corpus to {@code dir}; with {@code plantedFraction} > 0, that fraction of records are planted
    * near-duplicates, listed one per line ({@link Planted#tsv()}) in {@code groundTruth}, which must lie outside dir.
    */
-  static Summary write(Path dir, long pairs, int shards, long seed, double plantedFraction, Path groundTruth)
+  public static Summary write(Path dir, long pairs, int shards, long seed, double plantedFraction, Path groundTruth)
       throws IOException {
     if (plantedFraction < 0 || plantedFraction > 0.5) {
       throw new IllegalArgumentException("--planted-fraction must be in [0, 0.5], got " + plantedFraction);
