@@ -1,5 +1,6 @@
 package dev.sparkdpo.train;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -17,6 +18,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
@@ -116,6 +120,17 @@ class LoraTrainerTest {
       assertEquals(adapted[i], fromFile[i], 1e-5 * Math.max(1, Math.abs(adapted[i])), "row " + i);
       assertTrue(Math.abs(adapted[i] - plain[i]) > 1e-3, "training changed row " + i);
     }
+    // a checkpoint's adapters merged into the base (what pipeline.checkpoint-evals evaluates): the last checkpoint
+    // is the final adapters, so its merge is --merge's model/; a second merge into the same directory is skipped
+    assertTrue(Checkpoints.holdsAdapters(lastCheckpoint));
+    Path mergedCheckpoint = tmp.resolve("learn-merged-step-" + r.steps());
+    assertTrue(Checkpoints.saveMergedCheckpoint(lastCheckpoint, fixture.model, mergedCheckpoint));
+    assertArrayEquals(fromFile, Gpt.from(GptCheckpoint.load(mergedCheckpoint)).responseLogProbs(tokens, prompts), 0.0);
+    Set<String> files = names(mergedCheckpoint);
+    assertTrue(files.remove(Checkpoints.MERGED_FROM), files.toString());
+    assertEquals(names(out.resolve(Trainer.MODEL)), files, "the files of --merge's model/ (the base's other files)");
+    assertFalse(Checkpoints.saveMergedCheckpoint(lastCheckpoint, fixture.model, mergedCheckpoint), "kept");
+
     JsonNode summary = JSON.readTree(out.resolve(Trainer.TRAIN_JSON).toFile());
     assertEquals(4, summary.get("settings").get("lora").get("r").asInt());
     assertTrue(summary.get("adapter").asText().endsWith(Checkpoints.ADAPTER));
@@ -158,6 +173,13 @@ class LoraTrainerTest {
     List<JsonNode> lines = new ArrayList<>();
     for (String line : Files.readAllLines(out.resolve(MetricsLog.FILE))) lines.add(JSON.readTree(line));
     return lines;
+  }
+
+  private static Set<String> names(Path dir) throws IOException {
+    try (Stream<Path> s = Files.list(dir)) {
+      return s.map(p -> p.getFileName().toString()).filter(n -> !n.startsWith("_") && !n.startsWith("."))
+          .collect(Collectors.toCollection(TreeSet::new));
+    }
   }
 
   private static void copy(Path from, Path to) throws IOException {
