@@ -129,8 +129,9 @@ public final class TrainCommand implements Callable<Integer>, JobConfig.ConfigOn
   Double loraAlpha;
 
   @Option(names = "--lora-dropout", paramLabel = "P",
-      description = "LoRA's lora_dropout: only 0 (default ${DEFAULT-VALUE}; adapter dropout is not implemented). "
-          + "Needs --lora-rank.")
+      description = "LoRA's lora_dropout, in [0, 1): in training only, inverted dropout of the adapters' inputs, a new "
+          + "mask each step, seeded by --seed (PEFT's); none in evaluation, sampling or --merge (default "
+          + "${DEFAULT-VALUE}, PEFT's). Needs --lora-rank.")
   Double loraDropout;
 
   @Option(names = "--lora-targets", paramLabel = "M", split = ",",
@@ -182,7 +183,8 @@ public final class TrainCommand implements Callable<Integer>, JobConfig.ConfigOn
       description = "Evaluate on at most N eval pairs; 0 = all (default ${DEFAULT-VALUE}).")
   Long maxEvalPairs;
 
-  @Option(names = "--seed", paramLabel = "N", description = "Data order seed (default ${DEFAULT-VALUE}).")
+  @Option(names = "--seed", paramLabel = "N",
+      description = "Data order seed, also of the adapters' init and --lora-dropout masks (default ${DEFAULT-VALUE}).")
   Long seed;
 
   @Option(names = "--resume", description = "Continue from the newest complete checkpoint in --output.")

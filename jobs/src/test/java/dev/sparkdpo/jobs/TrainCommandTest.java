@@ -138,11 +138,12 @@ class TrainCommandTest {
     assertTrue(o.lora().merge());
     File conf = dir.resolve("lora.conf").toFile();
     Files.writeString(conf.toPath(), """
-        train { data = r, model = m, output = o, lora-rank = 8, lora-targets = [c_fc], merge = true }
+        train { data = r, model = m, output = o, lora-rank = 8, lora-targets = [c_fc], lora-dropout = 0.05,
+            merge = true }
         sft { lora-rank = 2 }
         """); // the sft block (train's keys) takes them too
     o = parse("--config", conf.getPath());
-    assertEquals(new LoraConfig(8, 8, 0, List.of("c_fc")), o.lora().config());
+    assertEquals(new LoraConfig(8, 8, 0.05, List.of("c_fc")), o.lora().config());
     assertTrue(o.lora().merge());
   }
 
@@ -153,8 +154,12 @@ class TrainCommandTest {
         () -> parse(with(base, "--lora-rank", "-1")));
     assertEquals("--lora-rank must be >= 0 (0 = full fine-tuning, R > 0 = rank-R adapters), got -1", e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> parse(with(base, "--lora-rank", "4", "--lora-dropout",
-        "0.1")));
-    assertTrue(e.getMessage().startsWith("--lora-dropout must be 0"), e.getMessage());
+        "1")));
+    assertEquals("--lora-dropout must be in [0, 1), got 1.0", e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> parse(with(base, "--lora-rank", "4", "--lora-dropout",
+        "-0.1")));
+    assertTrue(e.getMessage().startsWith("--lora-dropout must be in [0, 1)"), e.getMessage());
+    assertEquals(0.1, parse(with(base, "--lora-rank", "4", "--lora-dropout", "0.1")).lora().config().dropout());
     e = assertThrows(IllegalArgumentException.class, () -> parse(with(base, "--lora-rank", "4", "--lora-alpha",
         "0")));
     assertTrue(e.getMessage().startsWith("--lora-alpha must be a finite number > 0"), e.getMessage());

@@ -4,6 +4,7 @@ import dev.sparkdpo.model.Gpt;
 import dev.sparkdpo.model.LanguageModel;
 import dev.sparkdpo.model.LoraConfig;
 import dev.sparkdpo.model.LoraParams;
+import dev.sparkdpo.model.Seeds;
 import dev.sparkdpo.executor.ExecutorModels;
 import java.util.Arrays;
 import java.util.List;
@@ -195,7 +196,7 @@ public class GptDpoLayer extends BaseLayer<GptDpoOutputLayer> implements IOutput
         if (rows.length > n) dSum[n + i] = n * r.dPolicyRejected()[i];
       }
       return dSum;
-    }, gradients());
+    }, gradients(), maskSeed(rows));
     DpoResult r = result[0];
 
     Gradient g = new DefaultGradient(gradientsFlattened);
@@ -204,6 +205,15 @@ public class GptDpoLayer extends BaseLayer<GptDpoOutputLayer> implements IOutput
     lastResult = r;
     pending = new Pending(input, labels, r);
     return new Pair<>(g, null);
+  }
+
+  /**
+   * The training step's seed of its random masks (LoRA dropout): the network's seed, the iteration and the batch's
+   * tokens, so a run is reproducible for a given seed, each step and each worker (another minibatch) draws other
+   * masks, and a resumed run (its iteration count restored) draws the masks the uninterrupted run drew.
+   */
+  private long maskSeed(int[][] rows) {
+    return Seeds.mix(Seeds.mix(conf().getSeed(), getIterationCount()), Arrays.deepHashCode(rows));
   }
 
   @Override

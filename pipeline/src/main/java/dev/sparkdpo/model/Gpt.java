@@ -38,14 +38,16 @@ public final class Gpt implements LanguageModel, Trainable {
     final List<GptBlock.Saved> blocks;
     final LayerNorm.Normed lnF;
     final double[] logps;
+    final Long passSeed; // the adapters' dropout masks of the forward, which the backward draws again; null: none
 
     private Activations(TokenBatch batch, Predictions predictions, List<GptBlock.Saved> blocks, LayerNorm.Normed lnF,
-        double[] logps) {
+        double[] logps, Long passSeed) {
       this.batch = batch;
       this.predictions = predictions;
       this.blocks = blocks;
       this.lnF = lnF;
       this.logps = logps;
+      this.passSeed = passSeed;
     }
 
     @Override
@@ -72,7 +74,7 @@ public final class Gpt implements LanguageModel, Trainable {
     this.config = params.config();
     this.params = params;
     this.adapters = adapters;
-    this.layers = GptWeights.layers(config, params, null, adapters, null, logitsChunkBytes);
+    this.layers = GptWeights.layers(config, params, null, adapters, null, null, logitsChunkBytes);
     this.causalMask = causalMask;
     this.logitsChunkBytes = logitsChunkBytes;
     this.rowThreads = rowThreads;
@@ -168,15 +170,16 @@ public final class Gpt implements LanguageModel, Trainable {
    * work log-probs of a response need (from = the first position that predicts a response token).
    */
   INDArray hidden(TokenBatch batch, int from) {
-    return forward(batch, from, false).h();
+    return forward(layers, batch, from, false).h();
   }
 
   /**
    * embed -> blocks -> ln_f, the last block's queries from {@code from} on. Without keep, each block's temporaries
    * live in a reused workspace and only its output leaves it; with keep, what each block's backward reads is copied
-   * out of that scratch workspace into the caller's (see GptBlock.Saved).
+   * out of that scratch workspace into the caller's (see GptBlock.Saved). {@code layers}: the model's, or a training
+   * pass's with its adapter dropout masks.
    */
-  private Hidden forward(TokenBatch batch, int from, boolean keep) {
+  private Hidden forward(GptLayers layers, TokenBatch batch, int from, boolean keep) {
     INDArray x = layers.embedding().forward(batch.ids(), batch.positions());                // [B*T, D]
     List<GptBlock.Saved> saved = keep ? new ArrayList<>() : null;
     for (int i = 0; i < layers.blocks().size(); i++) {
@@ -258,15 +261,22 @@ public final class Gpt implements LanguageModel, Trainable {
   // ---------------------------------------------------------------------------------------------------------------
   // training: a forward that keeps activations, its backward (GptTraining runs them, per row part and thread)
 
-  /** The forward of the response log-probs, keeping every block's activations (in the caller's workspace). */
+  /**
+   * The forward of the response log-probs, keeping every block's activations (in the caller's workspace). A training
+   * pass: with adapters of lora_dropout > 0 their inputs are dropped with masks of {@code seed} (the backward draws
+   * the same ones again); the log-probs are then those of this pass's masks, not the model's.
+   */
   @Override
-  public Activations forwardKeeping(int[][] tokens, int[] promptLengths) {
+  public Activations forwardKeeping(int[][] tokens, int[] promptLengths, long seed) {
     Predictions.checkPromptLengths(tokens, promptLengths);
     TokenBatch batch = TokenBatch.of(tokens, config);
     Predictions p = Predictions.of(batch, tokens, Predictions.responseFrom(promptLengths));
-    Hidden hidden = forward(batch, p.first(), true);
-    double[] tokenLogps = layers.lmHead().logProbs(hidden.h(), p.rows(), p.targets());
-    return new Activations(batch, p, hidden.blocks(), hidden.lnF(), p.perRow(tokenLogps, batch.b()));
+    Long passSeed = adapters != null && adapters.lora().dropout() > 0 ? seed : null;
+    GptLayers l = passSeed == null ? layers
+        : GptWeights.layers(config, params, null, adapters, null, passSeed, logitsChunkBytes);
+    Hidden hidden = forward(l, batch, p.first(), true);
+    double[] tokenLogps = l.lmHead().logProbs(hidden.h(), p.rows(), p.targets());
+    return new Activations(batch, p, hidden.blocks(), hidden.lnF(), p.perRow(tokenLogps, batch.b()), passSeed);
   }
 
   /**
@@ -280,7 +290,7 @@ public final class Gpt implements LanguageModel, Trainable {
 
   /** As above, the model's gradients into {@code grads} or (with adapters, the base frozen) {@code adapterGrads}. */
   private void backward(Activations a, double[] dSeq, GptParams grads, LoraParams adapterGrads) {
-    GptLayers l = GptWeights.layers(config, params, grads, adapters, adapterGrads, logitsChunkBytes);
+    GptLayers l = GptWeights.layers(config, params, grads, adapters, adapterGrads, a.passSeed, logitsChunkBytes);
     Predictions p = a.predictions;
     double[] scale = new double[p.rows().length];
     for (int j = 0; j < scale.length; j++) scale[j] = dSeq[p.rowOfSeq()[j]];
@@ -320,8 +330,8 @@ public final class Gpt implements LanguageModel, Trainable {
 
   @Override
   public double[] trainingStep(int[][] tokens, int[] promptLengths, Function<double[], double[]> lossGradient,
-      INDArray gradients) {
-    return step().run(tokens, promptLengths, lossGradient, gradients);
+      INDArray gradients, long seed) {
+    return step().run(tokens, promptLengths, lossGradient, gradients, seed);
   }
 
   private synchronized TrainingStep step() {

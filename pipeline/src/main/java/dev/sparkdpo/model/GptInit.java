@@ -43,8 +43,9 @@ public final class GptInit {
     Tensor t = Tensor.zeros(spec.shape());
     switch (spec.init()) {
       case ONES -> java.util.Arrays.fill(t.data(), 1f);
-      case NORMAL -> fillNormal(t.data(), STD, new Random(mix(seed, name)));
-      case RESIDUAL -> fillNormal(t.data(), STD / Math.sqrt(2.0 * config.nLayer()), new Random(mix(seed, name)));
+      case NORMAL -> fillNormal(t.data(), STD, new Random(Seeds.mix(seed, name)));
+      case RESIDUAL -> fillNormal(t.data(), STD / Math.sqrt(2.0 * config.nLayer()),
+          new Random(Seeds.mix(seed, name)));
       case ZEROS -> { }
     }
     return t;
@@ -52,13 +53,5 @@ public final class GptInit {
 
   private static void fillNormal(float[] a, double std, Random r) {
     for (int i = 0; i < a.length; i++) a[i] = (float) (std * r.nextGaussian());
-  }
-
-  /** SplitMix64 finalizer over the seed and the name's (specified, stable) String hash code. */
-  private static long mix(long seed, String name) {
-    long z = seed + 0x9E3779B97F4A7C15L * (name.hashCode() + 1L);
-    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-    return z ^ (z >>> 31);
   }
 }

@@ -49,7 +49,7 @@ public final class GptTraining {
   public double[] step(int[][] tokens, int[] promptLengths, Function<double[], double[]> lossGradient,
       GptParams out) {
     checkGradientVector(out);
-    return step.run(tokens, promptLengths, lossGradient, out.flat());
+    return step.run(tokens, promptLengths, lossGradient, out.flat(), 0);
   }
 
   /**
@@ -57,7 +57,7 @@ public final class GptTraining {
    * The cache is ordinary (garbage-collected) memory: prefer {@link #step} in loops.
    */
   public Forward forward(int[][] tokens, int[] promptLengths) {
-    return new Forward(Workspaces.outside(() -> gpt.forwardKeeping(tokens, promptLengths)));
+    return new Forward(Workspaces.outside(() -> gpt.forwardKeeping(tokens, promptLengths, 0)));
   }
 
   /**

@@ -109,17 +109,19 @@ final class GptWeights {
    * The layers are views: nothing is copied, so building them per gradient vector is cheap.
    */
   static GptLayers layers(GptConfig c, GptParams weights, GptParams grads, long logitsChunkBytes) {
-    return layers(c, weights, grads, null, null, logitsChunkBytes);
+    return layers(c, weights, grads, null, null, null, logitsChunkBytes);
   }
 
   /**
    * As {@link #layers(GptConfig, GptParams, GptParams, long)}, with LoRA adapters (null: none) wrapping the linear
    * layers they target, writing their gradients into {@code adapterGrads} (null: inference only). With adapters the
-   * base is frozen in a training step: {@code grads} is then null.
+   * base is frozen in a training step: {@code grads} is then null. {@code passSeed}: a training pass's seed of the
+   * adapters' dropout masks (each module's mask seed is derived from it and the module's name, so a pass's forward and
+   * backward, which build their layers apart, draw the same masks); null: no dropout (inference).
    */
   static GptLayers layers(GptConfig c, GptParams weights, GptParams grads, LoraParams adapters,
-      LoraParams adapterGrads, long logitsChunkBytes) {
-    Binder p = new Binder(weights, grads, adapters, adapterGrads, c.layerNormEpsilon());
+      LoraParams adapterGrads, Long passSeed, long logitsChunkBytes) {
+    Binder p = new Binder(weights, grads, adapters, adapterGrads, passSeed, c.layerNormEpsilon());
     List<GptBlock> blocks = new ArrayList<>();
     for (int i = 0; i < c.nLayer(); i++) {
       String h = block(i);
@@ -133,7 +135,7 @@ final class GptWeights {
 
   /** Layers by HF name over a weight vector and an optional gradient vector. */
   private record Binder(GptParams weights, GptParams grads, LoraParams adapters, LoraParams adapterGrads,
-      double epsilon) {
+      Long passSeed, double epsilon) {
     INDArray grad(String name) {
       return grads == null ? null : grads.get(name);
     }
@@ -148,7 +150,9 @@ final class GptWeights {
       String w = name + ".weight", b = name + ".bias";
       Linear base = new Conv1D(weights.get(w), weights.get(b), grad(w), grad(b));
       if (adapters == null || !adapters.adapts(name)) return base;
-      return new LoraLinear(base, adapters.a(name), adapters.b(name), adapters.lora().scale(),
+      LoraConfig lora = adapters.lora();
+      Long maskSeed = passSeed == null || lora.dropout() == 0 ? null : Seeds.mix(passSeed, name);
+      return new LoraLinear(base, adapters.a(name), adapters.b(name), lora.scale(), lora.dropout(), maskSeed,
           adapterGrads == null ? null : adapterGrads.a(name), adapterGrads == null ? null : adapterGrads.b(name));
     }
   }

@@ -40,10 +40,17 @@ public interface LanguageModel {
    * One training step's gradients: the forward gives the rows' response log-probs (as {@link #responseLogProbs}),
    * {@code lossGradient} maps them to d(loss)/d(log-prob) per row, and the backward overwrites {@code gradients} (a
    * flat vector in {@link ModelConfig#parameterShapes} order, e.g. DL4J's gradient view) with d(loss)/d(params).
-   * Returns the log-probs.
+   * Returns the log-probs. {@code seed} seeds the step's random masks (LoRA dropout: the forward is a training pass,
+   * the returned log-probs those of its masks); the same seed, the same masks.
    */
   double[] trainingStep(int[][] tokens, int[] promptLengths, Function<double[], double[]> lossGradient,
-      INDArray gradients);
+      INDArray gradients, long seed);
+
+  /** {@link #trainingStep(int[][], int[], Function, INDArray, long)} with seed 0. */
+  default double[] trainingStep(int[][] tokens, int[] promptLengths, Function<double[], double[]> lossGradient,
+      INDArray gradients) {
+    return trainingStep(tokens, promptLengths, lossGradient, gradients, 0);
+  }
 
   /** An empty KV cache for {@code rows} rows of up to {@code capacity} positions. */
   KvCache newKvCache(int rows, int capacity);

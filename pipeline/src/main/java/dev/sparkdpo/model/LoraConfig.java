@@ -12,7 +12,8 @@ import java.util.List;
  *
  * @param rank r, the adapters' inner dimension (--lora-rank)
  * @param alpha lora_alpha (--lora-alpha); PEFT's default is 8
- * @param dropout lora_dropout (--lora-dropout): only 0 (PEFT's default), see the compact constructor
+ * @param dropout lora_dropout (--lora-dropout), in [0, 1): in training only, the adapter path sees inverted dropout of
+ *     its input, s dropout(x) A^T B^T (PEFT's; 0, PEFT's default, is none); see {@link LoraLinear}
  * @param targets target_modules (--lora-targets); PEFT's default for gpt2 is [c_attn]
  */
 public record LoraConfig(int rank, double alpha, double dropout, List<String> targets) implements Serializable {
@@ -26,11 +27,9 @@ public record LoraConfig(int rank, double alpha, double dropout, List<String> ta
     if (!(alpha > 0) || Double.isInfinite(alpha)) {
       throw new IllegalArgumentException("--lora-alpha must be a finite number > 0, got " + alpha);
     }
-    // dropout on the adapter's input is a training-time mask the backward must replay: not implemented, so any other
-    // value is refused rather than silently ignored
-    if (dropout != 0) {
-      throw new IllegalArgumentException("--lora-dropout must be 0 (adapter dropout is not implemented), got "
-          + dropout);
+    // a probability of dropping; 1 would drop every input (and divide by 1 - p = 0)
+    if (!(dropout >= 0 && dropout < 1)) {
+      throw new IllegalArgumentException("--lora-dropout must be in [0, 1), got " + dropout);
     }
     if (targets == null || targets.isEmpty()) {
       throw new IllegalArgumentException("--lora-targets must name at least one module, e.g. c_attn");

@@ -103,7 +103,7 @@ public final class LoraParams {
     p.views.forEach((name, v) -> {
       if (!name.endsWith(A)) return;
       double bound = 1.0 / Math.sqrt(v.size(1));
-      Random r = new Random(mix(seed, name));
+      Random r = new Random(Seeds.mix(seed, name));
       double[] values = new double[(int) v.length()];
       for (int i = 0; i < values.length; i++) values[i] = bound * (2 * r.nextDouble() - 1);
       Workspaces.outside(() -> v.assign(Nd4j.createFromArray(values).castTo(dataType).reshape(v.shape())));
@@ -206,13 +206,5 @@ public final class LoraParams {
   /** Every view by name (without {@link #PEFT_PREFIX}), in flat order. */
   public Map<String, INDArray> views() {
     return views;
-  }
-
-  /** SplitMix64 finalizer over the seed and the name's (specified, stable) String hash code, as GptInit. */
-  private static long mix(long seed, String name) {
-    long z = seed + 0x9E3779B97F4A7C15L * (name.hashCode() + 1L);
-    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-    return z ^ (z >>> 31);
   }
 }

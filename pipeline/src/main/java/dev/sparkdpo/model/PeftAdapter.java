@@ -69,7 +69,7 @@ public final class PeftAdapter {
 
   /**
    * The LoraConfig of {@code dir}'s adapter_config.json; refuses what the adapters here cannot run (another
-   * peft_type, target_modules as a regular expression, bias other than none, rsLoRA, dropout other than 0).
+   * peft_type, target_modules as a regular expression, bias other than none, rsLoRA; lora_dropout must be in [0, 1)).
    * {@code what} names the directory in errors (e.g. "--resume checkpoint ...").
    */
   public static LoraConfig readConfig(Path dir, String what) {

@@ -29,8 +29,11 @@ interface Trainable {
     double[] logps();
   }
 
-  /** The rows' response log-probs, keeping activations (in the caller's workspace). */
-  Pass forwardKeeping(int[][] tokens, int[] promptLengths);
+  /**
+   * The rows' response log-probs, keeping activations (in the caller's workspace). A training pass: {@code seed}
+   * seeds its random masks (LoRA dropout), which its backward must replay.
+   */
+  Pass forwardKeeping(int[][] tokens, int[] promptLengths, long seed);
 
   /**
    * Overwrites {@code grads} (a flat vector in {@link ModelConfig#parameterShapes} order) with d loss / d params,

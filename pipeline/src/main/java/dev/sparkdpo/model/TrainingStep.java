@@ -26,14 +26,19 @@ final class TrainingStep {
     this.model = model;
   }
 
-  /** The step; returns the rows' sequence log-probs. {@code out}: [1, n] or [n], the model's parameter count. */
-  double[] run(int[][] tokens, int[] promptLengths, Function<double[], double[]> lossGradient, INDArray out) {
+  /**
+   * The step; returns the rows' sequence log-probs. {@code out}: [1, n] or [n], the model's parameter count.
+   * {@code seed}: of the step's random masks; row part i > 0 gets its own seed derived from it and i (part 0, or the
+   * whole batch on one thread, has {@code seed} itself), so a step is reproducible for a given seed and thread count.
+   */
+  double[] run(int[][] tokens, int[] promptLengths, Function<double[], double[]> lossGradient, INDArray out,
+      long seed) {
     checkGradientVector(out);
     Predictions.checkPromptLengths(tokens, promptLengths); // here, so that errors name the row of the whole batch
     int[][] parts = RowThreads.split(tokens.length, model.rowThreadsCount());
     if (parts.length == 1) {
       return Workspaces.inWorkspace(Workspaces.PASS, () -> {
-        Trainable.Pass f = model.forwardKeeping(tokens, promptLengths);
+        Trainable.Pass f = model.forwardKeeping(tokens, promptLengths, seed);
         double[] logps = f.logps().clone();
         model.backward(f, checkedGradient(lossGradient.apply(logps.clone()), tokens.length), out);
         return logps;
@@ -49,7 +54,7 @@ final class TrainingStep {
       try {
         return Workspaces.inWorkspace(Workspaces.PASS, () -> {
           Trainable.Pass f = model.forwardKeeping(RowThreads.rows(tokens, parts[i]),
-              RowThreads.rows(promptLengths, parts[i]));
+              RowThreads.rows(promptLengths, parts[i]), i == 0 ? seed : Seeds.mix(seed, i));
           logps.get(i).complete(f.logps().clone());
           if (i == 0) dSeq.complete(checkedGradient(lossGradient.apply(joined(logps, parts, tokens.length)),
               tokens.length));

@@ -166,11 +166,87 @@ public final class Checkpoints {
    */
   public static void saveMergedModel(FileSystem fs, Path dir, ComputationGraph net, GptParams base,
       Integer eosTokenId, java.nio.file.Path sourceModel) {
+    saveMergedModel(fs, dir, PolicyNetwork.adapters(net), base, eosTokenId, sourceModel, Map.of());
+  }
+
+  /**
+   * Whether {@code checkpoint} (a local step-N directory) is a LoRA run's: adapters ({@code adapter/}) instead of
+   * model files.
+   */
+  public static boolean holdsAdapters(java.nio.file.Path checkpoint) {
+    return Files.isRegularFile(checkpoint.resolve(ADAPTER).resolve(PeftAdapter.WEIGHTS))
+        && !Files.isRegularFile(checkpoint.resolve(GptCheckpoint.WEIGHTS));
+  }
+
+  /**
+   * The policy of a LoRA run's checkpoint as a plain Hugging Face model directory at {@code dir} (local): its
+   * {@code adapter/} merged into {@code baseModel} (the run's frozen model, whose other files it gets), what the
+   * stages that read a model directory (evaluate) can load. A marker file names the adapters' bytes and the base:
+   * a {@code dir} that already holds this merge is kept (a re-run pipeline does not rewrite it); returns whether it
+   * was written.
+   */
+  public static boolean saveMergedCheckpoint(java.nio.file.Path checkpoint, java.nio.file.Path baseModel,
+      java.nio.file.Path dir) {
+    java.nio.file.Path adapter = checkpoint.resolve(ADAPTER);
+    String what = "checkpoint " + checkpoint;
+    String source;
+    try {
+      ObjectNode from = JSON.createObjectNode(); // in this order on every JVM (Map.of's order is not)
+      from.put("adapter", checkpoint.toString());
+      from.put("adapter_sha256", sha256(adapter.resolve(PeftAdapter.CONFIG), adapter.resolve(PeftAdapter.WEIGHTS)));
+      from.put("base_model", baseModel.toString());
+      source = JSON.writeValueAsString(from);
+      java.nio.file.Path marker = dir.resolve(MERGED_FROM);
+      if (Files.isRegularFile(marker) && Files.readString(marker).equals(source)) return false;
+    } catch (IOException e) {
+      throw new UncheckedIOException("reading " + what + ": " + e.getMessage(), e);
+    }
+    GptParams base = GptParams.from(GptCheckpoint.load(baseModel, "the base model " + baseModel + " of " + what),
+        org.nd4j.linalg.api.buffer.DataType.FLOAT);
+    LoraParams adapters = PeftAdapter.load(adapter, base.config(), base.dataType(), what);
+    try {
+      FileSystem fs = FileSystem.getLocal(new Configuration());
+      saveMergedModel(fs, new Path(dir.toUri()), adapters, base, eosTokenId(baseModel), baseModel,
+          Map.of(MERGED_FROM, source));
+    } catch (IOException e) {
+      throw new UncheckedIOException("writing " + dir + ": " + e.getMessage(), e);
+    }
+    return true;
+  }
+
+  /** The marker of {@link #saveMergedCheckpoint}: what the merged model was made from. */
+  static final String MERGED_FROM = "merged_from.json";
+
+  private static String sha256(java.nio.file.Path... files) throws IOException {
+    try {
+      java.security.MessageDigest d = java.security.MessageDigest.getInstance("SHA-256");
+      for (java.nio.file.Path f : files) d.update(Files.readAllBytes(f)); // adapters: small files
+      return java.util.HexFormat.of().formatHex(d.digest());
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** eos_token_id of the model's config.json, if it has one (saved models keep it). */
+  static Integer eosTokenId(java.nio.file.Path model) {
+    try {
+      JsonNode config = JSON.readTree(model.resolve(GptCheckpoint.CONFIG).toFile());
+      return config.hasNonNull("eos_token_id") ? config.get("eos_token_id").asInt() : null;
+    } catch (IOException e) {
+      throw new UncheckedIOException("reading " + model.resolve(GptCheckpoint.CONFIG) + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** adapters merged into base as a model directory at dir, atomically, with sourceModel's other files and extras. */
+  private static void saveMergedModel(FileSystem fs, Path dir, LoraParams adapters, GptParams base,
+      Integer eosTokenId, java.nio.file.Path sourceModel, Map<String, String> extraFiles) {
     Path temp = new Path(dir.getParent(), "." + dir.getName() + ".tmp-" + UUID.randomUUID());
     try {
       HadoopFiles.writeDirectory(fs, temp, local -> {
-        PolicyNetwork.adapters(net).mergedInto(base).toCheckpoint().writeFiles(local, eosTokenId, null);
+        adapters.mergedInto(base).toCheckpoint().writeFiles(local, eosTokenId, null);
         copyModelFiles(sourceModel, local);
+        for (Map.Entry<String, String> e : extraFiles.entrySet()) Files.writeString(local.resolve(e.getKey()),
+            e.getValue());
       });
       replace(fs, temp, dir);
     } catch (IOException e) {

@@ -113,7 +113,7 @@ public final class Trainer {
     Optional<Result> done = prepareOutput(out, opts, settings);
     if (done.isPresent()) return done.get();
 
-    Integer eos = eosTokenId(model);
+    Integer eos = Checkpoints.eosTokenId(model);
     int width = data.checkAndMeasure(gpt.nPositions());
     DataOrder.Plan plan = new DataOrder.Plan(data.trainCount(), workers, opts.parallelism().batchSizePerWorker(),
         opts.parallelism().averagingFrequency());
@@ -666,15 +666,5 @@ public final class Trainer {
   /** A path for logs and train.json: local paths as before (no file: scheme), others as URIs. */
   private static String show(Path p) {
     return StageOutput.show(p);
-  }
-
-  /** eos_token_id of the model's config.json, if it has one (saved models keep it). */
-  private static Integer eosTokenId(java.nio.file.Path model) {
-    try {
-      JsonNode config = JSON.readTree(model.resolve(GptCheckpoint.CONFIG).toFile());
-      return config.hasNonNull("eos_token_id") ? config.get("eos_token_id").asInt() : null;
-    } catch (IOException e) {
-      throw new UncheckedIOException("reading " + model.resolve(GptCheckpoint.CONFIG) + ": " + e.getMessage(), e);
-    }
   }
 }

@@ -3,7 +3,12 @@ package dev.sparkdpo.dpo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sparkdpo.executor.ExecutorModels;
+import dev.sparkdpo.model.Gpt;
 import dev.sparkdpo.model.GptConfig;
+import dev.sparkdpo.model.GptParams;
+import dev.sparkdpo.model.LoraConfig;
+import dev.sparkdpo.model.LoraParams;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -31,6 +36,10 @@ import org.nd4j.linalg.learning.config.NoOp;
  * (1e-3 and 1e-8). Returning the gradient of the mean instead of the sum (off by the 3 pairs) fails it.
  *
  * <p>d = 4 (not 8) keeps the full two-layer check at ~1,200 score evaluations (~8 ms each on 2 cores).
+ *
+ * <p>With LoRA ({@link #loraAdaptersOnEveryLinearLayerTwoLayers}) the checked parameters are the adapters only, over a
+ * frozen base: 256 of them, every one of the 16 lora_A / lora_B tensors. Scaling the adapter backward's s by 1.01
+ * (LoraLinear.backward) fails it.
  */
 class GptDpoGradientCheckTest {
   static final double EPS = 1e-6;
@@ -72,9 +81,32 @@ class GptDpoGradientCheckTest {
     return g;
   }
 
+  /**
+   * With LoRA the network's parameters are the adapters only; the frozen float64 base (uniform [-0.4, 0.4] weights)
+   * goes into the executor model cache under the key the layer asks for. PEFT's init has B = 0, which makes
+   * dL/dA = s (dy B)^T x exactly 0 and the check of A vacuous: B is set to small random values first, so both A's and
+   * B's gradients are non-trivial (A keeps its Kaiming-uniform init, |A| <= 1/sqrt(in)).
+   */
+  static ComputationGraph loraNetwork(GptConfig gpt, DpoConfig dpo, LoraConfig lora) {
+    String baseDir = "test:gradient-check-base/" + gpt + "/" + System.nanoTime(), fingerprint = "fp";
+    GptParams base = GptParams.zeros(gpt, DataType.DOUBLE);
+    base.flat().assign(Nd4j.rand(DataType.DOUBLE, base.flat().shape()).subi(0.5).muli(0.8));
+    ExecutorModels.get(baseDir + "#" + fingerprint, () -> Gpt.of(base));
+    GptDpoOutputLayer layer = new GptDpoOutputLayer(gpt, dpo, WIDTH).withLora(lora, baseDir, fingerprint);
+    ComputationGraph g = DpoLayerFixtures.graph(layer, DataType.DOUBLE, new NoOp(), 42);
+    LoraParams adapters = LoraParams.over(gpt, lora, g.getLayer(DpoLayerFixtures.LAYER).params());
+    adapters.views().forEach((name, v) -> {
+      if (name.endsWith(".lora_B.weight")) v.assign(Nd4j.rand(DataType.DOUBLE, v.shape()).subi(0.5).muli(0.4));
+    });
+    return g;
+  }
+
   /** Checks every parameter except those (whole tensors, by HF name) in {@code skip}. */
   static void check(GptConfig gpt, DpoConfig dpo, Set<String> skip) {
-    ComputationGraph g = network(gpt, dpo);
+    check(network(gpt, dpo), dpo, skip);
+  }
+
+  static void check(ComputationGraph g, DpoConfig dpo, Set<String> skip) {
     Set<String> excluded = skip.stream()
         .map(name -> DpoLayerFixtures.LAYER + "_" + GptDpoParamInitializer.paramKey(name))
         .collect(Collectors.toSet());
@@ -111,5 +143,27 @@ class GptDpoGradientCheckTest {
         new DpoConfig(0.3, 0.1, List.of(LossType.SIGMOID, LossType.SFT), new double[] {1.0, 0.4}, false),
         Set.of("transformer.h.0.attn.c_attn.weight", "transformer.h.0.mlp.c_fc.weight",
             "transformer.h.0.mlp.c_proj.weight"));
+  }
+
+  @Test
+  void loraAdaptersOnEveryLinearLayerTwoLayers() {
+    Nd4j.getRandom().setSeed(9);
+    GptConfig gpt = new GptConfig(13, 10, 4, 2, 2, 1e-5);
+    DpoConfig dpo = new DpoConfig(0.5, 0.0, List.of(LossType.SIGMOID), null, false);
+    // c_proj: attn.c_proj and mlp.c_proj; 256 adapter parameters, all checked
+    LoraConfig lora = new LoraConfig(2, 6, 0, List.of("c_attn", "c_proj", "c_fc"));
+    ComputationGraph g = loraNetwork(gpt, dpo, lora);
+    assertEquals(LoraParams.count(gpt, lora), g.numParams(), "the network's parameters are the adapters only");
+    INDArray a = g.getParam(DpoLayerFixtures.LAYER + "_"
+        + GptDpoParamInitializer.paramKey("transformer.h.1.mlp.c_proj.lora_A.weight"));
+    assertTrue(a.amaxNumber().doubleValue() > 0, "A is random");
+    // every adapter tensor has a gradient well above the check's absolute floor (none passes by being ~0 both ways)
+    DataSet data = threePairs();
+    g.setInput(0, data.getFeatures());
+    g.setLabel(0, data.getLabels());
+    g.computeGradientAndScore();
+    LoraParams.over(gpt, lora, g.gradient().gradient().dup()).views().forEach((name, grad) ->
+        assertTrue(grad.amaxNumber().doubleValue() > 1e-4, name + ": max |gradient| " + grad.amaxNumber()));
+    check(g, dpo, Set.of());
   }
 }

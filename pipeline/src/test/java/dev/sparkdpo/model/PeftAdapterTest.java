@@ -28,7 +28,7 @@ class PeftAdapterTest {
 
   @Test
   void writesPeftsFilesAndReadsThemBack(@TempDir Path tmp) throws Exception {
-    LoraConfig lora = new LoraConfig(4, 16, 0, List.of("c_attn", "c_proj"));
+    LoraConfig lora = new LoraConfig(4, 16, 0.05, List.of("c_attn", "c_proj"));
     LoraParams p = adapters(lora);
     Path dir = tmp.resolve("adapter");
     PeftAdapter.save(dir, p, "/models/gpt2-sft");
@@ -38,7 +38,7 @@ class PeftAdapterTest {
     assertEquals("CAUSAL_LM", c.get("task_type").asText());
     assertEquals(4, c.get("r").asInt());
     assertEquals(16.0, c.get("lora_alpha").asDouble());
-    assertEquals(0.0, c.get("lora_dropout").asDouble());
+    assertEquals(0.05, c.get("lora_dropout").asDouble(), "the configured lora_dropout, as PEFT writes it");
     assertEquals("[\"c_attn\",\"c_proj\"]", c.get("target_modules").toString());
     assertTrue(c.get("fan_in_fan_out").asBoolean());
     assertEquals("none", c.get("bias").asText());

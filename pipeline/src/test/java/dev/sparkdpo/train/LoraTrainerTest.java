@@ -1,5 +1,6 @@
 package dev.sparkdpo.train;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -17,6 +18,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
@@ -61,8 +65,13 @@ class LoraTrainerTest {
   /** AdamW at a LoRA-sized learning rate (adapters take larger ones than full fine-tuning). */
   private static TrainOptions lora(Path out, int epochs, long maxSteps, long evalSteps, long checkpointSteps,
       boolean merge, boolean resume) {
+    return lora(LORA, out, epochs, maxSteps, evalSteps, checkpointSteps, merge, resume);
+  }
+
+  private static TrainOptions lora(LoraConfig config, Path out, int epochs, long maxSteps, long evalSteps,
+      long checkpointSteps, boolean merge, boolean resume) {
     return TrainFixture.options(fixture.reference, fixture.model, out, "adamw", 5e-2, 1.0, 2, 4, 2, epochs, maxSteps,
-        evalSteps, checkpointSteps, resume).withLora(new TrainOptions.Lora(LORA, merge));
+        evalSteps, checkpointSteps, resume).withLora(new TrainOptions.Lora(config, merge));
   }
 
   @Test
@@ -116,6 +125,17 @@ class LoraTrainerTest {
       assertEquals(adapted[i], fromFile[i], 1e-5 * Math.max(1, Math.abs(adapted[i])), "row " + i);
       assertTrue(Math.abs(adapted[i] - plain[i]) > 1e-3, "training changed row " + i);
     }
+    // a checkpoint's adapters merged into the base (what pipeline.checkpoint-evals evaluates): the last checkpoint
+    // is the final adapters, so its merge is --merge's model/; a second merge into the same directory is skipped
+    assertTrue(Checkpoints.holdsAdapters(lastCheckpoint));
+    Path mergedCheckpoint = tmp.resolve("learn-merged-step-" + r.steps());
+    assertTrue(Checkpoints.saveMergedCheckpoint(lastCheckpoint, fixture.model, mergedCheckpoint));
+    assertArrayEquals(fromFile, Gpt.from(GptCheckpoint.load(mergedCheckpoint)).responseLogProbs(tokens, prompts), 0.0);
+    Set<String> files = names(mergedCheckpoint);
+    assertTrue(files.remove(Checkpoints.MERGED_FROM), files.toString());
+    assertEquals(names(out.resolve(Trainer.MODEL)), files, "the files of --merge's model/ (the base's other files)");
+    assertFalse(Checkpoints.saveMergedCheckpoint(lastCheckpoint, fixture.model, mergedCheckpoint), "kept");
+
     JsonNode summary = JSON.readTree(out.resolve(Trainer.TRAIN_JSON).toFile());
     assertEquals(4, summary.get("settings").get("lora").get("r").asInt());
     assertTrue(summary.get("adapter").asText().endsWith(Checkpoints.ADAPTER));
@@ -123,8 +143,13 @@ class LoraTrainerTest {
 
   @Test
   void resumingALoraRunFromACheckpointGivesTheAdaptersOfAnUninterruptedRun() throws IOException {
+    // with lora_dropout: the masks are drawn from the seed, the step and the minibatch, so the resumed run's steps
+    // draw the masks the uninterrupted run's drew
+    LoraConfig dropping = new LoraConfig(LORA.rank(), LORA.alpha(), 0.1, LORA.targets());
     Path whole = tmp.resolve("whole");
-    Trainer.run(spark, lora(whole, 2, 24, 0, 8, false, false));
+    Trainer.run(spark, lora(dropping, whole, 2, 24, 0, 8, false, false));
+    assertEquals(0.1, JSON.readTree(whole.resolve(Checkpoints.ADAPTER).resolve(PeftAdapter.CONFIG).toFile())
+        .get("lora_dropout").asDouble());
     JsonNode summary = JSON.readTree(whole.resolve(Trainer.TRAIN_JSON).toFile());
     assertTrue(summary.get("model_note").asText().contains("--merge"), summary.toString());
     assertFalse(Files.exists(whole.resolve(Trainer.MODEL)), "no merged model without --merge");
@@ -134,7 +159,7 @@ class LoraTrainerTest {
     for (String gone : List.of("checkpoints/step-24", Checkpoints.ADAPTER, "_SUCCESS", Trainer.TRAIN_JSON)) {
       Checkpoints.deleteTree(crashed.resolve(gone));
     }
-    Trainer.Result r = Trainer.run(spark, lora(crashed, 2, 24, 0, 8, false, true));
+    Trainer.Result r = Trainer.run(spark, lora(dropping, crashed, 2, 24, 0, 8, false, true));
     assertEquals(24, r.steps());
     LoraParams resumed = PeftAdapter.load(crashed.resolve(Checkpoints.ADAPTER), TrainFixture.GPT, DataType.FLOAT, "t");
     LoraParams uninterrupted = PeftAdapter.load(whole.resolve(Checkpoints.ADAPTER), TrainFixture.GPT, DataType.FLOAT,
@@ -142,6 +167,14 @@ class LoraTrainerTest {
     double diff = resumed.flat().sub(uninterrupted.flat()).amaxNumber().doubleValue();
     System.out.printf("LoraTrainerTest: resumed at step 16 vs uninterrupted: max |diff| %.2e%n", diff);
     assertTrue(diff <= 1e-6, "resumed run differs by " + diff);
+
+    // and the dropout acted: the same run without it ends elsewhere
+    Path noDropout = tmp.resolve("no-dropout");
+    Trainer.run(spark, lora(noDropout, 2, 24, 0, 0, false, false));
+    double moved = PeftAdapter.load(noDropout.resolve(Checkpoints.ADAPTER), TrainFixture.GPT, DataType.FLOAT, "t")
+        .flat().sub(uninterrupted.flat()).amaxNumber().doubleValue();
+    System.out.printf("LoraTrainerTest: lora_dropout 0.1 vs 0 after 24 steps: max |diff| %.2e%n", moved);
+    assertTrue(moved > 1e-3, "dropout changed nothing: " + moved);
   }
 
   @Test
@@ -158,6 +191,13 @@ class LoraTrainerTest {
     List<JsonNode> lines = new ArrayList<>();
     for (String line : Files.readAllLines(out.resolve(MetricsLog.FILE))) lines.add(JSON.readTree(line));
     return lines;
+  }
+
+  private static Set<String> names(Path dir) throws IOException {
+    try (Stream<Path> s = Files.list(dir)) {
+      return s.map(p -> p.getFileName().toString()).filter(n -> !n.startsWith("_") && !n.startsWith("."))
+          .collect(Collectors.toCollection(TreeSet::new));
+    }
   }
 
   private static void copy(Path from, Path to) throws IOException {

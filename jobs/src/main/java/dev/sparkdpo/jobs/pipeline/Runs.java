@@ -6,6 +6,8 @@ import com.typesafe.config.ConfigObject;
 import com.typesafe.config.ConfigValueFactory;
 import dev.sparkdpo.jobs.JobConfig;
 import dev.sparkdpo.jobs.TrainCommand;
+import dev.sparkdpo.model.GptCheckpoint;
+import dev.sparkdpo.train.Checkpoints;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -106,7 +108,10 @@ record Runs(List<Run> runs, boolean checkpointEvals) {
     return Path.of(uri.getPath());
   }
 
-  /** A train output's checkpoints by step (none: empty). */
+  /**
+   * A train output's checkpoints by step (none: empty): full ones (model files) and LoRA ones (adapter/, evaluated
+   * as their base with the adapters merged, see RunsStage#evaluateCheckpoints).
+   */
   static Map<Long, Path> checkpoints(String train) {
     Map<Long, Path> steps = new TreeMap<>();
     Path dir = local(train).resolve("checkpoints");
@@ -114,7 +119,9 @@ record Runs(List<Run> runs, boolean checkpointEvals) {
     try (Stream<Path> s = Files.list(dir)) {
       s.forEach(p -> {
         Matcher m = STEP.matcher(p.getFileName().toString());
-        if (m.matches() && Files.isRegularFile(p.resolve("model.safetensors"))) steps.put(Long.parseLong(m.group(1)), p);
+        if (m.matches() && (Files.isRegularFile(p.resolve(GptCheckpoint.WEIGHTS)) || Checkpoints.holdsAdapters(p))) {
+          steps.put(Long.parseLong(m.group(1)), p);
+        }
       });
     } catch (IOException e) {
       throw new UncheckedIOException("listing " + dir + ": " + e.getMessage(), e);

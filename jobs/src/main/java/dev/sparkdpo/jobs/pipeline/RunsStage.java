@@ -1,6 +1,7 @@
 package dev.sparkdpo.jobs.pipeline;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sparkdpo.train.Checkpoints;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -19,6 +20,8 @@ import org.slf4j.LoggerFactory;
 final class RunsStage implements PipelineStage {
   private static final Logger LOG = LoggerFactory.getLogger(RunsStage.class);
   private static final ObjectMapper JSON = new ObjectMapper();
+  /** Under evaluate-steps/: a LoRA run's checkpoints merged into its base, the models their evaluations read. */
+  static final String MERGED = "merged";
 
   @Override
   public String name() {
@@ -58,16 +61,28 @@ final class RunsStage implements PipelineStage {
     return new StageResult(ran.isEmpty(), c.dir(Pipeline.RUNS).toString(), null, note);
   }
 
-  /** Evaluates each checkpoint of the context's train but the last (the final model); true if any was computed. */
+  /**
+   * Evaluates each checkpoint of the context's train but the last (the final model); true if any was computed. A
+   * LoRA run's checkpoint holds adapters only: its policy is the run's base model (train's model, the context's
+   * reference model) with them merged, written once into {@code evaluate-steps/merged/step-K/} (a plain model
+   * directory, what evaluate reads, as train's own merged model/).
+   */
   static boolean evaluateCheckpoints(PipelineContext c, String label) {
     String train = c.dir(Pipeline.TRAIN);
     long last = finalStep(train);
     boolean any = false;
     for (Map.Entry<Long, Path> ckpt : Runs.checkpoints(train).entrySet()) {
       if (ckpt.getKey() == last) continue;
-      String out = c.inRunDir(Runs.EVALUATE_STEPS, "step-" + ckpt.getKey());
-      any |= !EvaluateStage.evaluate(c, ckpt.getValue().toString(), out, label + "@" + ckpt.getKey(), null, Map.of())
-          .skipped();
+      String step = "step-" + ckpt.getKey();
+      String policy = ckpt.getValue().toString();
+      if (Checkpoints.holdsAdapters(ckpt.getValue())) {
+        policy = c.inRunDir(Runs.EVALUATE_STEPS, MERGED, step);
+        if (Checkpoints.saveMergedCheckpoint(ckpt.getValue(), Runs.local(c.referenceModel()), Runs.local(policy))) {
+          LOG.info("pipeline: {}@{}: adapters of {} merged into {}", label, ckpt.getKey(), ckpt.getValue(), policy);
+        }
+      }
+      String out = c.inRunDir(Runs.EVALUATE_STEPS, step);
+      any |= !EvaluateStage.evaluate(c, policy, out, label + "@" + ckpt.getKey(), null, Map.of()).skipped();
     }
     return any;
   }

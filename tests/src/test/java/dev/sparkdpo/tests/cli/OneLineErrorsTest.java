@@ -132,8 +132,8 @@ class OneLineErrorsTest {
             + " --eval-fraction 2", "eval-fraction", "[0, 1)"),
         row("train --lora-rank -1", train + "lorarank --data {ingest} --model {model} --lora-rank -1", "--lora-rank",
             ">= 0", "full fine-tuning"),
-        row("train --lora-dropout 0.1", train + "loradropout --data {ingest} --model {model} --lora-rank 4"
-            + " --lora-dropout 0.1", "--lora-dropout must be 0", "not implemented"),
+        row("train --lora-dropout 1", train + "loradropout --data {ingest} --model {model} --lora-rank 4"
+            + " --lora-dropout 1", "--lora-dropout must be in [0, 1)", "got 1.0"),
         row("train --lora-targets nope", train + "loratargets --objective sft --data {ingest} --model {model}"
             + " --lora-rank 4 --lora-targets nope", "--lora-targets", "'nope' matches no linear layer"),
         row("train --merge without --lora-rank", train + "merge --data {ingest} --model {model} --merge", "--merge",

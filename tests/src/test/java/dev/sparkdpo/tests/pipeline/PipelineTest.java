@@ -11,6 +11,7 @@ import dev.sparkdpo.tests.cli.CliRuns;
 import dev.sparkdpo.tests.cli.CliRuns.Run;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -257,14 +258,34 @@ public class PipelineTest {
   @Test
   @Order(7)
   void aLoraTrainBlockMergesItsAdaptersSoEvaluateReadsTrainsModel() throws Exception {
-    // merge is not given: the pipeline's train always merges, since evaluate reads train/model
-    Path config = config("demo-lora.conf", "train { lora-rank = 4, lora-targets = [c_attn, c_proj, c_fc] }\n");
+    // merge is not given: the pipeline's train always merges, since evaluate reads train/model; with checkpoint-evals
+    // the checkpoint at step 1 (adapters only) is evaluated as the base with its adapters merged (train reads the
+    // generate-pairs test's 14 pairs: 2 steps, checkpointed at the end of each averaging round, so one checkpoint
+    // besides the final model's with averaging-frequency 1; the settings after the demo's override its own)
+    Path config = tmp.resolve("demo-lora.conf");
+    Files.writeString(config, smallDemo(root().toString().replace("\\", "/"), TRAIN_STEPS)
+        + "train { lora-rank = 4, lora-targets = [c_attn, c_proj, c_fc], checkpoint-steps = 1,\n"
+        + "        averaging-frequency = 1 }\n"
+        + "pipeline { checkpoint-evals = true }\n");
     Run run = CliRuns.run("pipeline", "--config", config.toString(), "--master", "local[2]", "--from", "train",
         "--force");
     assertEquals(0, run.exitCode(), run::describe);
     Map<String, String> statuses = statuses();
     assertEquals("ran", statuses.get("train"), statuses.toString());
     assertEquals("ran", statuses.get("evaluate"), statuses.toString());
+    assertEquals("ran", statuses.get("runs"), statuses.toString());
+    assertEquals("ran", statuses.get("frontier"), statuses.toString());
+    assertTrue(Files.isDirectory(root().resolve("train/checkpoints/step-1/adapter")));
+    assertFalse(Files.exists(root().resolve("train/checkpoints/step-1/model.safetensors")), "a LoRA checkpoint");
+    assertTrue(Files.isRegularFile(root().resolve("evaluate-steps/merged/step-1/model.safetensors")));
+    assertTrue(Files.isRegularFile(root().resolve("evaluate-steps/step-1/eval.json")));
+    List<String> points = new ArrayList<>();
+    for (JsonNode p : CliRuns.JSON.readTree(root().resolve("frontier/results.json").toFile()).path("points")) {
+      points.add(p.path("run").asText() + (p.has("step") ? "@" + p.path("step").asLong() : ""));
+    }
+    long steps = trainJson().path("steps").asLong();
+    assertTrue(steps > 1, trainJson()::toPrettyString);
+    assertTrue(points.containsAll(List.of("run@1", "run@" + steps)), points.toString());
     JsonNode adapterConfig = CliRuns.JSON.readTree(root().resolve("train/adapter/adapter_config.json").toFile());
     assertEquals(4, adapterConfig.path("r").asInt(), adapterConfig::toPrettyString);
     assertTrue(trainJson().path("settings").path("lora").path("merge").asBoolean(), trainJson()::toPrettyString);
