@@ -191,7 +191,8 @@ class NearDuplicatesTest {
     assertTrue(candidates <= 4 * 999 + 4 * 200 * 199 / 2, "candidates " + candidates);
     assertTrue(candidates >= 999, "every member still meets the bucket's smallest id: " + candidates);
     // all are near-duplicates (Jaccard > 0.9): the star pairing still links each member to t0000's component
-    Map<String, String> losers = losers(NearDuplicates.find(pairs, 0.9, 5, 42, shape, 200));
+    Map<String, String> losers = losers(NearDuplicates.find(pairs, 0.9, 5, 42, shape, 200, Long.MAX_VALUE,
+        NearDuplicates.LOCAL_EDGES));
     assertTrue(losers.size() >= 990, "losers " + losers.size());
     assertTrue(losers.values().stream().allMatch("t0000"::equals));
   }
@@ -255,6 +256,31 @@ class NearDuplicatesTest {
     for (String id : near) assertEquals(id.replace("-1", "-0"), losers.get(id), id);
     for (String id : far) assertFalse(losers.containsKey(id), id);
     assertEquals(near.size(), losers.size());
+  }
+
+  /**
+   * Verification through the broadcast candidate index and by joins, components by union-find in one task and by
+   * distributed label propagation: the same losers.
+   */
+  @Test
+  void oneTaskAndDistributedPathsAgree() {
+    List<Row> rows = plantedRows(new Random(7), 20);
+    // a chain: c0 - c1 - c2, each step one word more, so c2 is linked to c0 only through c1 (scored again)
+    String c0 = words(new Random(8), 200);
+    String c1 = c0 + " " + words(new Random(12), 12);
+    String c2 = c1 + " " + words(new Random(13), 12);
+    assertTrue(exactJaccard(c0, c1) >= 0.9 && exactJaccard(c1, c2) >= 0.9 && exactJaccard(c0, c2) < 0.9,
+        exactJaccard(c0, c1) + " " + exactJaccard(c1, c2) + " " + exactJaccard(c0, c2));
+    rows.add(RowFactory.create("c0", "Q", c0, "no"));
+    rows.add(RowFactory.create("c1", "Q", c1, "no"));
+    rows.add(RowFactory.create("c2", "Q", c2, "no"));
+    Dataset<Row> pairs = spark.createDataFrame(rows, SCHEMA).repartition(3);
+    NearDuplicates.Bands shape = NearDuplicates.Bands.forThreshold(0.9);
+    List<Row> oneTask = NearDuplicates.find(pairs, 0.9, 5, 42, shape, 200, Long.MAX_VALUE, Long.MAX_VALUE)
+        .orderBy("id").collectAsList();
+    List<Row> distributed = NearDuplicates.find(pairs, 0.9, 5, 42, shape, 200, 0, 0).orderBy("id").collectAsList();
+    assertEquals(distributed, oneTask);
+    assertTrue(oneTask.size() >= 20, oneTask.toString());
   }
 
   /** The result depends neither on how the input is partitioned nor on the shuffle width (cores): set operations. */
