@@ -56,7 +56,9 @@ import scala.Tuple2;
  *   <li>scan 1 parses every file and shuffles only a small marker per pair (file, record, orientation, id) keyed by
  *       the order-free pair key; groups of two or more become a per-file <em>drop list</em>: exact duplicates after
  *       the first in input order, and every copy of a pair that also appears with chosen/rejected swapped;</li>
- *   <li>(optional) near-duplicates among the survivors by banded MinHash LSH, verified on exact Jaccard;</li>
+ *   <li>(optional) near-duplicates among the survivors by banded MinHash LSH, verified on exact Jaccard: one scan
+ *       of the survivors for the signatures, then a scan that parses only the records of the candidate pairs (their
+ *       positions, file and record, ride through the band shuffle);</li>
  *   <li>scan 2 parses each file again beside its drop list and writes the surviving pairs (split, tokenized);</li>
  *   <li>scan 3 does the same for what was dropped and writes {@code quarantine/}.</li>
  * </ol>
@@ -135,12 +137,18 @@ public final class Ingest {
               + "of the near-duplicate check follow from --near-dup-threshold");
         }
         StructType textSchema = new StructType().add(PairSchema.ID, DataTypes.StringType).add(PairSchema.PROMPT,
-            DataTypes.StringType).add(PairSchema.CHOSEN, DataTypes.StringType).add(PairSchema.REJECTED, DataTypes.StringType);
+            DataTypes.StringType).add(PairSchema.CHOSEN, DataTypes.StringType).add(PairSchema.REJECTED, DataTypes.StringType)
+            .add(NearDuplicates.POSITION, DataTypes.LongType);
+        JavaPairRDD<Integer, Iterable<Tuple2<String, String>>> dropLists = drops;
         JavaRDD<Row> texts = scanWithDrops(fileIndexes, drops, scanner, Map.of(), null, true, null, null)
-            .map(k -> RowFactory.create(k.record().id(), k.record().prompt(), k.record().chosen(), k.record().rejected()));
+            .map(Ingest::textRow);
+        // the verification's texts: the survivors of the candidates' records only (the same drop lists, so the same
+        // pairs as the full scan has there). Measured at 1M pairs: parsing every record again took 5.0 s
+        NearDuplicates.Reread candidatesOnly = positions -> spark.createDataFrame(scanWithDrops(fileIndexes, dropLists,
+            scanner, Map.of(), byFile(positions), true, null, null).map(Ingest::textRow), textSchema);
         // losing id → "kept id: Jaccard s", the detail's tail; only the losers reach the driver
         losers = NearDuplicates.find(spark.createDataFrame(texts, textSchema), opts.nearDupThreshold(),
-                opts.nearDupShingle(), opts.seed())
+                opts.nearDupShingle(), opts.seed(), candidatesOnly)
             .collectAsList().stream().collect(Collectors.toMap(r -> r.getString(0),
                 r -> r.getString(1) + " (Jaccard " + String.format(Locale.ROOT, "%.3f", r.getDouble(2)) + ")"));
         LOG.info("ingest: {} near-duplicate pairs ({} s)", losers.size(), String.format("%.1f", seconds(t0)));
@@ -235,8 +243,14 @@ public final class Ingest {
     }
   }
 
-  /** A record of scan 2 or 3 with its file's path (as Spark's string type) and its drop decision, if any. */
-  record Scanned(ParsedRecord record, UTF8String source, Drop drop) {}
+  /** A record of scan 2 or 3 with its file's index and path (as Spark's string type) and its drop decision, if any. */
+  record Scanned(ParsedRecord record, int file, UTF8String source, Drop drop) {}
+
+  /** A surviving pair as NearDuplicates reads it: id, prompt, chosen, rejected and its {@link #nearPosition}. */
+  private static Row textRow(Scanned k) {
+    ParsedRecord r = k.record();
+    return RowFactory.create(r.id(), r.prompt(), r.chosen(), r.rejected(), nearPosition(k.file(), r.record()));
+  }
 
   /** Scan 1: the drop list of each file, as one partition per file (partition i = file i). */
   static JavaPairRDD<Integer, Iterable<Tuple2<String, String>>> dropLists(JavaRDD<Integer> fileIndexes, Scanner scanner,
@@ -313,6 +327,10 @@ public final class Ingest {
   /**
    * Scans 2 and 3: each file beside its drop list. {@code keptPairs}: the pairs that survive (not dropped, not a
    * near-duplicate loser); otherwise: everything else (bad records, dropped pairs, near-duplicate losers).
+   * {@code nearAt}: records to parse per file (null: every record, or for scan 3 without near-duplicates the listed
+   * ones): for scan 3 the near-duplicate losers', beside the records its drop list names; for a kept-pairs scan only
+   * these (the near-duplicate candidates' re-read: a kept pair is never on the drop list). Other containers than
+   * JSON Lines parse every record anyway, so the caller still filters what comes back.
    * {@code readCounts} (only from a result stage, where updates count once) receives the per-file read counters.
    */
   static JavaRDD<Scanned> scanWithDrops(JavaRDD<Integer> fileIndexes,
@@ -321,6 +339,8 @@ public final class Ingest {
     return fileIndexes.zipPartitions(drops, (fileIt, dropIt) -> {
       if (!fileIt.hasNext()) return Collections.emptyIterator();
       int file = fileIt.next();
+      // the near-duplicate candidates' re-read has nothing to take from a file without candidates
+      if (keptPairs && nearAt != null && !nearAt.containsKey(file)) return Collections.emptyIterator();
       Map<String, Drop> fileDrops = new HashMap<>();
       List<Long> listed = new ArrayList<>();                  // records scan 3 must parse: bad or dropped
       long[] unreadableAt = {-1};
@@ -338,9 +358,9 @@ public final class Ingest {
       // scan 3 knows every record it will emit when it knows where the near-duplicate losers are (nearAt): the rest
       // is only counted, not parsed. Measured at 1M pairs: 3.9 s parsing every record against 1.4 s without.
       long[] near = nearAt == null ? new long[0] : nearAt.getOrDefault(file, new long[0]);
-      long[] wantedRecords = java.util.stream.LongStream.concat(listed.stream().mapToLong(Long::longValue),
-          java.util.Arrays.stream(near)).sorted().toArray();
-      java.util.function.LongPredicate wanted = keptPairs || !nearLosers.isEmpty() && nearAt == null ? null
+      long[] wantedRecords = java.util.stream.LongStream.concat(keptPairs ? java.util.stream.LongStream.empty()
+          : listed.stream().mapToLong(Long::longValue), java.util.Arrays.stream(near)).sorted().toArray();
+      java.util.function.LongPredicate wanted = nearAt == null && (keptPairs || !nearLosers.isEmpty()) ? null
           : record -> java.util.Arrays.binarySearch(wantedRecords, record) >= 0;
       Iterator<ParsedRecord> records = new RescanCheck(scanner.scan(file, counters, wanted), scanner.path(file),
           unreadableAt[0]);
@@ -360,11 +380,14 @@ public final class Ingest {
       };
       return new Mapped<>(new Filtered<>(records, keptPairs ? survives : survives.negate()),
           // a kept pair has no drop: look it up only for the (few) pairs scan 3 writes
-          r -> new Scanned(r, source, keptPairs || !r.isPair() ? null : fileDrops.get(Markers.position(r))));
+          r -> new Scanned(r, file, source, keptPairs || !r.isPair() ? null : fileDrops.get(Markers.position(r))));
     });
   }
 
-  /** A near-duplicate loser's place as one long: the file index in the top 24 bits, the record below. */
+  /**
+   * A record's place as one long (a near-duplicate candidate's or loser's): the file index in the top 24 bits, the
+   * record below.
+   */
   static long nearPosition(int file, long record) {
     return (long) file << 40 | record;
   }
@@ -376,6 +399,11 @@ public final class Ingest {
   static Map<Integer, long[]> nearPositions(List<Long> seen, int losers) {
     long[] distinct = seen.stream().mapToLong(Long::longValue).sorted().distinct().toArray();
     if (losers == 0 || distinct.length < losers) return null;
+    return byFile(distinct);
+  }
+
+  /** Sorted distinct {@link #nearPosition}s as the records they name, per file. */
+  static Map<Integer, long[]> byFile(long[] distinct) {
     Map<Integer, long[]> byFile = new HashMap<>();
     for (int start = 0, end; start < distinct.length; start = end) {
       int file = (int) (distinct[start] >>> 40);

@@ -19,6 +19,7 @@ import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.rdd.PartitionPruningRDD;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -54,7 +55,10 @@ import scala.Tuple3;
  *       some candidate pair are read again and shuffled for it (a few percent of the corpus), not every text. Up to
  *       {@link #BROADCAST_HASHES} / 2 candidates (the usual case) the candidate pairs are broadcast as a
  *       {@link CandidateIndex}: the re-read keeps the texts whose id hash it holds, and one shuffle of them keyed by
- *       candidate pair brings both texts of a pair together; beyond that, a semi-join and two joins.</li>
+ *       candidate pair brings both texts of a pair together; beyond that, a semi-join and two joins. When the caller
+ *       gives each pair a {@link #POSITION} and a {@link Reread} (Ingest: file and record), the band shuffle also
+ *       carries one (id hash, position) row per pair, the positions of the candidates' id hashes are collected from
+ *       it, and only the records there are parsed again instead of the whole input.</li>
  *   <li><b>Connected components:</b> over the verified edges only; each component keeps its smallest id. Up to
  *       {@link #LOCAL_EDGES} edges (the usual case: a few percent of the pairs) by union-find in one executor task,
  *       which also takes each loser's similarity from its edge; beyond that by min-label propagation with pointer
@@ -146,25 +150,56 @@ public final class NearDuplicates {
    * pairs only), so a cheap-to-recompute input (Ingest's file scan) needs no caching.
    */
   public static Dataset<Row> find(Dataset<Row> pairs, double threshold, int shingle, long seed) {
+    return find(pairs, threshold, shingle, seed, null);
+  }
+
+  /**
+   * As {@link #find(Dataset, double, int, long)}, but the second read is {@code reread} at the candidates' positions
+   * (the input then also needs {@link #POSITION}): only the records of the candidates are parsed again, not the whole
+   * input. Null: the input is read again and filtered.
+   */
+  public static Dataset<Row> find(Dataset<Row> pairs, double threshold, int shingle, long seed, Reread reread) {
     return find(pairs, threshold, shingle, seed, Bands.forThreshold(threshold), MAX_BUCKET, BROADCAST_HASHES / 2,
-        LOCAL_EDGES);
+        LOCAL_EDGES, reread);
+  }
+
+  /** The input's column that says where a pair is, for a {@link Reread}: one long, chosen by the caller. */
+  public static final String POSITION = "position";
+
+  /**
+   * The second read of the input, by position: given the sorted distinct {@link #POSITION}s of the candidates' id
+   * hashes, a Dataset of id, prompt, chosen, rejected holding every row of the input at those positions with the
+   * same values (rows at other positions may come along: they are filtered out by id hash, as in a full re-read).
+   */
+  @FunctionalInterface
+  public interface Reread {
+    Dataset<Row> at(long[] positions);
+  }
+
+  static Dataset<Row> find(Dataset<Row> pairs, double threshold, int shingle, long seed, Bands shape, int maxBucket,
+      long indexedCandidates, long localEdges) {
+    return find(pairs, threshold, shingle, seed, shape, maxBucket, indexedCandidates, localEdges, null);
   }
 
   /**
    * {@code indexedCandidates}: the most candidate pairs verified through a broadcast {@link CandidateIndex};
-   * {@code localEdges}: the most verified edges whose components are found in one task (see {@link #LOCAL_EDGES}).
+   * {@code localEdges}: the most verified edges whose components are found in one task (see {@link #LOCAL_EDGES});
+   * {@code reread}: the second read by position (used with a candidate index), or null.
    */
   static Dataset<Row> find(Dataset<Row> pairs, double threshold, int shingle, long seed, Bands shape, int maxBucket,
-      long indexedCandidates, long localEdges) {
+      long indexedCandidates, long localEdges, Reread reread) {
     if (shingle < 1) throw new IllegalArgumentException("--near-dup-shingle must be >= 1, got " + shingle);
     if (maxBucket < 2) throw new IllegalArgumentException("near-dup bucket cap must be >= 2, got " + maxBucket);
     long t0 = System.nanoTime();
     SparkSession spark = pairs.sparkSession();
     LongAccumulator capped = spark.sparkContext().longAccumulator("near-dup buckets paired star-wise");
 
-    // 1-3. signatures, band keys and bucket pairs: one pass over the text, one shuffle of (key, id hash)
-    Dataset<Row> candidates = candidates(spark, bandBlocks(pairs, shingle, seed, shape, bucketPartitions(pairs)),
-        maxBucket, capped).localCheckpoint();
+    // 1-3. signatures, band keys and bucket pairs: one pass over the text, one shuffle of (key, id hash) (and, for a
+    // reread, of (id hash, position) into partitions of their own, read after the candidates are known)
+    int buckets = bucketPartitions(pairs);
+    int positionPartitions = reread == null ? 0 : spark.sparkContext().defaultParallelism();
+    JavaPairRDD<Integer, long[]> blocks = bandBlocks(pairs, shingle, seed, shape, buckets, positionPartitions);
+    Dataset<Row> candidates = candidates(spark, partitions(blocks, 0, buckets), maxBucket, capped).localCheckpoint();
     long candidateCount = candidates.count();
     LOG.info("near-duplicates: b = {} bands x r = {} rows (k = {} one-permutation min-hashes): {} candidate pairs, {} "
         + "buckets over {} members paired star-wise ({} s)", shape.bands(), shape.rows(), shape.hashes(),
@@ -179,9 +214,19 @@ public final class NearDuplicates {
       if (candidateCount <= indexedCandidates) {
         indexed = JavaSparkContext.fromSparkContext(spark.sparkContext()).broadcast(CandidateIndex.of(candidates));
       }
-      texts = candidateTexts(pairs, candidates, indexed).persist(StorageLevel.MEMORY_AND_DISK_SER());
+      Dataset<Row> source = pairs;
+      String reparsed = "the whole input";
+      if (indexed != null && reread != null) {
+        // only the candidates' records are parsed again: at 1M pairs the full re-read parsed and normalized every
+        // record to keep the ~10% in candidate pairs (5.0 s)
+        long[] positions = candidatePositions(partitions(blocks, buckets, buckets + positionPartitions), indexed);
+        source = reread.at(positions);
+        reparsed = positions.length + " positions";
+      }
+      texts = candidateTexts(source, candidates, indexed).persist(StorageLevel.MEMORY_AND_DISK_SER());
       long textCount = texts.count();
-      LOG.info("near-duplicates: read the texts of the {} pairs in candidate pairs ({} s)", textCount, seconds(t0));
+      LOG.info("near-duplicates: read the texts of the {} pairs in candidate pairs, from {} ({} s)", textCount,
+          reparsed, seconds(t0));
       // kept with their similarity, ends in id order: most losers' kept pair is their own edge's other end
       Dataset<Row> edges = (indexed != null ? edgesByPair(texts, indexed, shingle, threshold)
           : withSimilarity(candidates, texts, shingle, "a", "b", "h")
@@ -395,7 +440,7 @@ public final class NearDuplicates {
    * b per pair: at 1M pairs and b = 14, 14M rows. As rows for the tests; {@link #find} shuffles {@link #bandBlocks}.
    */
   static Dataset<Row> bandKeys(Dataset<Row> pairs, int shingle, long seed, Bands shape) {
-    JavaRDD<Row> rows = blocksOf(pairs, shingle, seed, shape, 1).flatMap(block -> {
+    JavaRDD<Row> rows = blocksOf(pairs, shingle, seed, shape, 1, 0).flatMap(block -> {
       List<Row> out = new ArrayList<>(block._2().length / 2);
       for (int i = 0; i < block._2().length; i += 2) out.add(RowFactory.create(block._2()[i], block._2()[i + 1]));
       return out.iterator();
@@ -420,17 +465,26 @@ public final class NearDuplicates {
    * at 1M pairs: the SQL exchange of 14M rows and its sort took 6.4 s of 24 s; the blocks are copied as arrays.
    */
   static JavaPairRDD<Integer, long[]> bandBlocks(Dataset<Row> pairs, int shingle, long seed, Bands shape,
-      int partitions) {
-    return blocksOf(pairs, shingle, seed, shape, partitions).partitionBy(new Ingest.FilePartitioner(partitions));
+      int partitions, int positionPartitions) {
+    return blocksOf(pairs, shingle, seed, shape, partitions, positionPartitions)
+        .partitionBy(new Ingest.FilePartitioner(partitions + positionPartitions));
   }
 
-  /** The band rows of each input partition, as blocks keyed by their bucket partition, before the shuffle. */
+  /**
+   * The band rows of each input partition, as blocks keyed by their bucket partition, before the shuffle; with
+   * {@code positionPartitions} &gt; 0 also each pair's (id hash, {@link #POSITION}) row, in partitions
+   * [partitions, partitions + positionPartitions): one row per pair beside its b band rows (+7% shuffle at b = 14).
+   */
   private static JavaPairRDD<Integer, long[]> blocksOf(Dataset<Row> pairs, int shingle, long seed, Bands shape,
-      int partitions) {
+      int partitions, int positionPartitions) {
     long[] family = hashFamily(seed);
-    return pairs.select(PairSchema.ID, PairSchema.PROMPT, PairSchema.CHOSEN, PairSchema.REJECTED).javaRDD()
+    boolean positions = positionPartitions > 0;
+    Dataset<Row> columns = positions
+        ? pairs.select(PairSchema.ID, PairSchema.PROMPT, PairSchema.CHOSEN, PairSchema.REJECTED, POSITION)
+        : pairs.select(PairSchema.ID, PairSchema.PROMPT, PairSchema.CHOSEN, PairSchema.REJECTED);
+    return columns.javaRDD()
         .mapPartitionsToPair(rows -> {
-          BlockWriter writer = new BlockWriter(partitions);
+          BlockWriter writer = new BlockWriter(partitions, positionPartitions);
           return new Iterator<Tuple2<Integer, long[]>>() {
             @Override
             public boolean hasNext() {
@@ -441,6 +495,7 @@ public final class NearDuplicates {
                     shape.hashes()), shape)) {
                   writer.add(key, id);
                 }
+                if (positions) writer.addPosition(id, r.getLong(4));
               }
               if (writer.ready.isEmpty()) writer.flushAll();
               return !writer.ready.isEmpty();
@@ -455,23 +510,37 @@ public final class NearDuplicates {
         });
   }
 
-  /** The band rows of one map task, buffered per bucket partition and handed out as blocks. */
+  /**
+   * The band rows of one map task, buffered per bucket partition and handed out as blocks; the position rows
+   * (id hash, position) go to the partitions after the bucket partitions.
+   */
   private static final class BlockWriter {
+    final int buckets;
+    final int positions;
     final long[][] buffers;
     final int[] sizes;
     final ArrayDeque<Tuple2<Integer, long[]>> ready = new ArrayDeque<>();
 
-    BlockWriter(int partitions) {
-      buffers = new long[partitions][];
-      sizes = new int[partitions];
+    BlockWriter(int buckets, int positions) {
+      this.buckets = buckets;
+      this.positions = positions;
+      buffers = new long[buckets + positions][];
+      sizes = new int[buckets + positions];
     }
 
     void add(long key, long h) {
-      int p = (int) Long.remainderUnsigned(key, buffers.length);
+      add((int) Long.remainderUnsigned(key, buckets), key, h);
+    }
+
+    void addPosition(long h, long position) {
+      add(buckets + (int) Long.remainderUnsigned(h, positions), h, position);
+    }
+
+    private void add(int p, long x, long y) {
       if (buffers[p] == null) buffers[p] = new long[2 * 1024];
       else if (sizes[p] == buffers[p].length) buffers[p] = Arrays.copyOf(buffers[p], 2 * sizes[p]);
-      buffers[p][sizes[p]++] = key;
-      buffers[p][sizes[p]++] = h;
+      buffers[p][sizes[p]++] = x;
+      buffers[p][sizes[p]++] = y;
       if (sizes[p] == 2 * BLOCK_ROWS) flush(p);
     }
 
@@ -493,7 +562,7 @@ public final class NearDuplicates {
   static Dataset<Row> candidates(Dataset<Row> bandKeys, int maxBucket, LongAccumulator capped) {
     int partitions = bucketPartitions(bandKeys);
     JavaPairRDD<Integer, long[]> blocks = bandKeys.javaRDD().mapPartitionsToPair(rows -> {
-      BlockWriter writer = new BlockWriter(partitions);
+      BlockWriter writer = new BlockWriter(partitions, 0);
       rows.forEachRemaining(r -> writer.add(r.getLong(0), r.getLong(1)));
       writer.flushAll();
       return writer.ready.iterator();
@@ -522,6 +591,37 @@ public final class NearDuplicates {
       return bucketPairs(shared(parts, n), maxBucket, capped).iterator();
     });
     return spark.createDataFrame(pairs, CANDIDATES).distinct();
+  }
+
+  /**
+   * Partitions [from, to) of the band shuffle: the bucket partitions for the candidates, the position partitions for
+   * {@link #candidatePositions}. Pruned, not filtered, so neither job fetches the other's shuffle blocks; both read
+   * the same map output (one pass over the text).
+   */
+  static JavaPairRDD<Integer, long[]> partitions(JavaPairRDD<Integer, long[]> blocks, int from, int to) {
+    if (from == 0 && to == blocks.getNumPartitions()) return blocks;
+    scala.Function1<Object, Object> between = (scala.Function1<Object, Object> & Serializable)
+        i -> (Integer) i >= from && (Integer) i < to;
+    return JavaPairRDD.fromJavaRDD(JavaRDD.fromRDD(PartitionPruningRDD.create(blocks.rdd(), between),
+        blocks.classTag()));
+  }
+
+  /**
+   * The sorted distinct positions of the pairs whose id hash is in the index, from the (id hash, position) blocks of
+   * the position partitions: one read of their shuffle output (16 bytes per pair), only the hits reach the driver.
+   */
+  static long[] candidatePositions(JavaPairRDD<Integer, long[]> positionBlocks, Broadcast<CandidateIndex> index) {
+    List<long[]> parts = positionBlocks.values().map(block -> {
+      long[] out = new long[16];
+      int n = 0;
+      for (int i = 0; i < block.length; i += 2) {
+        if (!index.value().contains(block[i])) continue;
+        if (n == out.length) out = Arrays.copyOf(out, 2 * n);
+        out[n++] = block[i + 1];
+      }
+      return Arrays.copyOf(out, n);
+    }).collect();
+    return parts.stream().flatMapToLong(Arrays::stream).sorted().distinct().toArray();
   }
 
   /** The (key, h) rows of the blocks whose key occurs more than once, sorted by key then h, interleaved. */

@@ -300,6 +300,41 @@ class NearDuplicatesTest {
     }
   }
 
+  /**
+   * The re-read by position (Ingest's): only the candidates' positions are asked for, sorted and distinct, and the
+   * losers are those of a full re-read. Two rows share each position (a ranked record gives several pairs).
+   */
+  @Test
+  void theRereadByPositionAsksOnlyForCandidatesAndFindsTheSameLosers() {
+    Random random = new Random(21);
+    List<Row> rows = plantedRows(random, 20);
+    for (int i = 0; i < 30; i++) rows.add(RowFactory.create(String.format("u%02d", i), "Q", words(random, 120), "no"));
+    List<Row> positioned = new ArrayList<>();
+    for (int i = 0; i < rows.size(); i++) {
+      Row r = rows.get(i);
+      positioned.add(RowFactory.create(r.get(0), r.get(1), r.get(2), r.get(3), 1000L + i / 2));
+    }
+    Dataset<Row> pairs = spark.createDataFrame(positioned, SCHEMA.add(NearDuplicates.POSITION, DataTypes.LongType))
+        .repartition(3);
+    List<long[]> asked = new ArrayList<>();
+    NearDuplicates.Reread reread = positions -> {
+      asked.add(positions);
+      List<Long> at = Arrays.stream(positions).boxed().toList();
+      return pairs.where(org.apache.spark.sql.functions.col(NearDuplicates.POSITION).isInCollection(at))
+          .drop(NearDuplicates.POSITION);
+    };
+    List<Row> byPosition = NearDuplicates.find(pairs, 0.9, 5, 42, reread).orderBy("id").collectAsList();
+    List<Row> full = NearDuplicates.find(pairs.drop(NearDuplicates.POSITION), 0.9, 5, 42).orderBy("id")
+        .collectAsList();
+    assertEquals(full, byPosition);
+    assertEquals(20, full.size());
+    assertEquals(1, asked.size());
+    long[] at = asked.get(0);
+    assertArrayEquals(Arrays.stream(at).sorted().distinct().toArray(), at, "sorted and distinct");
+    // the planted rows sit at positions 1000-1029, the unrelated ones (never candidates) at 1030-1044
+    assertTrue(at.length >= 10 && Arrays.stream(at).allMatch(p -> p >= 1000 && p < 1030), Arrays.toString(at));
+  }
+
   /** 3 rows per original: the original, a near copy (one word more), a far variant (the last sixth rewritten). */
   private static List<Row> plantedRows(Random random, int originals) {
     List<Row> rows = new ArrayList<>();
@@ -312,6 +347,63 @@ class NearDuplicatesTest {
           "no"));
     }
     return rows;
+  }
+
+  /**
+   * Through ingest, where only the candidates' records are parsed again: near-duplicates across files and
+   * containers (JSON Lines, a JSON array), two pairs from one ranked record, an exact duplicate of a candidate's
+   * record (dropped, not read as a second text) and a file without candidates. One component of five: the smallest
+   * id stays, the four others are quarantined naming it.
+   */
+  @Test
+  void ingestRereadsOnlyTheCandidatesRecordsAndFindsEveryNearDuplicate(
+      @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+    Random random = new Random(31);
+    String base = words(random, 120).strip();
+    String near = base + " ok";
+    String near2 = base + " ok2";
+    String ranked = "{\"prompt\": \"Q\", \"completions\": [{\"text\": \"" + base + "\", \"score\": 3}, "
+        + "{\"text\": \"meh\", \"score\": 2}, {\"text\": \"no\", \"score\": 1}]}";
+    java.nio.file.Files.writeString(dir.resolve("a.jsonl"), String.join("\n", ranked,
+        "{\"prompt\": \"Other\", \"completions\": [{\"text\": \"" + words(random, 60) + "\", \"score\": 2}, "
+            + "{\"text\": \"no\", \"score\": 1}]}",
+        ranked) + "\n");
+    java.nio.file.Files.writeString(dir.resolve("b.jsonl"), String.join("\n",
+        flat("Q", near, "no"), flat("Third", words(random, 60), "no"), "", flat("Q", near, "meh")) + "\n");
+    java.nio.file.Files.writeString(dir.resolve("c.json"), "[" + flat("Q", near2, "no") + ",\n"
+        + flat("Fourth", words(random, 60), "no") + "]\n");
+    java.nio.file.Files.writeString(dir.resolve("d.jsonl"), String.join("\n", flat("Fifth", words(random, 60), "no"),
+        flat("Sixth", words(random, 60), "no")) + "\n");
+    java.nio.file.Path in = dir.resolve("in");
+    java.nio.file.Files.createDirectories(in);
+    for (String f : List.of("a.jsonl", "b.jsonl", "c.json", "d.jsonl")) java.nio.file.Files.move(dir.resolve(f), in.resolve(f));
+    IngestOptions opts = new IngestOptions(List.of(in.toString()), dir.resolve("out").toString(), null,
+        dev.sparkdpo.data.formats.FormatOptions.DEFAULTS, 0, 16 << 20, 0.9, 5, 0, 0.0, 42, null, false);
+    Ingest.run(spark, opts);
+    List<String> group = List.of(id("Q", base, "no"), id("Q", base, "meh"), id("Q", near, "no"), id("Q", near, "meh"),
+        id("Q", near2, "no"));
+    String smallest = group.stream().min(NearDuplicates::compareIds).orElseThrow();
+    List<String> kept = spark.read().parquet(dir.resolve("out/pairs").toString()).select("id").collectAsList().stream()
+        .map(r -> r.getString(0)).toList();
+    assertEquals(6, kept.size(), kept.toString());   // the group's smallest id and the five unrelated pairs
+    assertTrue(kept.contains(smallest), kept.toString());
+    Dataset<Row> quarantine = spark.read().parquet(dir.resolve("out/quarantine").toString());
+    List<Row> nearDups = quarantine.where("reason = 'near_duplicate'").collectAsList();
+    assertEquals(4, nearDups.size(), nearDups.toString());
+    for (Row q : nearDups) {
+      String detail = q.getString(q.fieldIndex("detail"));
+      assertTrue(detail.contains("of pair " + smallest), detail);
+    }
+    assertEquals(2, quarantine.where("reason = 'exact_duplicate'").count());
+  }
+
+  private static String flat(String prompt, String chosen, String rejected) {
+    return "{\"prompt\": \"" + prompt + "\", \"chosen\": \"" + chosen + "\", \"rejected\": \"" + rejected + "\"}";
+  }
+
+  private static String id(String prompt, String chosen, String rejected) {
+    return ParsedRecord.pair(new PairNormalizer(0).apply(new PreferencePair(prompt, chosen, rejected)), "flat", "-", 1, 1)
+        .id();
   }
 
   /** Through ingest: the loser is quarantined as near_duplicate naming the kept pair's id and the exact Jaccard. */
