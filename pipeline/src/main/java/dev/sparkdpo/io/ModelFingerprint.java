@@ -31,9 +31,13 @@ public record ModelFingerprint(String model, String tokenizer, String data) {
 
   /** Hash of a model directory's config.json and model.safetensors bytes (what the weights are). */
   public static String ofModel(String modelDir, Configuration conf) {
+    return ofFiles(conf, new Path(modelDir, "config.json"), new Path(modelDir, "model.safetensors"));
+  }
+
+  /** Hash of the files' bytes, one after another (each must exist). */
+  public static String ofFiles(Configuration conf, Path... files) {
     MessageDigest md = digest();
-    update(md, new Path(modelDir, "config.json"), conf);
-    update(md, new Path(modelDir, "model.safetensors"), conf);
+    for (Path f : files) update(md, f, conf);
     return HexFormat.of().formatHex(md.digest());
   }
 

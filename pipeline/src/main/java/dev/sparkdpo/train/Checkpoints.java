@@ -3,6 +3,7 @@ package dev.sparkdpo.train;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.sparkdpo.io.ModelFingerprint;
 import dev.sparkdpo.model.GptCheckpoint;
 import dev.sparkdpo.model.GptParams;
 import dev.sparkdpo.model.LoraParams;
@@ -193,7 +194,8 @@ public final class Checkpoints {
     try {
       ObjectNode from = JSON.createObjectNode(); // in this order on every JVM (Map.of's order is not)
       from.put("adapter", checkpoint.toString());
-      from.put("adapter_sha256", sha256(adapter.resolve(PeftAdapter.CONFIG), adapter.resolve(PeftAdapter.WEIGHTS)));
+      from.put("adapter_sha256", ModelFingerprint.ofFiles(new Configuration(),
+          new Path(adapter.resolve(PeftAdapter.CONFIG).toUri()), new Path(adapter.resolve(PeftAdapter.WEIGHTS).toUri())));
       from.put("base_model", baseModel.toString());
       source = JSON.writeValueAsString(from);
       java.nio.file.Path marker = dir.resolve(MERGED_FROM);
@@ -216,16 +218,6 @@ public final class Checkpoints {
 
   /** The marker of {@link #saveMergedCheckpoint}: what the merged model was made from. */
   static final String MERGED_FROM = "merged_from.json";
-
-  private static String sha256(java.nio.file.Path... files) throws IOException {
-    try {
-      java.security.MessageDigest d = java.security.MessageDigest.getInstance("SHA-256");
-      for (java.nio.file.Path f : files) d.update(Files.readAllBytes(f)); // adapters: small files
-      return java.util.HexFormat.of().formatHex(d.digest());
-    } catch (java.security.NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-  }
 
   /** eos_token_id of the model's config.json, if it has one (saved models keep it). */
   static Integer eosTokenId(java.nio.file.Path model) {
