@@ -58,6 +58,10 @@ public final class Nd4jKryo implements KryoRegistrator {
         out.writeBytes(chunk, 0, n);
         done += n;
       }
+      // the ByteBuffer over the native memory does not keep the array alive: without this fence the JIT may let a
+      // (e.g. the 'c' copy above) be collected mid-copy and ND4J's deallocator free the memory being read (a SIGSEGV
+      // in Kryo's arraycopy, seen once in CI's LocalTrainTest)
+      java.lang.ref.Reference.reachabilityFence(a);
     }
 
     @Override
