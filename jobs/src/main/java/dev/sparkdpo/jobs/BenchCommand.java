@@ -24,6 +24,7 @@ import dev.sparkdpo.model.GptTraining;
 import dev.sparkdpo.model.LoraConfig;
 import dev.sparkdpo.model.LoraParams;
 import dev.sparkdpo.model.NativeThreads;
+import dev.sparkdpo.model.OpenBlasCore;
 import dev.sparkdpo.model.Tensor;
 import java.io.File;
 import java.io.IOException;
@@ -330,9 +331,9 @@ public final class BenchCommand {
           "",
           "Times the GPT model on random weights and tokens, as ../shared/bench/torch_dpo_bench.py does: "
               + "(a) reference forward (Gpt.responseLogProbs) and (b) a DPO train step (GptTraining forward, "
-              + "sigmoid DPO loss, backward, AdamW step), 8 pairs = 16 sequences of T tokens, loss over the "
-              + "second half of each. tokens/s counts 16 * T tokens per step (as the torch bench). No Spark "
-              + "session.",
+              + "sigmoid DPO loss, backward, AdamW step), --pairs pairs (default 8 = 16 sequences) of T tokens, "
+              + "loss over the second half of each. tokens/s counts 2 * pairs * T tokens per step (as the torch "
+              + "bench). No Spark session.",
           ""})
   static final class ModelBench implements Callable<Integer> {
     @Option(names = "--config", description = "tiny (vocab 4096, 256/4/4, T 256), gpt2 (GPT-2 small, T 512) or"
@@ -352,6 +353,10 @@ public final class BenchCommand {
     @Option(names = "--op-threads", description = "With --split blas: libnd4j threads for the other ops (default"
         + " ${DEFAULT-VALUE}, the fastest measured on 2 cores; see NativeThreads).", defaultValue = "1")
     int opThreads;
+
+    @Option(names = "--pairs", paramLabel = "N", description = "Preference pairs per step, 2N sequences (default"
+        + " ${DEFAULT-VALUE}, as torch_dpo_bench.py --pairs; fewer compare big shapes sooner).", defaultValue = "8")
+    int pairs;
 
     @Option(names = "--steps", description = "Timed steps of each kind (default ${DEFAULT-VALUE}).", defaultValue = "3")
     int steps;
@@ -382,7 +387,6 @@ public final class BenchCommand {
     /** The torch bench's LoRA: adapters on every Linear of the blocks (qkv, proj, fc, out = GPT-2's names). */
     static final List<String> BENCH_LORA_TARGETS = List.of("c_attn", "c_proj", "c_fc");
 
-    private static final int PAIRS = 8;
     private static final double LR = 1e-5; // as the torch bench
 
     @Override
@@ -396,6 +400,7 @@ public final class BenchCommand {
         default -> throw new IllegalArgumentException("--config must be tiny, gpt2 or gpt2-medium, got " + config);
       }
       if (steps < 1 || warmup < 0) throw new IllegalArgumentException("--steps must be >= 1 and --warmup >= 0");
+      if (pairs < 1) throw new IllegalArgumentException("--pairs must be >= 1, got " + pairs);
       LoraConfig lora = loraConfig(loraRank, loraAlpha, loraTargets);
       if (!split.equals("rows") && !split.equals("blas")) {
         throw new IllegalArgumentException("--split must be rows or blas, got " + split);
@@ -411,17 +416,17 @@ public final class BenchCommand {
 
       // 16 random sequences: rows 0..7 chosen, 8..15 rejected; prompt = first half
       Random r = new Random(7);
-      int rows = 2 * PAIRS;
+      int rows = 2 * pairs;
       int[][] tokens = new int[rows][t];
       int[] promptLengths = new int[rows];
       for (int i = 0; i < rows; i++) {
         for (int j = 0; j < t; j++) tokens[i][j] = r.nextInt(cfg.vocabSize());
         promptLengths[i] = t / 2;
       }
-      double[] refChosen = new double[PAIRS], refRejected = new double[PAIRS];
-      int[] responseTokens = new int[PAIRS];
+      double[] refChosen = new double[pairs], refRejected = new double[pairs];
+      int[] responseTokens = new int[pairs];
       double uniform = -(t / 2) * Math.log(cfg.vocabSize()); // about what a random model gives
-      for (int i = 0; i < PAIRS; i++) {
+      for (int i = 0; i < pairs; i++) {
         refChosen[i] = uniform + r.nextGaussian();
         refRejected[i] = uniform + r.nextGaussian();
         responseTokens[i] = t - t / 2;
@@ -438,7 +443,7 @@ public final class BenchCommand {
         result.put("lora_targets", lora.targets());
       }
       result.put("trainable_params", gpt.trainableParameterCount());
-      result.put("pairs", PAIRS);
+      result.put("pairs", pairs);
       result.put("seq", t);
       result.put("threads", threads);
       result.put("split", rowSplit ? "rows" : "blas");
@@ -446,6 +451,8 @@ public final class BenchCommand {
       result.put("nd4j_op_threads", NativeThreads.opThreads());
       result.put("blas_threads", NativeThreads.blasThreads());
       result.put("openblas_thread_timeout_env", NativeThreads.openBlasThreadTimeout());
+      result.put("openblas_core", OpenBlasCore.loadedCoreName()); // the kernels products ran on (see OpenBlasCore)
+      result.put("openblas_core_choice", OpenBlasCore.prepare());
       result.put("omp_num_threads_env", System.getenv("OMP_NUM_THREADS"));
       result.put("available_processors", Runtime.getRuntime().availableProcessors());
       result.put("steps", steps);

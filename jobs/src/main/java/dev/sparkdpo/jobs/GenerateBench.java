@@ -5,6 +5,7 @@ import dev.sparkdpo.model.GptConfig;
 import dev.sparkdpo.model.GptInit;
 import dev.sparkdpo.model.GptParams;
 import dev.sparkdpo.model.NativeThreads;
+import dev.sparkdpo.model.OpenBlasCore;
 import dev.sparkdpo.model.Sampler;
 import dev.sparkdpo.model.SamplingConfig;
 import java.io.File;
@@ -109,6 +110,7 @@ final class GenerateBench implements Callable<Integer> {
     result.put("threads", threads);
     result.put("row_threads", gpt.rowThreadsCount());
     result.put("blas_threads", NativeThreads.blasThreads());
+    result.put("openblas_core", OpenBlasCore.loadedCoreName());
     result.put("nd4j_op_threads", NativeThreads.opThreads());
     result.put("available_processors", Runtime.getRuntime().availableProcessors());
     result.put("steps", steps);

@@ -1,5 +1,6 @@
 package dev.sparkdpo.jobs;
 
+import dev.sparkdpo.model.OpenBlasCore;
 import java.io.PrintWriter;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -153,6 +154,7 @@ public final class SparkDpo {
   }
 
   public static void main(String[] args) {
+    OpenBlasCore.prepare(); // before anything loads ND4J: OpenBLAS reads its kernel choice when it loads
     System.exit(run(args));
   }
 }

@@ -1,9 +1,11 @@
 package dev.sparkdpo.tests.submit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.sparkdpo.executor.NativeSetupPlugin;
 import dev.sparkdpo.tests.cli.CliRuns;
 import dev.sparkdpo.tests.cli.CliRuns.Run;
 import dev.sparkdpo.tests.cluster.SparkDistribution;
@@ -209,6 +211,12 @@ class SparkSubmitTest {
       String classpath = spark.home().resolve("conf") + "/:" + spark.home().resolve("jars") + "/*";
       seen.forEach((pid, problem) -> assertEquals("", problem, "executor " + pid));
       watch.classpaths.forEach((pid, cp) -> assertEquals(classpath, cp, "executor " + pid + "'s class path"));
+      // ...and the jar's spark.plugins default set up each executor's native side before its first task
+      for (Path exec : cluster.executorDirs(null)) {
+        String log = Files.readString(exec.resolve("stderr"));
+        assertTrue(log.contains(NativeSetupPlugin.LOG_PREFIX + "OpenBLAS kernels: "), exec + ": " + log);
+        assertFalse(log.contains("too late"), exec + ": OpenBLAS loaded before the plugin ran: " + log);
+      }
     }
   }
 
