@@ -7,8 +7,8 @@ import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.updaters.AdamUpdater;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
  * AdamW (decoupled weight decay) over named parameters, with PyTorch's {@code torch.optim.AdamW} update. For step t
@@ -23,7 +23,7 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * parameter group it is given, e.g. everything in the reference benchmark.)
  *
  * <p>The moments are float32 INDArrays of each parameter's shape, created on the first step; parameters are updated
- * in place. Only INDArray ops, so the same code runs on the CUDA backend. One step count for all parameters, so
+ * in place. Only ND4J ops (libnd4j's adam_updater has CPU and CUDA kernels), so the same code runs on the CUDA backend. One step count for all parameters, so
  * every step needs a gradient for every parameter. {@link #state()} and {@link #steps()} export the state for
  * checkpoints; {@link #restore} reads it back.
  */
@@ -70,20 +70,21 @@ public final class AdamW {
       if (!grads.containsKey(name)) throw new IllegalArgumentException("no gradient for parameter " + name);
     }
     long t = steps + 1;
-    double bias1 = 1 - Math.pow(beta1, t);
     double sqrtBias2 = Math.sqrt(1 - Math.pow(beta2, t));
     for (Map.Entry<String, INDArray> e : params.entrySet()) {
       String name = e.getKey();
       INDArray p = e.getValue();
       INDArray m1 = moment(m, name, p), m2 = moment(v, name, p);
-      // temporaries (gradient copy, g^2, denominator) live in a reused workspace; p and the moments are outside it
+      // the update lives in a reused workspace; p and the moments are outside it
       try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(Workspaces.CONFIG, "adamw")) {
         INDArray g = gradient(name, grads.get(name), p);
-        m1.muli(beta1).addi(g.mul(1 - beta1));
-        m2.muli(beta2).addi(g.mul(g).muli(1 - beta2));
-        INDArray denom = Transforms.sqrt(m2, true).divi(sqrtBias2).addi(eps);
+        INDArray update = Nd4j.createUninitialized(g.dataType(), g.shape(), 'c');
+        // One fused native pass (libnd4j's adam_updater, the op training's TorchAdam runs): m and v in place, and
+        // update = lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps'), which is the formula above exactly when
+        // eps' = eps sqrt(1 - b2^t). Measured: the ten-op version took 4.2 s of GPT-2 medium's 31 s step.
+        Nd4j.exec(new AdamUpdater(g, m2, m1, update, m2, m1, lr, beta1, beta2, eps * sqrtBias2, (int) (t - 1)));
         if (weightDecay > 0 && decays(name)) p.muli(1 - lr * weightDecay);
-        p.subi(m1.div(denom).muli(lr / bias1));
+        p.subi(update);
       }
     }
     steps = t;

@@ -6,6 +6,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -30,8 +32,10 @@ class AdamWTest {
     return a;
   }
 
-  @Test
-  void threeStepsMatchADoublePrecisionReference() {
+  /** eps 0.1 as well as torch's 1e-8: where epsilon enters (after the bias correction, as torch) must show. */
+  @ParameterizedTest
+  @ValueSource(doubles = {EPS, 0.1})
+  void threeStepsMatchADoublePrecisionReference(double eps) {
     Random r = new Random(3);
     Map<String, INDArray> params = new LinkedHashMap<>();
     Map<String, double[]> refP = new LinkedHashMap<>(), refM = new LinkedHashMap<>(), refV = new LinkedHashMap<>();
@@ -45,7 +49,7 @@ class AdamWTest {
       refV.put(name, new double[p.length]);
     });
 
-    AdamW opt = new AdamW(B1, B2, EPS, WD);
+    AdamW opt = new AdamW(B1, B2, eps, WD);
     for (int t = 1; t <= 3; t++) {
       // step 2 passes INDArray gradients, the others Tensors
       Map<String, Object> grads = new LinkedHashMap<>();
@@ -65,7 +69,7 @@ class AdamWTest {
           m[i] = B1 * m[i] + (1 - B1) * g[i];
           v[i] = B2 * v[i] + (1 - B2) * g[i] * g[i];
           double mHat = m[i] / (1 - Math.pow(B1, t)), vHat = v[i] / (1 - Math.pow(B2, t));
-          p[i] -= LR * (mHat / (Math.sqrt(vHat) + EPS) + wd * p[i]);
+          p[i] -= LR * (mHat / (Math.sqrt(vHat) + eps) + wd * p[i]);
         }
       }
     }
