@@ -72,6 +72,22 @@ class NearDuplicatesTest {
     assertEquals(1, NearDuplicates.shingles("ab", 5).length, "short texts still have one shingle");
   }
 
+  /** The verification's Jaccard by hash sets is the exact one of the sorted sets, repeats and collisions included. */
+  @Test
+  void theHashedJaccardIsTheSortedOne() {
+    Random random = new Random(5);
+    for (int trial = 0; trial < 300; trial++) {
+      String a = NearDuplicates.normalize(words(random, random.nextInt(60)));
+      String b = trial % 3 == 0 ? a + words(random, 3) : NearDuplicates.normalize(words(random, random.nextInt(60)));
+      assertEquals(NearDuplicates.jaccard(NearDuplicates.sortedShingles(a, 5), NearDuplicates.sortedShingles(b, 5)),
+          NearDuplicates.shingleJaccard(a, b, 5), a + " | " + b);
+    }
+    int[] colliding = {0, -1, 1 << 16, 2 << 16, 3 << 16, -1, 0};   // colliding slots, and -1 as a value
+    assertEquals(NearDuplicates.jaccard(new int[] {-1, 0, 1 << 16}, new int[] {0, 2 << 16, 3 << 16}),
+        NearDuplicates.hashedJaccard(new int[] {-1, 0, 1 << 16, 0}, new int[] {0, 2 << 16, 3 << 16}));
+    assertEquals(1.0, NearDuplicates.hashedJaccard(colliding, colliding));
+  }
+
   /** The one-pass ASCII path gives the same text and signature as the string path, whatever the characters. */
   @Test
   void theFastSignatureIsTheSignatureOfTheNormalizedText() {
