@@ -414,7 +414,7 @@ public final class BenchCommand {
       // LoRA: B = 0 as PEFT's and the torch bench's init, so the forward computes base + a zero update, as theirs
       if (lora != null) gpt = gpt.withAdapters(LoraParams.init(cfg, lora, 1234, DataType.FLOAT));
 
-      // 16 random sequences: rows 0..7 chosen, 8..15 rejected; prompt = first half
+      // 2 * pairs random sequences: rows 0..pairs-1 chosen, the rest rejected; prompt = first half
       Random r = new Random(7);
       int rows = 2 * pairs;
       int[][] tokens = new int[rows][t];

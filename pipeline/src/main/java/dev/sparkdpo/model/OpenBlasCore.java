@@ -98,7 +98,16 @@ public final class OpenBlasCore {
 
   /** Whether javacpp has loaded an OpenBLAS library in this JVM (ND4J's CPU backend loads it with Nd4j). */
   private static boolean openBlasLoaded() {
-    return Loader.getLoadedLibraries().keySet().stream().anyMatch(k -> k.startsWith("openblas"));
+    return !openBlasLibraries().isEmpty();
+  }
+
+  /**
+   * The paths (null where javacpp did not record one) of the OpenBLAS libraries javacpp has loaded in this JVM: none
+   * before ND4J loads, or on CUDA.
+   */
+  private static List<String> openBlasLibraries() {
+    return Loader.getLoadedLibraries().entrySet().stream().filter(e -> e.getKey().startsWith("openblas"))
+        .map(Map.Entry::getValue).toList();
   }
 
   /**
@@ -106,13 +115,12 @@ public final class OpenBlasCore {
    * first), or null if no OpenBLAS is loaded (the CUDA backend) or it cannot be asked.
    */
   public static String loadedCoreName() {
-    Map<String, String> loaded = Loader.getLoadedLibraries();
-    for (Map.Entry<String, String> e : loaded.entrySet()) {
-      if (!e.getKey().startsWith("openblas") || e.getValue() == null) continue;
+    for (String library : openBlasLibraries()) {
+      if (library == null) continue;
       try {
-        return Native.load(e.getValue(), OpenBlas.class).openblas_get_corename();
+        return Native.load(library, OpenBlas.class).openblas_get_corename();
       } catch (LinkageError | RuntimeException ex) {
-        LOG.debug("cannot ask {} its core: {}", e.getValue(), ex.toString());
+        LOG.debug("cannot ask {} its core: {}", library, ex.toString());
       }
     }
     return null;
